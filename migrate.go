@@ -1,0 +1,360 @@
+package vault
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+//go:embed schema/*.sql
+var schemaFiles embed.FS
+
+// Migrations holds the SQL migrations that [Client.Migrate] applies, as
+// files named NNNN_description.sql, for teams that apply migrations with
+// their own tool (the Supabase CLI, goose, tern...). Apply them in order,
+// each once, after replacing every "@schema@" with the quoted target schema,
+// as the role that should own the functions; or use [MigrationSQL], which
+// does the replacing.
+var Migrations fs.FS = mustSub(schemaFiles, "schema")
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // unreachable: dir is a literal embedded above
+	}
+	return sub
+}
+
+// schemaPlaceholder is replaced by the quoted target schema in migrations.
+const schemaPlaceholder = "@schema@"
+
+// migrationTable records applied migrations, in the target schema.
+const migrationTable = "credvault_migrations"
+
+var migrationFileRE = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+type migration struct {
+	version  int
+	file     string
+	sql      string
+	checksum string // hex SHA-256 of the file as shipped
+}
+
+// loadMigrations reads and validates the migration set: strictly named
+// files, versions 1..n without gaps or duplicates, none empty.
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, err
+	}
+	var migs []migration
+	for _, e := range entries {
+		m := migrationFileRE.FindStringSubmatch(e.Name())
+		if e.IsDir() || m == nil {
+			return nil, fmt.Errorf("migration %q: name must match NNNN_lowercase_words.sql", e.Name())
+		}
+		b, err := fs.ReadFile(fsys, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		if strings.TrimSpace(string(b)) == "" {
+			return nil, fmt.Errorf("migration %q is empty", e.Name())
+		}
+		v, _ := strconv.Atoi(m[1])
+		sum := sha256.Sum256(b)
+		migs = append(migs, migration{version: v, file: e.Name(), sql: string(b), checksum: hex.EncodeToString(sum[:])})
+	}
+	for i, m := range migs { // ReadDir sorts by name, so by version
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %q: expected version %04d (versions start at 1, without gaps or duplicates)", m.file, i+1)
+		}
+	}
+	if len(migs) == 0 {
+		return nil, errors.New("no migrations")
+	}
+	return migs, nil
+}
+
+func render(sql, schema string) string {
+	return strings.ReplaceAll(sql, schemaPlaceholder, quoteIdent(schema))
+}
+
+// MigrationSQL returns every migration rendered for schema, in order, as one
+// script that creates the schema if needed. It does not record versions:
+// use it to hand the SQL to another migration tool, and either let
+// [Client.Migrate] manage the schema or never call it on that schema.
+func MigrationSQL(schema string) (string, error) {
+	if err := checkIdentifier("schema", schema); err != nil {
+		return "", err
+	}
+	migs, err := loadMigrations(Migrations)
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "CREATE SCHEMA IF NOT EXISTS %s;\n", quoteIdent(schema))
+	for _, m := range migs {
+		fmt.Fprintf(&sb, "\n-- %s (sha256 %s)\n%s", m.file, m.checksum, render(m.sql, schema))
+	}
+	return sb.String(), nil
+}
+
+// migrationLockKey is the pg_advisory_xact_lock key that serializes Migrate
+// runs on one schema: the FNV-1a 64-bit hash of
+// "github.com/credvault/vault:" followed by the schema name.
+func migrationLockKey(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("github.com/credvault/vault:" + schema))
+	return int64(h.Sum64())
+}
+
+// Migrate installs or upgrades the credential functions, the access log and
+// the plaintext guard in the client's schema, applying each embedded
+// migration once, in order, in its own transaction together with the row
+// that records it (version, file name, SHA-256). It is safe to call from
+// many processes at once: each transaction first takes a transaction-scoped
+// advisory lock on the schema (see migrationLockKey), so one applies and
+// the others wait, then find nothing left to do. Run it at startup as the
+// role that should own the functions (on Supabase, postgres).
+//
+// When every migration is already applied Migrate only reads, so roles
+// without CREATE on the schema may call it. Otherwise it creates the schema
+// if missing and needs CREATE on it (or on the database).
+//
+// Errors: [ErrVaultUnavailable] when Vault is not installed and
+// [WithCompatVault] was not given; [ErrSchemaNotWritable] when the role
+// may not create in the schema (on Supabase use [WithSchema]);
+// [ErrMigrationChecksum] when an applied migration was edited or the
+// database is ahead of this module. A failing migration's error names its
+// file in [Error.Name] and unwraps to the server's error.
+func (c *Client) Migrate(ctx context.Context) error {
+	migs, err := loadMigrations(Migrations)
+	if err != nil {
+		return newError("migrate", uuid.Nil, "", err)
+	}
+	warned := false
+	for {
+		done, err := c.migrateOne(ctx, migs, &warned)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// migrateOne applies the first pending migration in one transaction and
+// reports whether none was left.
+func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool) (done bool, err error) {
+	fail := func(file string, err error) (bool, error) {
+		return false, newError("migrate", uuid.Nil, file, err)
+	}
+	tx, err := c.db.Begin(ctx)
+	if err != nil {
+		return fail("", err)
+	}
+	defer func() {
+		// Rollback after Commit is a no-op; it must run even if ctx ended.
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+	}()
+
+	if _, err := tx.Exec(ctx, "SELECT pg_catalog.pg_advisory_xact_lock($1)", migrationLockKey(c.schema)); err != nil {
+		return fail("", err)
+	}
+	st, err := readServerState(ctx, tx, c.schema)
+	if err != nil {
+		return fail("", err)
+	}
+	if !*warned {
+		*warned = true
+		if msg := st.parameterLogging(); msg != "" {
+			c.logger.WarnContext(ctx, "vault: the server logs bind parameters, which include secrets: "+msg,
+				"schema", c.schema)
+		}
+	}
+
+	applied := map[int]string{}
+	if st.tableExists {
+		rows, err := tx.Query(ctx, "SELECT version, checksum FROM "+quoteIdent(c.schema)+"."+migrationTable+" ORDER BY version")
+		if err != nil {
+			return fail("", err)
+		}
+		var v int
+		var sum string
+		if _, err := pgx.ForEachRow(rows, []any{&v, &sum}, func() error { applied[v] = sum; return nil }); err != nil {
+			return fail("", err)
+		}
+	}
+	for v, sum := range applied {
+		if v > len(migs) {
+			return fail("", fmt.Errorf("%w: the database has migration version %d, newer than this module's %d: upgrade the module",
+				ErrMigrationChecksum, v, len(migs)))
+		}
+		if m := migs[v-1]; sum != m.checksum {
+			return fail(m.file, fmt.Errorf("%w: %s was changed after it was applied (database sha256 %s, module sha256 %s)",
+				ErrMigrationChecksum, m.file, sum, m.checksum))
+		}
+	}
+	var next *migration
+	for i := range migs {
+		if _, ok := applied[migs[i].version]; !ok {
+			next = &migs[i]
+			break
+		}
+	}
+	if next == nil {
+		return true, tx.Commit(ctx)
+	}
+
+	if !st.vaultInstalled {
+		if c.compat == "" {
+			return fail(next.file, fmt.Errorf("%w: schema vault has no create_secret function: install the supabase_vault extension "+
+				"(CREATE EXTENSION supabase_vault) or opt into the compatibility layer with WithCompatVault", ErrVaultUnavailable))
+		}
+		if err := installCompat(ctx, tx, c.compat); err != nil {
+			return fail("compat/vault.sql", err)
+		}
+		c.logger.InfoContext(ctx, "vault: installed the Vault compatibility layer")
+		if st, err = readServerState(ctx, tx, c.schema); err != nil { // it may have created the schema
+			return fail("", err)
+		}
+	}
+	if !st.canCreate {
+		return fail(next.file, fmt.Errorf("%w: role %q may not create objects in schema %q; "+
+			"install into a schema it may create in with WithSchema (on Supabase, postgres cannot create in schema vault)",
+			ErrSchemaNotWritable, st.currentUser, c.schema))
+	}
+	if !st.rolesExist {
+		return fail(next.file, errors.New("roles anon, authenticated and service_role must exist: Supabase has them, "+
+			"and the compatibility layer creates them on plain PostgreSQL"))
+	}
+	if err := c.ensureMigrationTable(ctx, tx, st); err != nil {
+		return fail("", err)
+	}
+
+	start := time.Now()
+	if _, err := tx.Exec(ctx, render(next.sql, c.schema)); err != nil {
+		return fail(next.file, err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO "+quoteIdent(c.schema)+"."+migrationTable+" (version, name, checksum) VALUES ($1, $2, $3)",
+		next.version, next.file, next.checksum); err != nil {
+		return fail(next.file, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fail(next.file, err)
+	}
+	c.logger.InfoContext(ctx, "vault: applied migration", "schema", c.schema, "version", next.version,
+		"file", next.file, "duration", time.Since(start))
+	return false, nil
+}
+
+func (c *Client) ensureMigrationTable(ctx context.Context, tx pgx.Tx, st serverState) error {
+	s := quoteIdent(c.schema)
+	var sql string
+	if !st.schemaExists {
+		// A schema this library creates is closed to everyone but its owner
+		// and service_role, which needs USAGE to call the functions.
+		sql = "CREATE SCHEMA " + s + "; REVOKE ALL ON SCHEMA " + s + " FROM PUBLIC; GRANT USAGE ON SCHEMA " + s + " TO service_role;"
+	}
+	if !st.tableExists {
+		sql += "CREATE TABLE " + s + "." + migrationTable + " (version integer PRIMARY KEY, name text NOT NULL, " +
+			"checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT pg_catalog.now());" +
+			"REVOKE ALL ON TABLE " + s + "." + migrationTable + " FROM PUBLIC, anon, authenticated, service_role;"
+	}
+	if sql == "" {
+		return nil
+	}
+	_, err := tx.Exec(ctx, sql)
+	return err
+}
+
+// serverState is what Migrate needs to know before it changes anything,
+// read in one query.
+type serverState struct {
+	vaultInstalled bool
+	schemaExists   bool
+	tableExists    bool
+	canCreate      bool
+	rolesExist     bool
+	currentUser    string
+
+	logStatement   string
+	logMinDuration int
+	logParamMaxLen int
+}
+
+func readServerState(ctx context.Context, tx pgx.Tx, schema string) (serverState, error) {
+	var st serverState
+	err := tx.QueryRow(ctx, `
+SELECT pg_catalog.to_regprocedure('vault.create_secret(text,text,text,uuid)') IS NOT NULL,
+       n.oid IS NOT NULL,
+       n.oid IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_class c
+                                      WHERE c.relnamespace = n.oid AND c.relname = $2 AND c.relkind = 'r'),
+       CASE WHEN n.oid IS NULL THEN pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE')
+            ELSE pg_catalog.has_schema_privilege(n.oid, 'CREATE') END,
+       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_roles
+         WHERE rolname IN ('anon', 'authenticated', 'service_role')) = 3,
+       current_user,
+       pg_catalog.current_setting('log_statement'),
+       (SELECT setting::int FROM pg_catalog.pg_settings WHERE name = 'log_min_duration_statement'),
+       (SELECT setting::int FROM pg_catalog.pg_settings WHERE name = 'log_parameter_max_length')
+  FROM (SELECT $1::text AS name) AS want
+  LEFT JOIN pg_catalog.pg_namespace AS n ON n.nspname = want.name`,
+		schema, migrationTable).Scan(
+		&st.vaultInstalled, &st.schemaExists, &st.tableExists, &st.canCreate, &st.rolesExist, &st.currentUser,
+		&st.logStatement, &st.logMinDuration, &st.logParamMaxLen)
+	return st, err
+}
+
+// parameterLogging explains how the server would write bind parameters,
+// and so secrets, to its log, or returns "" when it would not.
+func (st serverState) parameterLogging() string {
+	if st.logParamMaxLen == 0 {
+		return ""
+	}
+	var why []string
+	if st.logStatement == "all" || st.logStatement == "mod" {
+		why = append(why, "log_statement = "+st.logStatement)
+	}
+	if st.logMinDuration >= 0 {
+		why = append(why, "log_min_duration_statement = "+strconv.Itoa(st.logMinDuration)+"ms")
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	return strings.Join(why, ", ") + " with log_parameter_max_length <> 0; " +
+		"ask a superuser to set log_parameter_max_length = 0"
+}
+
+// quoteIdent quotes an identifier for SQL.
+func quoteIdent(s string) string {
+	return pgx.Identifier{s}.Sanitize()
+}
+
+// checkIdentifier accepts names PostgreSQL can hold as identifiers; they
+// are always quoted when used.
+func checkIdentifier(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: %s name must not be empty", ErrInvalidArgument, what)
+	case len(name) > 63:
+		return fmt.Errorf("%w: %s name %q is longer than 63 bytes", ErrInvalidArgument, what, name)
+	case strings.ContainsRune(name, 0) || !utf8.ValidString(name):
+		return fmt.Errorf("%w: %s name must be valid UTF-8 without NUL bytes", ErrInvalidArgument, what)
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+package vault_test
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/pgcluster"
+	"github.com/credvault/vault/vaulttest"
+)
+
+func quiet() vault.Option { return vault.WithLogger(slog.New(slog.DiscardHandler)) }
+
+func migrationCount(t *testing.T) int {
+	t.Helper()
+	files, err := fs.Glob(vault.Migrations, "*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return len(files)
+}
+
+func countRows(t *testing.T, pool *pgxpool.Pool, schema string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(),
+		"SELECT count(*) FROM "+schema+".credvault_migrations").Scan(&n))
+	return n
+}
+
+func TestEmbeddedMigrationsAreValid(t *testing.T) {
+	n, err := vault.LoadMigrations(vault.Migrations)
+	require.NoError(t, err)
+	require.Equal(t, migrationCount(t), n)
+
+	sql, err := vault.MigrationSQL("team_credentials")
+	require.NoError(t, err)
+	require.NotContains(t, sql, "@schema@")
+	require.Contains(t, sql, `"team_credentials".store_credential`)
+}
+
+func TestMigrationLoaderRejectsBadSets(t *testing.T) {
+	ok := &fstest.MapFile{Data: []byte("SELECT 1;")}
+	for name, fsys := range map[string]fstest.MapFS{
+		"gap":        {"0001_a.sql": ok, "0003_c.sql": ok},
+		"duplicate":  {"0001_a.sql": ok, "0001_b.sql": ok},
+		"not first":  {"0002_a.sql": ok},
+		"bad name":   {"0001_a.sql": ok, "0002-B.sql": ok},
+		"empty file": {"0001_a.sql": {Data: []byte(" \n")}},
+		"none":       {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := vault.LoadMigrations(fsys)
+			require.Error(t, err)
+		})
+	}
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	c, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
+	require.NoError(t, err)
+	require.NoError(t, c.Migrate(ctx))
+	require.NoError(t, c.Migrate(ctx))
+	require.Equal(t, migrationCount(t), countRows(t, db.Pool, db.Schema))
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	const schema = "concurrent_credentials"
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() {
+			c, err := vault.New(db.Pool, vault.WithSchema(schema), quiet())
+			if err == nil {
+				err = c.Migrate(ctx)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, migrationCount(t), countRows(t, db.Pool, schema))
+
+	c, err := vault.New(db.Pool, vault.WithSchema(schema), vault.WithRole("service_role"), quiet())
+	require.NoError(t, err)
+	id, err := c.Store(ctx, "concurrent", newSecret(t), "")
+	require.NoError(t, err)
+	require.NoError(t, c.Delete(ctx, id))
+}
+
+func TestMigrateIntoSchemaVaultAsPostgresExplainsWithSchema(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.Shared(t)
+	c, err := vault.New(db.Pool, quiet()) // default schema "vault"
+	require.NoError(t, err)
+	err = c.Migrate(context.Background())
+	require.ErrorIs(t, err, vault.ErrSchemaNotWritable)
+	require.Contains(t, err.Error(), "WithSchema")
+}
+
+func TestMigrateRejectsEditedMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	_, err := db.Pool.Exec(ctx, "UPDATE credentials.credvault_migrations SET checksum = 'edited' WHERE version = 1")
+	require.NoError(t, err)
+	c, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
+	require.NoError(t, err)
+	err = c.Migrate(ctx)
+	require.ErrorIs(t, err, vault.ErrMigrationChecksum)
+	require.Contains(t, err.Error(), "0001_")
+	require.Equal(t, migrationCount(t), countRows(t, db.Pool, db.Schema), "nothing changed")
+
+	_, err = db.Pool.Exec(ctx, "INSERT INTO credentials.credvault_migrations (version, name, checksum) VALUES (9999, '9999_future.sql', 'x')")
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, "DELETE FROM credentials.credvault_migrations WHERE checksum = 'edited'")
+	require.NoError(t, err)
+	require.ErrorIs(t, c.Migrate(ctx), vault.ErrMigrationChecksum, "a database ahead of the module is refused")
+}
+
+// plainDatabase returns a database on the shared server with the Supabase
+// roles but without Vault, and its superuser and postgres URLs.
+func plainDatabase(t *testing.T) (adminURL, ownerURL string) {
+	t.Helper()
+	cluster := vaulttest.SharedServer(t).Cluster()
+	if cluster == nil {
+		t.Skip("needs a throwaway server: VAULT_TEST_DATABASE_URL points at an existing database")
+	}
+	name := "plain_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))
+	require.NoError(t, pgcluster.CreateDatabase(context.Background(), cluster.AdminURL(), name, "postgres"))
+	t.Cleanup(func() {
+		pool, err := pgxpool.New(context.Background(), cluster.AdminURL())
+		if err == nil {
+			_, _ = pool.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			pool.Close()
+		}
+	})
+	return cluster.URL("supabase_admin", name), cluster.URL("postgres", name)
+}
+
+func connect(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func TestMigrateWithoutVault(t *testing.T) {
+	t.Parallel()
+	_, ownerURL := plainDatabase(t)
+	c, err := vault.New(connect(t, ownerURL), vault.WithSchema("credentials"), quiet())
+	require.NoError(t, err)
+	err = c.Migrate(context.Background())
+	require.ErrorIs(t, err, vault.ErrVaultUnavailable)
+	require.Contains(t, err.Error(), "WithCompatVault")
+
+	// Opting in is not enough without a superuser.
+	c, err = vault.New(connect(t, ownerURL), vault.WithSchema("credentials"),
+		vault.WithCompatVault(vaulttest.SharedServer(t).Cluster().KeyFile()), quiet())
+	require.NoError(t, err)
+	require.ErrorIs(t, c.Migrate(context.Background()), vault.ErrPermissionDenied)
+}
+
+func TestCompatOnPlainPostgresWithDefaults(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	adminURL, _ := plainDatabase(t)
+	pool := connect(t, adminURL)
+	keyFile := vaulttest.SharedServer(t).Cluster().KeyFile()
+
+	// A superuser-owned install in the default schema, as on plain PostgreSQL.
+	owner, err := vault.New(pool, vault.WithCompatVault(keyFile), quiet())
+	require.NoError(t, err)
+	require.NoError(t, owner.Migrate(ctx))
+	require.NoError(t, owner.Migrate(ctx))
+	require.Equal(t, migrationCount(t), countRows(t, pool, "vault"))
+
+	c, err := vault.New(pool, vault.WithRole("service_role"), quiet())
+	require.NoError(t, err)
+	secret := newSecret(t)
+	id, err := c.Store(ctx, "plain/postgres", secret, "")
+	require.NoError(t, err)
+	got, err := c.Retrieve(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, secret, got)
+}

@@ -1,0 +1,465 @@
+package vault_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credvault/vault"
+	"github.com/credvault/vault/vaulttest"
+)
+
+func TestMain(m *testing.M) { vaulttest.Main(m) }
+
+const testSchema = vaulttest.Schema
+
+// testTx returns a transaction on the shared migrated database, connected
+// as the migration owner (postgres), rolled back when the test ends.
+func testTx(t *testing.T) pgx.Tx {
+	t.Helper()
+	return vaulttest.Tx(t, vaulttest.Shared(t).Pool)
+}
+
+// newSecret returns a fresh random value; test secrets are never literals.
+func newSecret(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "test-secret-" + hex.EncodeToString(b)
+}
+
+// logBuffer is a concurrency-safe sink for a JSON slog handler.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type bundle struct {
+	tx    pgx.Tx
+	owner *vault.Client // runs as the connection's role, postgres
+	logs  *logBuffer
+}
+
+// setup returns a client that runs as service_role inside a rolled-back
+// transaction, and a bundle with the same transaction.
+func setup(t *testing.T, opts ...vault.Option) (*vault.Client, *bundle) {
+	t.Helper()
+	tx := testTx(t)
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	base := []vault.Option{vault.WithSchema(testSchema), vault.WithLogger(logger)}
+	c, err := vault.New(tx, append(append(base, vault.WithRole("service_role")), opts...)...)
+	require.NoError(t, err)
+	owner, err := vault.New(tx, base...)
+	require.NoError(t, err)
+	return c, &bundle{tx: tx, owner: owner, logs: logs}
+}
+
+func sqlstate(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+func TestStoreRetrieveRotateDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, b := setup(t)
+	secret := newSecret(t)
+
+	id, err := c.Store(ctx, "acme/quickbooks", secret, "QuickBooks client secret")
+	require.NoError(t, err)
+	require.NotEqual(t, uuid.Nil, id)
+
+	// Vault holds ciphertext only.
+	var stored, name, description string
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT secret, name, description FROM vault.secrets WHERE id = $1", id).
+		Scan(&stored, &name, &description))
+	require.NotContains(t, stored, secret)
+	require.Equal(t, "acme/quickbooks", name)
+	require.Equal(t, "QuickBooks client secret", description)
+
+	got, err := c.Retrieve(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, secret, got)
+
+	rotated := newSecret(t)
+	require.NoError(t, c.Rotate(ctx, id, rotated))
+	got, err = c.Retrieve(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, rotated, got)
+	var count int
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT count(*) FROM vault.secrets WHERE id = $1", id).Scan(&count))
+	require.Equal(t, 1, count, "rotation keeps the same id")
+
+	require.NoError(t, c.Delete(ctx, id))
+	_, err = c.Retrieve(ctx, id)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+	require.Equal(t, "P0002", sqlstate(err))
+	require.ErrorIs(t, c.Rotate(ctx, id, newSecret(t)), vault.ErrNotFound)
+	require.NoError(t, c.Delete(ctx, id), "delete is idempotent")
+	require.NoError(t, c.Delete(ctx, uuid.New()), "deleting an unknown id is not an error")
+}
+
+func TestEmptySecretIsAllowed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _ := setup(t)
+	id, err := c.Store(ctx, "empty", "", "")
+	require.NoError(t, err)
+	got, err := c.Retrieve(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "", got)
+}
+
+func TestSameNameTwice(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, b := setup(t)
+	s1, s2 := newSecret(t), newSecret(t)
+	id1, err := c.Store(ctx, "acme/hubspot", s1, "")
+	require.NoError(t, err)
+	id2, err := c.Store(ctx, "acme/hubspot", s2, "")
+	require.NoError(t, err)
+	require.NotEqual(t, id1, id2)
+
+	for id, want := range map[uuid.UUID]string{id1: s1, id2: s2} {
+		got, err := c.Retrieve(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+	var name1, name2 string
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT name FROM vault.secrets WHERE id = $1", id1).Scan(&name1))
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT name FROM vault.secrets WHERE id = $1", id2).Scan(&name2))
+	require.Equal(t, "acme/hubspot", name1)
+	require.Regexp(t, `^acme/hubspot #[0-9a-f]{12}$`, name2, "the caller's name stays visible")
+}
+
+func TestRoleMatrixBasics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, b := setup(t)
+	secret := newSecret(t)
+	id, err := c.Store(ctx, "acme/xero", secret, "")
+	require.NoError(t, err)
+
+	for _, role := range []string{"authenticated", "anon"} {
+		t.Run(role, func(t *testing.T) {
+			// Each subtest works in a savepoint: a denied call aborts it.
+			sp, err := b.tx.Begin(ctx)
+			require.NoError(t, err)
+			defer sp.Rollback(ctx)
+			as, err := vault.New(sp, vault.WithSchema(testSchema), vault.WithRole(role),
+				vault.WithLogger(slog.New(slog.DiscardHandler)))
+			require.NoError(t, err)
+			_, err = as.Retrieve(ctx, id)
+			require.ErrorIs(t, err, vault.ErrPermissionDenied)
+			require.Equal(t, "42501", sqlstate(err))
+			require.NotContains(t, err.Error(), secret)
+		})
+		t.Run(role+"/vault.secrets", func(t *testing.T) {
+			err := vaulttest.AsRole(ctx, b.tx, role, nil, func(tx pgx.Tx) error {
+				var s string
+				return tx.QueryRow(ctx, "SELECT secret FROM vault.secrets WHERE id = $1", id).Scan(&s)
+			})
+			require.Equal(t, "42501", sqlstate(err))
+		})
+		t.Run(role+"/vault.decrypted_secrets", func(t *testing.T) {
+			err := vaulttest.AsRole(ctx, b.tx, role, nil, func(tx pgx.Tx) error {
+				var s string
+				return tx.QueryRow(ctx, "SELECT decrypted_secret FROM vault.decrypted_secrets WHERE id = $1", id).Scan(&s)
+			})
+			require.Equal(t, "42501", sqlstate(err))
+		})
+	}
+}
+
+func TestNullArguments(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, b := setup(t)
+	for _, call := range []string{
+		"SELECT credentials.store_credential(NULL, 'x')",
+		"SELECT credentials.store_credential('n', NULL)",
+		"SELECT credentials.retrieve_credential(NULL)",
+		"SELECT credentials.rotate_credential(NULL, 'x')",
+		"SELECT credentials.rotate_credential(gen_random_uuid(), NULL)",
+		"SELECT credentials.delete_credential(NULL)",
+	} {
+		t.Run(call, func(t *testing.T) {
+			err := vaulttest.AsRole(ctx, b.tx, "service_role", nil, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, call)
+				return err
+			})
+			require.Equal(t, "22004", sqlstate(err))
+			require.ErrorIs(t, vault.KindOf(err), vault.ErrInvalidArgument)
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr)
+			require.Regexp(t, `p_[a-z_]+ must not be null`, pgErr.Message, "the message names the argument")
+		})
+	}
+	t.Run("empty name", func(t *testing.T) {
+		err := vaulttest.AsRole(ctx, b.tx, "service_role", nil, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "SELECT credentials.store_credential('', 'x')")
+			return err
+		})
+		require.Equal(t, "22023", sqlstate(err))
+	})
+}
+
+func TestInvalidArgumentsBeforeRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _ := setup(t)
+	secret := newSecret(t)
+	cases := map[string]func() error{
+		"empty name":       func() error { _, err := c.Store(ctx, "", secret, ""); return err },
+		"long name":        func() error { _, err := c.Store(ctx, strings.Repeat("n", vault.MaxNameSize+1), secret, ""); return err },
+		"NUL in secret":    func() error { _, err := c.Store(ctx, "n", secret+"\x00", ""); return err },
+		"bad UTF-8":        func() error { _, err := c.Store(ctx, "n", secret+"\xff", ""); return err },
+		"oversized secret": func() error { _, err := c.Store(ctx, "n", strings.Repeat("s", vault.MaxSecretSize+1), ""); return err },
+		"nil id retrieve":  func() error { _, err := c.Retrieve(ctx, uuid.Nil); return err },
+		"nil id rotate":    func() error { return c.Rotate(ctx, uuid.Nil, secret) },
+		"nil id delete":    func() error { return c.Delete(ctx, uuid.Nil) },
+		"NUL in rotation":  func() error { return c.Rotate(ctx, uuid.New(), "\x00"+secret) },
+	}
+	for name, call := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := call()
+			require.ErrorIs(t, err, vault.ErrInvalidArgument)
+			require.NotContains(t, err.Error(), secret)
+		})
+	}
+	// Nothing reached the database: the transaction is still usable.
+	c2, _ := setup(t)
+	_, err := c2.Store(ctx, "after", secret, "")
+	require.NoError(t, err)
+}
+
+func TestAccessLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, b := setup(t)
+	id, err := c.Store(ctx, "acme/salesforce", newSecret(t), "")
+	require.NoError(t, err)
+
+	for range 2 {
+		_, err = c.Retrieve(ctx, id)
+		require.NoError(t, err)
+	}
+	// A retrieval through PostgREST: the role and subject come from the JWT.
+	sub := uuid.NewString()
+	err = vaulttest.AsRole(ctx, b.tx, "service_role", map[string]any{"role": "service_role", "sub": sub},
+		func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "SELECT credentials.retrieve_credential($1)", id)
+			return err
+		})
+	require.NoError(t, err)
+	// A failed retrieval writes no row.
+	_, err = c.Retrieve(ctx, uuid.New())
+	require.ErrorIs(t, err, vault.ErrNotFound)
+
+	records, err := b.owner.AccessLog(ctx, id, 10)
+	require.NoError(t, err)
+	require.Len(t, records, 3)
+	for _, r := range records {
+		require.Equal(t, id, r.SecretID)
+		require.Equal(t, "postgres", r.SessionUser)
+		require.Equal(t, "service_role", r.CurrentUser)
+		require.False(t, r.AccessedAt.IsZero())
+	}
+	jwt := 0
+	for _, r := range records {
+		if r.JWTSubject == sub {
+			jwt++
+			require.Equal(t, "service_role", r.JWTRole)
+		}
+	}
+	require.Equal(t, 1, jwt, "exactly the PostgREST-style call carries JWT claims")
+
+	limited, err := b.owner.AccessLog(ctx, id, 1)
+	require.NoError(t, err)
+	require.Len(t, limited, 1)
+
+	// service_role may call retrieve but not read the log.
+	_, err = c.AccessLog(ctx, id, 10)
+	require.ErrorIs(t, err, vault.ErrPermissionDenied)
+}
+
+func TestLoggingRecordsEveryCallWithoutValues(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, b := setup(t)
+	secret := newSecret(t)
+	id, err := c.Store(ctx, "acme/netsuite", secret, "")
+	require.NoError(t, err)
+	_, err = c.Retrieve(ctx, id)
+	require.NoError(t, err)
+	rotated := newSecret(t)
+	require.NoError(t, c.Rotate(ctx, id, rotated))
+	_, err = c.Retrieve(ctx, uuid.New())
+	require.ErrorIs(t, err, vault.ErrNotFound)
+
+	out := b.logs.String()
+	require.NotContains(t, out, secret)
+	require.NotContains(t, out, rotated)
+	require.Contains(t, out, `"op":"store"`)
+	require.Contains(t, out, `"op":"rotate"`)
+	require.Contains(t, out, `"secret_id":"`+id.String()+`"`)
+	require.Contains(t, out, `"outcome":"not_found"`)
+	require.Equal(t, 4, strings.Count(out, "\n"), "one record per call")
+}
+
+func TestDeniedCallIsLogged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	logs := &logBuffer{}
+	tx := testTx(t)
+	c, err := vault.New(tx, vault.WithSchema(testSchema), vault.WithRole("authenticated"),
+		vault.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+	require.NoError(t, err)
+	id := uuid.New()
+	_, err = c.Retrieve(ctx, id)
+	require.ErrorIs(t, err, vault.ErrPermissionDenied)
+	require.Contains(t, logs.String(), `"outcome":"permission_denied"`)
+	require.Contains(t, logs.String(), `"sqlstate":"42501"`)
+	require.Contains(t, logs.String(), id.String())
+}
+
+func TestRoleIsRestoredInCallerTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, b := setup(t)
+	_, err := c.Store(ctx, "acme/restore", newSecret(t), "")
+	require.NoError(t, err)
+	var user string
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT current_user").Scan(&user))
+	require.Equal(t, "postgres", user)
+}
+
+func TestSupabasePrivilegesAreReproduced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, stmt := range map[string]string{
+		"create in schema vault":  "CREATE FUNCTION vault.credvault_probe() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+		"direct insert":           "INSERT INTO vault.secrets (secret) VALUES ('x')",
+		"row lock on secrets":     "SELECT id FROM vault.secrets FOR UPDATE",
+		"update of vault.secrets": "UPDATE vault.secrets SET name = name",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tx := testTx(t)
+			_, err := tx.Exec(ctx, stmt)
+			require.Equal(t, "42501", sqlstate(err), "postgres must be refused as on Supabase")
+		})
+	}
+}
+
+func TestPlaintextGuardBasics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, b := setup(t)
+	_, err := b.tx.Exec(ctx, `CREATE TABLE public.organization_integrations (
+		id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, organization_id uuid NOT NULL,
+		provider text NOT NULL, secret_id uuid, settings jsonb NOT NULL DEFAULT '{}')`)
+	require.NoError(t, err)
+	_, err = b.tx.Exec(ctx, "SELECT credentials.guard_plaintext_credentials('public.organization_integrations')")
+	require.NoError(t, err)
+
+	_, err = b.tx.Exec(ctx, "INSERT INTO public.organization_integrations (organization_id, provider, secret_id) VALUES ($1, 'stripe', $2)",
+		uuid.New(), uuid.New())
+	require.NoError(t, err, "a secret id reference is accepted")
+
+	key := "sk_" + "live_" + strings.Repeat("A", 4) + hex.EncodeToString([]byte(newSecret(t)))[:24]
+	sp, err := b.tx.Begin(ctx)
+	require.NoError(t, err)
+	_, err = sp.Exec(ctx, "INSERT INTO public.organization_integrations (organization_id, provider, settings) VALUES ($1, 'stripe', $2)",
+		uuid.New(), map[string]any{"api_key": key})
+	require.Equal(t, "VA001", sqlstate(err))
+	require.ErrorIs(t, vault.KindOf(err), vault.ErrPlaintextCredential)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Contains(t, pgErr.Message, "settings")
+	for _, s := range []string{pgErr.Message, pgErr.Detail, pgErr.Hint} {
+		require.NotContains(t, s, key)
+	}
+	require.NoError(t, sp.Rollback(ctx))
+}
+
+func TestErrorFormat(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _ := setup(t)
+	id := uuid.MustParse("6f1f2c44-8d3e-4c55-9b3a-0a6f3f0e2b11")
+	_, err := c.Retrieve(ctx, id)
+	require.EqualError(t, err, "vault: retrieve 6f1f2c44-8d3e-4c55-9b3a-0a6f3f0e2b11: credential not found (SQLSTATE P0002)")
+	var vErr *vault.Error
+	require.ErrorAs(t, err, &vErr)
+	require.Equal(t, "retrieve", vErr.Op)
+	require.Equal(t, id, vErr.ID)
+	require.Equal(t, vault.ErrNotFound, vErr.Kind)
+}
+
+func TestContextErrorsStayReachable(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Store(ctx, "cancelled", newSecret(t), "")
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	t.Parallel()
+	tx := testTx(t)
+	for name, opt := range map[string]vault.Option{
+		"empty schema":      vault.WithSchema(""),
+		"long schema":       vault.WithSchema(strings.Repeat("s", 64)),
+		"empty role":        vault.WithRole(""),
+		"nil logger":        vault.WithLogger(nil),
+		"relative key file": vault.WithCompatVault("vault.key"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := vault.New(tx, opt)
+			require.ErrorIs(t, err, vault.ErrInvalidArgument)
+		})
+	}
+	_, err := vault.New(nil)
+	require.ErrorIs(t, err, vault.ErrInvalidArgument)
+}
+
+func TestUnmigratedSchema(t *testing.T) {
+	t.Parallel()
+	tx := testTx(t)
+	c, err := vault.New(tx, vault.WithSchema("no_such_schema"), vault.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	_, err = c.Store(context.Background(), "n", newSecret(t), "")
+	require.ErrorIs(t, err, vault.ErrNotMigrated)
+}
