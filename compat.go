@@ -37,15 +37,8 @@ func InstallCompatVault(ctx context.Context, db DB, keyFile string) error {
 	err := checkKeyFile(keyFile)
 	if err == nil {
 		err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SELECT pg_catalog.pg_advisory_xact_lock($1)", migrationLockKey("vault compat")); err != nil {
-				return err
-			}
-			var installed bool
-			err := tx.QueryRow(ctx, "SELECT pg_catalog.to_regprocedure('vault.create_secret(text,text,text,uuid)') IS NOT NULL").Scan(&installed)
-			if err != nil || installed {
-				return err
-			}
-			return installCompat(ctx, tx, keyFile)
+			_, err := installCompat(ctx, tx, keyFile)
+			return err
 		})
 	}
 	if err != nil {
@@ -54,38 +47,43 @@ func InstallCompatVault(ctx context.Context, db DB, keyFile string) error {
 	return nil
 }
 
-// installCompat runs compat/vault.sql in tx, after making sure pgcrypto is
-// installed (in schema extensions, as on Supabase, when it was not).
-func installCompat(ctx context.Context, tx pgx.Tx, keyFile string) error {
-	var super bool
-	if err := tx.QueryRow(ctx, "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").Scan(&super); err != nil {
-		return err
+// installCompat runs compat/vault.sql in tx unless Vault is already there,
+// after making sure pgcrypto is installed (in schema extensions, as on
+// Supabase, when it was not). It reports whether it installed the layer.
+func installCompat(ctx context.Context, tx pgx.Tx, keyFile string) (bool, error) {
+	var installed, super bool
+	err := tx.QueryRow(ctx, `SELECT pg_catalog.pg_advisory_xact_lock($1),
+       pg_catalog.to_regprocedure('vault.create_secret(text,text,text,uuid)') IS NOT NULL,
+       (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)`,
+		migrationLockKey("vault compat")).Scan(nil, &installed, &super)
+	if err != nil || installed {
+		return false, err
 	}
 	if !super {
-		return fmt.Errorf("%w: installing the Vault compatibility layer needs a superuser "+
+		return false, fmt.Errorf("%w: installing the Vault compatibility layer needs a superuser "+
 			"(it reads the root key file on the server)", ErrPermissionDenied)
 	}
 	const findPgcrypto = `SELECT n.nspname FROM pg_catalog.pg_extension AS e
 JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace WHERE e.extname = 'pgcrypto'`
 	var pgcrypto string
-	err := tx.QueryRow(ctx, findPgcrypto).Scan(&pgcrypto)
+	err = tx.QueryRow(ctx, findPgcrypto).Scan(&pgcrypto)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS extensions; CREATE EXTENSION pgcrypto WITH SCHEMA extensions"); err != nil {
-			return err
+			return false, err
 		}
 		err = tx.QueryRow(ctx, findPgcrypto).Scan(&pgcrypto)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	sql := strings.NewReplacer("@pgcrypto@", quoteIdent(pgcrypto), "@keyfile@", quoteLiteral(keyFile)).Replace(compatSQL)
 	_, err = tx.Exec(ctx, sql)
-	return err
+	return err == nil, err
 }
 
 func checkKeyFile(path string) error {
-	if !filepath.IsAbs(path) || strings.ContainsAny(path, "\x00\n\r") {
-		return fmt.Errorf("%w: the compat key file must be an absolute path on the database server", ErrInvalidArgument)
+	if !filepath.IsAbs(path) || strings.ContainsAny(path, "\x00\n\r$'") {
+		return fmt.Errorf("%w: the compat key file must be an absolute path on the database server, without quotes or $", ErrInvalidArgument)
 	}
 	return nil
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -41,13 +44,25 @@ var (
 	// file is missing or malformed (SQLSTATE VA002).
 	ErrVaultUnavailable = errors.New("vault: Supabase Vault is not available")
 
+	// ErrConnection means the call could not reach the database or lost its
+	// connection before learning the outcome: connection refused or reset,
+	// the server shutting down, restarting or starting up (SQLSTATE 57P01,
+	// 57P02, 57P03, class 08), too many connections (53300). A call that had
+	// reached the server may still have taken effect. See [IsRetryable].
+	ErrConnection = errors.New("vault: database connection failed")
+
+	// ErrTimeout means the server cancelled the call before it took effect:
+	// statement_timeout or a cancel request (SQLSTATE 57014), lock_timeout
+	// (55P03). Nothing was changed and the connection is still usable.
+	ErrTimeout = errors.New("vault: the server cancelled the call")
+
 	// ErrSchemaNotWritable means [Client.Migrate] may not create objects in
 	// the target schema. On Supabase the migration role postgres cannot
 	// create in schema vault: pick another schema with [WithSchema].
 	ErrSchemaNotWritable = errors.New("vault: target schema is not writable by the migration role")
 
 	// ErrNotMigrated means the credential functions do not exist in the
-	// target schema (SQLSTATE 42883 or 3F000): run [Client.Migrate] first, or
+	// target schema (SQLSTATE 42883, 3F000 or 42P01): run [Client.Migrate] first, or
 	// check [WithSchema].
 	ErrNotMigrated = errors.New("vault: credential functions not installed (run Migrate)")
 
@@ -147,6 +162,9 @@ func kindOf(err error) error {
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
+		if isConnectionFailure(err) {
+			return ErrConnection
+		}
 		return nil
 	}
 	switch pgErr.Code {
@@ -162,16 +180,49 @@ func kindOf(err error) error {
 		return ErrPlaintextCredential
 	case codeCompatKeyUnavailable:
 		return ErrVaultUnavailable
-	case "42883", "3F000": // undefined_function, invalid_schema_name
+	case "42883", "3F000", "42P01": // undefined_function, invalid_schema_name, undefined_table
 		return ErrNotMigrated
+	case "57014", "55P03": // query_canceled (statement_timeout), lock_not_available (lock_timeout)
+		return ErrTimeout
+	case "57P01", "57P02", "57P03", "53300": // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+		return ErrConnection
+	}
+	if strings.HasPrefix(pgErr.Code, "08") { // connection_exception
+		return ErrConnection
 	}
 	return nil
+}
+
+// isConnectionFailure reports whether err, which holds no server error, says
+// the connection could not be made or was lost.
+func isConnectionFailure(err error) bool {
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, pgconn.ErrConnClosed)
+}
+
+// IsRetryable reports whether a call that failed with err may succeed if
+// made again unchanged: the database could not be reached or dropped the
+// connection ([ErrConnection]), the server cancelled the call
+// ([ErrTimeout]), or the call's deadline passed. It is false for nil, for
+// context.Canceled (the caller gave up) and for every other error, which
+// would only happen again. Retrieve, Delete and Rotate (with the same value)
+// may be retried as they are; a Store interrupted by a lost connection or a
+// deadline may have committed, so look for it with [Client.List] before
+// storing again (see the README's "Failure behaviour").
+func IsRetryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	k := KindOf(err)
+	return errors.Is(err, context.DeadlineExceeded) || k == ErrConnection || k == ErrTimeout
 }
 
 // sentinels are the kinds an *Error can have, in the order they are tested.
 var sentinels = [...]error{
 	ErrNotFound, ErrPermissionDenied, ErrInvalidArgument, ErrPlaintextCredential, ErrDecryption,
-	ErrVaultUnavailable, ErrSchemaNotWritable, ErrNotMigrated, ErrMigrationChecksum,
+	ErrVaultUnavailable, ErrSchemaNotWritable, ErrNotMigrated, ErrMigrationChecksum, ErrConnection, ErrTimeout,
 }
 
 // newError builds the *Error for a failed operation. Context errors stay

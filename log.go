@@ -35,6 +35,8 @@ func outcome(err error) string {
 		{ErrDecryption, "decryption_failed"},
 		{ErrVaultUnavailable, "vault_unavailable"},
 		{ErrNotMigrated, "not_migrated"},
+		{ErrConnection, "connection_failed"},
+		{ErrTimeout, "server_timeout"},
 		{context.Canceled, "canceled"},
 		{context.DeadlineExceeded, "deadline_exceeded"},
 	} {

@@ -161,7 +161,11 @@ func (c *Client) Migrate(ctx context.Context) error {
 // reports whether none was left.
 func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool) (done bool, err error) {
 	fail := func(file string, err error) (bool, error) {
-		return false, newError("migrate", uuid.Nil, file, err)
+		e := newError("migrate", uuid.Nil, file, err)
+		if e.Kind == ErrNotMigrated { // an undefined function inside a migration is a plain SQL error
+			e.Kind = nil
+		}
+		return false, e
 	}
 	tx, err := c.db.Begin(ctx)
 	if err != nil {
@@ -225,10 +229,13 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 			return fail(next.file, fmt.Errorf("%w: schema vault has no create_secret function: install the supabase_vault extension "+
 				"(CREATE EXTENSION supabase_vault) or opt into the compatibility layer with WithCompatVault", ErrVaultUnavailable))
 		}
-		if err := installCompat(ctx, tx, c.compat); err != nil {
+		installed, err := installCompat(ctx, tx, c.compat)
+		if err != nil {
 			return fail("compat/vault.sql", err)
 		}
-		c.logger.InfoContext(ctx, "vault: installed the Vault compatibility layer")
+		if installed {
+			c.logger.InfoContext(ctx, "vault: installed the Vault compatibility layer")
+		}
 		if st, err = readServerState(ctx, tx, c.schema); err != nil { // it may have created the schema
 			return fail("", err)
 		}
@@ -266,9 +273,9 @@ func (c *Client) ensureMigrationTable(ctx context.Context, tx pgx.Tx, st serverS
 	s := quoteIdent(c.schema)
 	var sql string
 	if !st.schemaExists {
-		// A schema this library creates is closed to everyone but its owner
-		// and service_role, which needs USAGE to call the functions.
-		sql = "CREATE SCHEMA " + s + "; REVOKE ALL ON SCHEMA " + s + " FROM PUBLIC; GRANT USAGE ON SCHEMA " + s + " TO service_role;"
+		// A new schema grants nothing to PUBLIC; the first migration grants
+		// USAGE to service_role.
+		sql = "CREATE SCHEMA " + s + ";"
 	}
 	if !st.tableExists {
 		sql += "CREATE TABLE " + s + "." + migrationTable + " (version integer PRIMARY KEY, name text NOT NULL, " +

@@ -39,13 +39,28 @@
 // (SET LOCAL ROLE), which is how a service connected as postgres calls
 // them as service_role. The access log can be read only by its owner.
 //
+// # Plaintext guard
+//
+// Migrate also installs a trigger that rejects rows holding what looks like
+// a plaintext credential (API keys of common providers, private keys, JWTs,
+// passwords in URLs, api_key= assignments) with SQLSTATE VA001, naming the
+// column but never echoing the value. Attach it to each integration table
+// once, as its owner:
+//
+//	SELECT credentials.guard_plaintext_credentials('public.organization_integrations');
+//
+// Migrate attaches it to public.organization_integrations itself when that
+// table exists. Classify the rejected INSERT's error with [KindOf].
+//
 // # Errors
 //
 // Every method returns an [*Error] carrying the operation and the
 // credential's id or name, never its value. Match its kind with [errors.Is]
 // against [ErrNotFound], [ErrPermissionDenied], [ErrInvalidArgument],
 // [ErrPlaintextCredential], [ErrDecryption], [ErrVaultUnavailable],
-// [ErrNotMigrated], [ErrSchemaNotWritable] or [ErrMigrationChecksum]; reach
+// [ErrNotMigrated], [ErrConnection], [ErrTimeout], [ErrSchemaNotWritable]
+// or [ErrMigrationChecksum]; [IsRetryable] tells which failures may pass
+// when the call is made again. Reach
 // the server's [*pgconn.PgError] with [errors.As]. Context cancellation
 // stays reachable as [context.Canceled] or [context.DeadlineExceeded].
 //
@@ -120,7 +135,7 @@ type Client struct {
 	compat string // key file path for the compatibility layer; "" = off
 
 	// SQL built once in New, with identifiers quoted.
-	qStore, qRetrieve, qRotate, qDelete, qAccessLog string
+	qStore, qRetrieve, qRotate, qDelete, qAccessLog, qList string
 }
 
 // Option configures a [Client]. Options are applied in order by [New], which
@@ -145,7 +160,10 @@ func WithSchema(name string) Option {
 // WithRole makes every call run as role (SET LOCAL ROLE, sent in the same
 // round trip as the call). Default: none, the calls run as the connection's
 // role. Use WithRole("service_role") when the service connects as postgres
-// or as any role that is a member of service_role.
+// or as another role that is a member of service_role. A NOINHERIT login
+// role (such as authenticator) also needs USAGE on the schema, because pgx
+// prepares the call before the role switch runs; USAGE alone grants
+// nothing else.
 func WithRole(role string) Option {
 	return func(c *Client) error {
 		if err := checkIdentifier("role", role); err != nil {
@@ -191,6 +209,11 @@ func New(db DB, opts ...Option) (*Client, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil DB", ErrInvalidArgument)
 	}
+	if execMode(db) == pgx.QueryExecModeSimpleProtocol {
+		return nil, fmt.Errorf("%w: the connection uses pgx.QueryExecModeSimpleProtocol, which puts secrets into "+
+			"the SQL text that the server logs for failing statements; use pgx.QueryExecModeExec "+
+			"(behind PgBouncer) or the default", ErrInvalidArgument)
+	}
 	c := &Client{db: db, schema: DefaultSchema, logger: slog.Default()}
 	for _, opt := range opts {
 		if err := opt(c); err != nil {
@@ -202,10 +225,28 @@ func New(db DB, opts ...Option) (*Client, error) {
 	c.qRetrieve = "SELECT " + s + ".retrieve_credential($1)"
 	c.qRotate = "SELECT " + s + ".rotate_credential($1, $2)"
 	c.qDelete = "SELECT " + s + ".delete_credential($1)"
+	c.qList = "SELECT * FROM " + s + ".list_credentials($1, $2, $3)"
 	c.qAccessLog = "SELECT id, secret_id, accessed_at, session_user_name, current_user_name, jwt_role, jwt_sub, " +
-		"application_name, host(client_addr) FROM " + s + ".vault_access_log WHERE secret_id = $1 " +
+		"application_name, pg_catalog.host(client_addr) FROM " + s + ".vault_access_log " +
+		"WHERE secret_id OPERATOR(pg_catalog.=) $1 " +
 		"ORDER BY accessed_at DESC, id DESC LIMIT $2"
 	return c, nil
+}
+
+// execMode returns the default query exec mode of db's connections, or -1
+// when db is some other implementation of DB.
+func execMode(db DB) pgx.QueryExecMode {
+	switch db := db.(type) {
+	case *pgxpool.Pool:
+		return db.Config().ConnConfig.DefaultQueryExecMode
+	case *pgx.Conn:
+		return db.Config().DefaultQueryExecMode
+	case pgx.Tx:
+		if conn := db.Conn(); conn != nil {
+			return conn.Config().DefaultQueryExecMode
+		}
+	}
+	return -1
 }
 
 // Schema returns the schema the client's functions live in.
@@ -329,15 +370,24 @@ func (c *Client) call(ctx context.Context, sql string, args []any, dest any) err
 // batch share one implicit transaction, so these settings end with it and a
 // failure anywhere rolls everything back.
 //
-// When db is a transaction, the batch runs inside a savepoint and ends by
-// restoring the caller's role: a failed call costs one more round trip to
-// roll back to the savepoint, and leaves the caller's transaction usable.
+// When db is a transaction, the batch runs inside a savepoint, taken one
+// round trip before, and ends by restoring the caller's role: a failed call
+// costs one more round trip to roll back to the savepoint, and leaves the
+// caller's transaction usable.
 func (c *Client) run(ctx context.Context, queue func(*pgx.Batch)) error {
-	_, inTx := c.db.(pgx.Tx)
-	b := &pgx.Batch{}
-	if inTx {
-		b.Queue(qSavepoint)
+	if err := ctx.Err(); err != nil {
+		return err
 	}
+	_, inTx := c.db.(pgx.Tx)
+	if inTx {
+		// Its own round trip: pgx prepares a batch's statements before
+		// running any, and a failure there must not abort the caller's
+		// transaction.
+		if _, err := c.db.Exec(ctx, qSavepoint); err != nil {
+			return err
+		}
+	}
+	b := &pgx.Batch{}
 	if c.role == "" {
 		b.Queue(qQuietErrors)
 	} else {

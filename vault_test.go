@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -462,4 +464,44 @@ func TestUnmigratedSchema(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Store(context.Background(), "n", newSecret(t), "")
 	require.ErrorIs(t, err, vault.ErrNotMigrated)
+}
+
+func TestListReturnsMetadataOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, b := setup(t)
+	prefix := "list-" + uuid.NewString() + "/"
+	secret := newSecret(t)
+	id1, err := c.Store(ctx, prefix+"a", secret, "first")
+	require.NoError(t, err)
+	id2, err := c.Store(ctx, prefix+"b", newSecret(t), "")
+	require.NoError(t, err)
+	_, err = c.Retrieve(ctx, id1)
+	require.NoError(t, err)
+
+	creds, err := c.List(ctx, vault.ListFilter{NamePrefix: prefix})
+	require.NoError(t, err)
+	require.Len(t, creds, 2)
+	byID := map[uuid.UUID]vault.Credential{}
+	for _, cr := range creds {
+		byID[cr.ID] = cr
+	}
+	require.Equal(t, prefix+"a", byID[id1].Name)
+	require.Equal(t, "first", byID[id1].Description)
+	require.False(t, byID[id1].LastRetrievedAt.IsZero())
+	require.True(t, byID[id2].LastRetrievedAt.IsZero())
+	require.NotContains(t, fmt.Sprintf("%+v", creds), secret)
+
+	// Nothing was rotated before the transaction started.
+	var txStart time.Time
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT now()").Scan(&txStart))
+	old, err := c.List(ctx, vault.ListFilter{NamePrefix: prefix, NotRotatedSince: txStart})
+	require.NoError(t, err)
+	require.Empty(t, old)
+	due, err := c.List(ctx, vault.ListFilter{NamePrefix: prefix, NotRotatedSince: txStart.Add(time.Second), Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+
+	_, err = c.List(ctx, vault.ListFilter{Limit: vault.MaxListLimit + 1})
+	require.ErrorIs(t, err, vault.ErrInvalidArgument)
 }

@@ -51,14 +51,22 @@ CREATE UNIQUE INDEX secrets_name_idx ON vault.secrets (name) WHERE name IS NOT N
 CREATE FUNCTION vault._compat_root_key() RETURNS bytea
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = '' AS $$
 DECLARE
+    v_raw bytea;
     v_hex text;
 BEGIN
-    v_hex := pg_catalog.pg_read_file(@keyfile@, 0, 256, true);
-    IF v_hex IS NULL THEN
+    BEGIN
+        v_raw := pg_catalog.pg_read_binary_file(@keyfile@, 0, 256, true);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION USING ERRCODE = 'VA002',
+            MESSAGE = 'vault compat: root key file cannot be read by the database server';
+    END;
+    IF v_raw IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'VA002',
             MESSAGE = 'vault compat: root key file is missing';
     END IF;
-    v_hex := pg_catalog.btrim(v_hex, E' \t\r\n');
+    -- Read as bytes so that a file of raw key bytes fails the hex check below
+    -- instead of an encoding error that would quote them.
+    v_hex := pg_catalog.btrim(pg_catalog.encode(v_raw, 'escape'), E' \t\r\n');
     IF v_hex OPERATOR(pg_catalog.!~) '^[0-9a-fA-F]{64}$' THEN
         RAISE EXCEPTION USING ERRCODE = 'VA002',
             MESSAGE = 'vault compat: root key file must hold exactly 64 hexadecimal characters';

@@ -9,7 +9,7 @@
 --
 -- SQLSTATEs raised here (documented in the README and matched by the Go client):
 --   22004  an argument that must not be NULL was NULL
---   22023  an argument has an invalid value (empty name)
+--   22023  an argument has an invalid value (empty name, over the size limits)
 --   P0002  no credential with that id
 
 CREATE TABLE @schema@.vault_access_log (
@@ -28,6 +28,7 @@ CREATE INDEX vault_access_log_secret_id_accessed_at_idx
     ON @schema@.vault_access_log (secret_id, accessed_at DESC);
 
 REVOKE ALL ON TABLE @schema@.vault_access_log FROM PUBLIC, anon, authenticated, service_role;
+REVOKE ALL ON SEQUENCE @schema@.vault_access_log_id_seq FROM PUBLIC, anon, authenticated, service_role;
 
 COMMENT ON TABLE @schema@.vault_access_log IS
     'Append-only record of every successful retrieve_credential call. Only the owner may read or prune it; '
@@ -52,6 +53,16 @@ BEGIN
     END IF;
     IF p_secret IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'store_credential: p_secret must not be null';
+    END IF;
+    -- The same limits as the Go client, for callers that come through PostgREST.
+    IF pg_catalog.octet_length(p_name) OPERATOR(pg_catalog.>) 256 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'store_credential: p_name is longer than 256 bytes';
+    END IF;
+    IF pg_catalog.octet_length(p_secret) OPERATOR(pg_catalog.>) 65536 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'store_credential: p_secret is longer than 65536 bytes';
+    END IF;
+    IF pg_catalog.octet_length(p_description) OPERATOR(pg_catalog.>) 4096 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'store_credential: p_description is longer than 4096 bytes';
     END IF;
 
     -- Vault keeps names unique. Names here are labels for humans, not keys:
@@ -139,6 +150,9 @@ BEGIN
     IF p_new_secret IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'rotate_credential: p_new_secret must not be null';
     END IF;
+    IF pg_catalog.octet_length(p_new_secret) OPERATOR(pg_catalog.>) 65536 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'rotate_credential: p_new_secret is longer than 65536 bytes';
+    END IF;
 
     PERFORM vault.update_secret(p_secret_id, p_new_secret);
 
@@ -173,6 +187,7 @@ REVOKE ALL ON FUNCTION @schema@.retrieve_credential(uuid) FROM PUBLIC, anon, aut
 REVOKE ALL ON FUNCTION @schema@.rotate_credential(uuid, text) FROM PUBLIC, anon, authenticated;
 REVOKE ALL ON FUNCTION @schema@.delete_credential(uuid) FROM PUBLIC, anon, authenticated;
 
+GRANT USAGE ON SCHEMA @schema@ TO service_role;
 GRANT EXECUTE ON FUNCTION @schema@.store_credential(text, text, text) TO service_role;
 GRANT EXECUTE ON FUNCTION @schema@.retrieve_credential(uuid) TO service_role;
 GRANT EXECUTE ON FUNCTION @schema@.rotate_credential(uuid, text) TO service_role;
@@ -181,7 +196,8 @@ GRANT EXECUTE ON FUNCTION @schema@.delete_credential(uuid) TO service_role;
 COMMENT ON FUNCTION @schema@.store_credential(text, text, text) IS
     'Encrypts p_secret into Supabase Vault and returns the Vault secret id; keep only that id in your tables. '
     'SECURITY DEFINER, executable by service_role only. p_name is a label for humans: a name already used in '
-    'Vault gets a random " #suffix". NULL p_name or p_secret raises 22004, an empty p_name 22023.';
+    'Vault gets a random " #suffix". NULL p_name or p_secret raises 22004; an empty p_name, or a name, '
+    'secret or description over 256, 65536 or 4096 bytes raises 22023.';
 COMMENT ON FUNCTION @schema@.retrieve_credential(uuid) IS
     'Returns the decrypted credential and appends one row to vault_access_log. SECURITY DEFINER, executable by '
     'service_role only. Server-side use only (back-end services, Edge Functions during integration runs), never '

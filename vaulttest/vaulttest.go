@@ -301,15 +301,22 @@ var shared struct {
 // process but leaves its temporary directory behind.
 func SharedServer(t testing.TB) *Server {
 	t.Helper()
+	srv, err := OpenSharedServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// OpenSharedServer is [SharedServer] for code that has no testing.TB, such
+// as Example functions.
+func OpenSharedServer() (*Server, error) {
 	shared.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		shared.server, shared.err = StartServer(ctx, ServerOptions{})
 	})
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return shared.server
+	return shared.server, shared.err
 }
 
 // New returns a pool connected as [OwnerRole] to a fresh database with
