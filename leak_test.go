@@ -1,0 +1,463 @@
+package vault_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credvault/vault"
+	"github.com/credvault/vault/vaulttest"
+)
+
+// This file proves that a secret never shows up where it should not: in
+// errors, in the Go log, in Vault's table, in pg_stat_statements or, once
+// log_parameter_max_length = 0, in the server log, failing calls included.
+// Assertions never print the text they search, which may hold a secret.
+
+// secContains reports whether s holds secret, whole or any 16-byte piece of it.
+func secContains(s, secret string) bool {
+	const piece = 16
+	if len(secret) <= piece {
+		return strings.Contains(s, secret)
+	}
+	for i := 0; i+piece <= len(secret); i++ {
+		if strings.Contains(s, secret[i:i+piece]) {
+			return true
+		}
+	}
+	return false
+}
+
+// secRequireAbsent fails when any of secrets occurs in s, naming only where
+// and which one (by index).
+func secRequireAbsent(t *testing.T, where, s string, secrets ...string) {
+	t.Helper()
+	for i, secret := range secrets {
+		if secContains(s, secret) {
+			t.Fatalf("secret #%d appears in %s", i, where)
+		}
+	}
+}
+
+// secErrorTexts returns every text an error carries: its message in each
+// format, and each field of the server error it wraps.
+func secErrorTexts(err error) map[string]string {
+	texts := map[string]string{
+		"Error()": err.Error(),
+		"%+v":     fmt.Sprintf("%+v", err),
+		"%#v":     fmt.Sprintf("%#v", err),
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		texts["PgError"] = fmt.Sprintf("%#v", *pgErr)
+		for name, v := range map[string]string{
+			"Message": pgErr.Message, "Detail": pgErr.Detail, "Hint": pgErr.Hint, "Where": pgErr.Where,
+			"InternalQuery": pgErr.InternalQuery, "ColumnName": pgErr.ColumnName, "ConstraintName": pgErr.ConstraintName,
+		} {
+			texts["PgError."+name] = v
+		}
+	}
+	return texts
+}
+
+// TestNoPlaintextInErrors makes every failure path that is handed a secret
+// fail, through the Go client (validation before the round trip, server
+// errors, denials) and through SQL (NULL and invalid arguments, unknown
+// ids, the plaintext guard), and checks that no error text and no log
+// record carries the secret.
+func TestNoPlaintextInErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.Shared(t)
+	tx := vaulttest.Tx(t, db.Pool)
+	s := secIdent(db.Schema)
+	logger, logs := secLogger()
+	client := func(db vault.DB, schema, role string) *vault.Client {
+		c, err := vault.New(db, vault.WithSchema(schema), vault.WithRole(role), vault.WithLogger(logger))
+		require.NoError(t, err)
+		return c
+	}
+	id, err := client(tx, db.Schema, secService).Store(ctx, "leak/"+uuid.NewString(), newSecret(t), "")
+	require.NoError(t, err)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+
+	var secrets []string
+	secret := func() string { v := newSecret(t); secrets = append(secrets, v); return v }
+	check := func(t *testing.T, err error, secret string) {
+		t.Helper()
+		require.Error(t, err)
+		for where, text := range secErrorTexts(err) {
+			secRequireAbsent(t, where, text, secret)
+		}
+	}
+
+	// Each call gets a savepoint of its own: some failures abort the
+	// transaction they run in.
+	schema := db.Schema
+	goCalls := map[string]func(db vault.DB, secret string) error{
+		"store: empty name": func(db vault.DB, v string) error {
+			_, err := client(db, schema, secService).Store(ctx, "", v, "")
+			return err
+		},
+		"store: NUL byte": func(db vault.DB, v string) error {
+			_, err := client(db, schema, secService).Store(ctx, "leak", v[:10]+"\x00"+v[10:], "")
+			return err
+		},
+		"store: invalid UTF-8": func(db vault.DB, v string) error {
+			_, err := client(db, schema, secService).Store(ctx, "leak", v[:10]+"\xff"+v[10:], "")
+			return err
+		},
+		"store: oversized": func(db vault.DB, v string) error {
+			_, err := client(db, schema, secService).Store(ctx, "leak", strings.Repeat(v, vault.MaxSecretSize/len(v)+1), "")
+			return err
+		},
+		"store: denied": func(db vault.DB, v string) error {
+			_, err := client(db, schema, "authenticated").Store(ctx, "leak", v, "")
+			return err
+		},
+		"store: not migrated": func(db vault.DB, v string) error {
+			_, err := client(db, "credvault_no_such_schema", secService).Store(ctx, "leak", v, "")
+			return err
+		},
+		"store: cancelled context": func(db vault.DB, v string) error {
+			_, err := client(db, schema, secService).Store(cancelled, "leak", v, "")
+			return err
+		},
+		"rotate: nil id": func(db vault.DB, v string) error {
+			return client(db, schema, secService).Rotate(ctx, uuid.Nil, v)
+		},
+		"rotate: unknown id": func(db vault.DB, v string) error {
+			return client(db, schema, secService).Rotate(ctx, uuid.New(), v)
+		},
+		"rotate: NUL byte": func(db vault.DB, v string) error {
+			return client(db, schema, secService).Rotate(ctx, id, v+"\x00")
+		},
+		"rotate: oversized": func(db vault.DB, v string) error {
+			return client(db, schema, secService).Rotate(ctx, id, strings.Repeat(v, vault.MaxSecretSize/len(v)+1))
+		},
+		"rotate: denied": func(db vault.DB, v string) error {
+			return client(db, schema, "anon").Rotate(ctx, id, v)
+		},
+	}
+	for name, call := range goCalls {
+		t.Run(name, func(t *testing.T) {
+			sp, err := tx.Begin(ctx)
+			require.NoError(t, err)
+			defer sp.Rollback(ctx)
+			v := secret()
+			check(t, call(sp, v), v)
+		})
+	}
+
+	sqlCalls := []struct {
+		name, role, sql string
+		code            string
+	}{
+		{"store_credential: NULL name", secService, "SELECT " + s + ".store_credential(NULL, $1)", "22004"},
+		{"store_credential: empty name", secService, "SELECT " + s + ".store_credential('', $1)", "22023"},
+		{"store_credential: denied", "authenticated", "SELECT " + s + ".store_credential('leak', $1)", "42501"},
+		{"rotate_credential: NULL id", secService, "SELECT " + s + ".rotate_credential(NULL, $1)", "22004"},
+		{"rotate_credential: unknown id", secService, "SELECT " + s + ".rotate_credential(gen_random_uuid(), $1)", "P0002"},
+		{"rotate_credential: denied", "anon", "SELECT " + s + ".rotate_credential(gen_random_uuid(), $1)", "42501"},
+		{"plaintext_credential_kind: denied", secService, "SELECT " + s + ".plaintext_credential_kind($1)", "42501"},
+		{"vault.create_secret: denied", "authenticated", "SELECT vault.create_secret($1)", "42501"},
+	}
+	for _, c := range sqlCalls {
+		t.Run(c.name, func(t *testing.T) {
+			v := secret()
+			var got error
+			code := secProbe(t, tx, c.role, func(ctx context.Context, tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, c.sql, v)
+				got = err
+				return err
+			})
+			require.Equal(t, c.code, code)
+			check(t, got, v)
+		})
+	}
+
+	t.Run("plaintext guard", func(t *testing.T) {
+		table := "public.credvault_leak_" + secRandHex(t, 4)
+		_, err := tx.Exec(ctx, "CREATE TABLE "+table+" (id bigint GENERATED ALWAYS AS IDENTITY, api_key text, settings jsonb)")
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, "SELECT "+s+".guard_plaintext_credentials($1::regclass)", table)
+		require.NoError(t, err)
+		key := "sk_" + "live_" + secAlnum(t, 32) // a Stripe-shaped key
+		secrets = append(secrets, key)
+		for _, insert := range []struct {
+			sql string
+			arg any
+		}{
+			{"INSERT INTO " + table + " (api_key) VALUES ($1)", key},
+			{"INSERT INTO " + table + " (settings) VALUES ($1)", map[string]any{"stripe": map[string]any{"secret_key": key}}},
+		} {
+			var got error
+			code := secProbe(t, tx, secOwner, func(ctx context.Context, tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, insert.sql, insert.arg)
+				got = err
+				return err
+			})
+			require.Equal(t, "VA001", code)
+			check(t, got, key)
+		}
+		var kind string
+		require.NoError(t, tx.QueryRow(ctx, "SELECT "+s+".plaintext_credential_kind($1)", "api_key="+key).Scan(&kind))
+		require.NotEmpty(t, kind)
+		secRequireAbsent(t, "plaintext_credential_kind's result", kind, key)
+	})
+
+	secRequireAbsent(t, "the Go log", logs.String(), secrets...)
+	require.NotEmpty(t, secRecords(t, logs), "the calls were logged")
+}
+
+// secAlnum returns n random letters and digits.
+func secAlnum(t testing.TB, n int) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// TestNoPlaintextAtRest stores and rotates secrets and reads back, as
+// text, every row and column of vault.secrets, the access log, the
+// migration table and list_credentials: none holds a value.
+func TestNoPlaintextAtRest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.Shared(t)
+	tx := vaulttest.Tx(t, db.Pool)
+	s := secIdent(db.Schema)
+	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
+	require.NoError(t, err)
+	var secrets []string
+	for i := range 3 {
+		v := newSecret(t)
+		secrets = append(secrets, v)
+		id, err := svc.Store(ctx, fmt.Sprintf("leak/rest/%d/%s", i, uuid.NewString()), v, "")
+		require.NoError(t, err)
+		rotated := newSecret(t)
+		secrets = append(secrets, rotated)
+		require.NoError(t, svc.Rotate(ctx, id, rotated))
+		got, err := svc.Retrieve(ctx, id)
+		require.NoError(t, err)
+		require.True(t, got == rotated)
+	}
+	for name, sql := range map[string]string{
+		"vault.secrets":        "SELECT coalesce(string_agg(r::text, E'\\n'), '') FROM vault.secrets AS r",
+		"vault_access_log":     "SELECT coalesce(string_agg(r::text, E'\\n'), '') FROM " + s + ".vault_access_log AS r",
+		"credvault_migrations": "SELECT coalesce(string_agg(r::text, E'\\n'), '') FROM " + s + ".credvault_migrations AS r",
+		"list_credentials":     "SELECT coalesce(string_agg(r::text, E'\\n'), '') FROM " + s + ".list_credentials(NULL, NULL, 1000) AS r",
+	} {
+		var text string
+		require.NoError(t, tx.QueryRow(ctx, sql).Scan(&text), name)
+		require.NotEmpty(t, text, name)
+		secRequireAbsent(t, name, text, secrets...)
+	}
+}
+
+// TestServerLogKeepsSecretsOut runs a server of its own with every
+// statement logged (log_statement = all), failing statements logged
+// (log_min_error_statement = error) and failing statements' parameters
+// logged (log_parameter_max_length_on_error = -1), and reads its log.
+//
+// With the default log_parameter_max_length (-1) the bind parameters, so
+// the secrets, are in the log, and Client.Migrate warns about it. Once a
+// superuser sets log_parameter_max_length = 0, no secret reaches the log,
+// failing calls included: the client sets log_parameter_max_length_on_error
+// = 0 for each call, and a control statement sent without the client shows
+// that the server would otherwise have logged its parameters. A client on
+// a simple-protocol pool sends its values inside the SQL text, which no
+// parameter setting covers. pg_stat_statements (tracking nested statements
+// too) never holds a value.
+func TestServerLogKeepsSecretsOut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, err := vaulttest.StartServer(ctx, vaulttest.ServerOptions{NoExternal: true, Settings: map[string]string{
+		"log_statement":                     "all",
+		"log_min_error_statement":           "error",
+		"log_parameter_max_length_on_error": "-1",
+		"pg_stat_statements.track":          "all",
+	}})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	if srv.Cluster() == nil || srv.Cluster().LogPath() == "" {
+		t.Skip("needs a server started from local binaries, whose log file the test can read")
+	}
+	db, err := srv.NewDatabase(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	admin := connect(t, db.AdminURL)
+	var extensions int
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'").Scan(&extensions))
+	require.Equal(t, 1, extensions, "pg_stat_statements is installed in the test database")
+
+	logPath := srv.Cluster().LogPath()
+	readLog := func(from int64) string {
+		t.Helper()
+		f, err := os.Open(logPath)
+		require.NoError(t, err)
+		defer f.Close()
+		_, err = f.Seek(from, io.SeekStart)
+		require.NoError(t, err)
+		b, err := io.ReadAll(f)
+		require.NoError(t, err)
+		return string(b)
+	}
+	logSize := func() int64 {
+		fi, err := os.Stat(logPath)
+		require.NoError(t, err)
+		return fi.Size()
+	}
+	requirePresent := func(where, s, secret string) {
+		t.Helper()
+		require.True(t, strings.Contains(s, secret), "expected the secret in %s", where)
+	}
+	paramWarnings := func(logs *logBuffer) int {
+		n := 0
+		for _, r := range secRecords(t, logs) {
+			if msg, _ := r["msg"].(string); r["level"] == "WARN" && strings.Contains(msg, "bind parameters") {
+				n++
+			}
+		}
+		return n
+	}
+	var all []string
+	secret := func() string { v := newSecret(t); all = append(all, v); return v }
+	clients := func(pool *pgxpool.Pool) (owner, svc, denied *vault.Client, logs *logBuffer) {
+		logger, logs := secLogger()
+		var err error
+		owner, err = vault.New(pool, vault.WithSchema(db.Schema), vault.WithLogger(logger))
+		require.NoError(t, err)
+		svc, err = vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole(secService), vault.WithLogger(logger))
+		require.NoError(t, err)
+		denied, err = vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole("authenticated"), vault.WithLogger(logger))
+		require.NoError(t, err)
+		return owner, svc, denied, logs
+	}
+
+	// 1. Defaults: parameters are logged, and Migrate says so.
+	owner, svc, _, logs := clients(db.Pool)
+	require.NoError(t, owner.Migrate(ctx))
+	require.Equal(t, 1, paramWarnings(logs), "Migrate warns that the server logs bind parameters")
+	stored, rotated := secret(), secret()
+	id, err := svc.Store(ctx, "log/"+uuid.NewString(), stored, "")
+	require.NoError(t, err)
+	require.NoError(t, svc.Rotate(ctx, id, rotated))
+	serverLog := readLog(0)
+	requirePresent("the server log under log_statement = all with the default log_parameter_max_length", serverLog, stored)
+	requirePresent("the server log under log_statement = all with the default log_parameter_max_length", serverLog, rotated)
+
+	// reconfigure changes settings as the superuser, reloads, and waits
+	// until new sessions see the last one.
+	reconfigure := func(settings ...[2]string) {
+		t.Helper()
+		for _, kv := range settings {
+			_, err := admin.Exec(ctx, "ALTER SYSTEM SET "+kv[0]+" = "+secQuoteLiteral(kv[1]))
+			require.NoError(t, err)
+		}
+		_, err := admin.Exec(ctx, "SELECT pg_reload_conf()")
+		require.NoError(t, err)
+		last := settings[len(settings)-1]
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			conn, err := pgx.Connect(ctx, db.URL)
+			require.NoError(t, err)
+			var v string
+			err = conn.QueryRow(ctx, "SELECT current_setting($1)", last[0]).Scan(&v)
+			_ = conn.Close(ctx)
+			require.NoError(t, err)
+			if v == last[1] {
+				return
+			}
+			require.False(t, time.Now().After(deadline), "the server did not reload its configuration")
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	// 2. A superuser sets log_parameter_max_length = 0.
+	reconfigure([2]string{"log_parameter_max_length", "0"})
+	from := logSize()
+	pool := connect(t, db.URL)
+	owner, svc, denied, logs := clients(pool)
+	require.NoError(t, owner.Migrate(ctx))
+	require.Zero(t, paramWarnings(logs), "Migrate no longer warns")
+
+	stored2, rotated2 := secret(), secret()
+	id2, err := svc.Store(ctx, "log/"+uuid.NewString(), stored2, "")
+	require.NoError(t, err)
+	require.NoError(t, svc.Rotate(ctx, id2, rotated2))
+	got, err := svc.Retrieve(ctx, id2)
+	require.NoError(t, err)
+	require.True(t, got == rotated2)
+	failedRotate, failedStore := secret(), secret()
+	require.ErrorIs(t, svc.Rotate(ctx, uuid.New(), failedRotate), vault.ErrNotFound)
+	_, err = denied.Store(ctx, "log/denied", failedStore, "")
+	require.ErrorIs(t, err, vault.ErrPermissionDenied)
+	_, err = svc.Retrieve(ctx, uuid.New())
+	require.ErrorIs(t, err, vault.ErrNotFound)
+
+	// The control: the same failing call without the client's setting.
+	control := secret()
+	_, err = pool.Exec(ctx, "SELECT "+secIdent(db.Schema)+".rotate_credential($1, $2)", uuid.New(), control)
+	require.Equal(t, "P0002", sqlstate(err))
+
+	serverLog = readLog(from)
+	require.True(t, strings.Contains(serverLog, "rotate_credential"), "the calls were logged")
+	secRequireAbsent(t, "the server log with log_parameter_max_length = 0", serverLog,
+		stored2, rotated2, failedRotate, failedStore)
+	requirePresent("the server log, for a failing statement sent without the client's per-call setting", serverLog, control)
+	secRequireAbsent(t, "the Go log", logs.String(), all...)
+
+	// 3. With statement logging off and no parameters logged on error, the
+	// simple protocol still puts values into the statement text, which
+	// log_min_error_statement (default: error) logs with a failing call.
+	reconfigure([2]string{"log_parameter_max_length_on_error", "0"}, [2]string{"log_statement", "none"})
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	require.NoError(t, err)
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	simplePool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(simplePool.Close)
+	from = logSize()
+	inlinedOK, inlined := secret(), secret()
+	simple, err := vault.New(simplePool, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
+	if err == nil {
+		_, err = simple.Store(ctx, "log/simple/"+uuid.NewString(), inlinedOK, "")
+	}
+	if err == nil {
+		err = simple.Rotate(ctx, uuid.New(), inlined)
+	}
+	serverLog = readLog(from)
+	secRequireAbsent(t, "the server log, for a successful call without statement logging", serverLog, inlinedOK)
+	if errors.Is(err, vault.ErrInvalidArgument) {
+		secRequireAbsent(t, "the server log, after the client refused the simple protocol", serverLog, inlined)
+	} else {
+		require.ErrorIs(t, err, vault.ErrNotFound)
+		requirePresent("the server log, for a failing call on a simple-protocol pool", serverLog, inlined)
+	}
+
+	// pg_stat_statements normalizes literals and records parameters by
+	// number, including for nested statements and the simple protocol.
+	var stats string
+	require.NoError(t, admin.QueryRow(ctx, "SELECT coalesce(string_agg(query, E'\\n'), '') FROM pg_stat_statements").Scan(&stats))
+	require.True(t, strings.Contains(stats, "rotate_credential"), "pg_stat_statements tracked the calls")
+	secRequireAbsent(t, "pg_stat_statements", stats, all...)
+}
