@@ -1,0 +1,433 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credvault/vault/internal/cli"
+	"github.com/credvault/vault/vaulttest"
+)
+
+// runMainEnv makes the test binary behave as the credvault command, so the
+// tests run it as a subprocess without building it separately.
+const runMainEnv = "CREDVAULT_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	vaulttest.Main(m)
+}
+
+// newSecret returns a fresh random value; test secrets are never literals.
+func newSecret(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 24)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return "cli-secret-" + hex.EncodeToString(b)
+}
+
+// harness runs the command against one database and checks that no
+// secret it knows of ever shows up where it must not.
+type harness struct {
+	t       *testing.T
+	env     []string
+	secrets []string // values that must never appear in argv, stderr or (except retrieve) stdout
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func newHarness(t *testing.T, databaseURL string) *harness {
+	env := []string{runMainEnv + "=1"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, cli.EnvDatabaseURL+"=") && !strings.HasPrefix(kv, runMainEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	if databaseURL != "" {
+		env = append(env, cli.EnvDatabaseURL+"="+databaseURL)
+	}
+	return &harness{t: t, env: env}
+}
+
+func (h *harness) secret() string {
+	s := newSecret(h.t)
+	h.secrets = append(h.secrets, s)
+	return s
+}
+
+// run runs credvault with args and stdin.
+func (h *harness) run(stdin string, args ...string) result {
+	h.t.Helper()
+	for _, s := range h.secrets {
+		for _, a := range args {
+			requireNoSecret(h.t, a, s, "a secret must never be passed in argv")
+		}
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = h.env
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var exitErr *exec.ExitError
+		require.ErrorAs(h.t, err, &exitErr)
+		code = exitErr.ExitCode()
+	}
+	r := result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+	for _, s := range h.secrets {
+		requireNoSecret(h.t, r.stderr, s, "stderr of %v", args)
+		if len(args) == 0 || args[0] != "retrieve" {
+			requireNoSecret(h.t, r.stdout, s, "stdout of %v", args)
+		}
+	}
+	return r
+}
+
+// ok runs credvault and requires exit status 0.
+func (h *harness) ok(stdin string, args ...string) string {
+	h.t.Helper()
+	r := h.run(stdin, args...)
+	require.Equal(h.t, cli.ExitOK, r.code, "credvault %v: stderr: %s", args, r.stderr)
+	return r.stdout
+}
+
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	h := newHarness(t, db.URL)
+	s := "--schema=" + db.Schema
+
+	// migrate is idempotent on a migrated schema.
+	for range 2 {
+		r := h.run("", "migrate", s)
+		require.Equal(t, cli.ExitOK, r.code, r.stderr)
+		require.Regexp(t, `^schema "`+db.Schema+`" is up to date: \d+ migrations applied\n$`, r.stdout)
+		require.NotContains(t, r.stderr, "applied migration")
+	}
+	// On a new schema it reports each migration it applies (in a database
+	// of its own: not in a shared VAULT_TEST_DATABASE_URL).
+	var r result
+	if db.AdminURL != "" {
+		r = h.run("", "migrate", "--schema", "fresh")
+		require.Equal(t, cli.ExitOK, r.code, r.stderr)
+		require.Contains(t, r.stderr, "applied migration")
+		require.Contains(t, r.stderr, "0001_credential_functions.sql")
+	}
+
+	// store reads stdin, strips one newline and prints the id only.
+	prefix := "cli-" + uuid.NewString()[:8] + "/"
+	first := h.secret()
+	out := h.ok(first+"\n", "store", s, "--name", prefix+"quickbooks", "--description", "QuickBooks client secret")
+	id, err := uuid.Parse(strings.TrimSpace(out))
+	require.NoError(t, err, "store prints the id: %q", out)
+	require.Equal(t, id.String()+"\n", out)
+
+	// retrieve to a pipe writes the exact value.
+	requireSecret(t, first, h.ok("", "retrieve", s, id.String()))
+
+	// rotate from stdin, then from a file; flags may follow the id.
+	second := h.secret()
+	h.ok(second, "rotate", s, id.String())
+	requireSecret(t, second, h.ok("", "retrieve", id.String(), s))
+	third := h.secret()
+	file := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(file, []byte(third+"\r\n"), 0o600))
+	h.ok("", "rotate", s, id.String(), "--file", file)
+	requireSecret(t, third, h.ok("", "retrieve", s, id.String()))
+
+	// audit: three retrievals, as a table and as JSON, as the owner.
+	table := h.ok("", "audit", s, id.String())
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	require.Len(t, lines, 4, table)
+	require.Regexp(t, `^ACCESSED_AT\s+SESSION_USER\s+CURRENT_USER\s+JWT_ROLE\s+JWT_SUB\s+APPLICATION\s+CLIENT_ADDR$`, lines[0])
+	for _, l := range lines[1:] {
+		require.Regexp(t, `\s+postgres\s+service_role\s+-\s+-\s+credvault\s+`, l)
+	}
+	var records []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(h.ok("", "audit", s, id.String(), "--json", "--limit", "2")), &records))
+	require.Len(t, records, 2)
+	require.Equal(t, id.String(), records[0]["secret_id"])
+	require.Equal(t, "service_role", records[0]["current_user"])
+	require.Equal(t, "credvault", records[0]["application_name"])
+
+	// audit runs as the log's owner and takes no --role.
+	r = h.run("", "audit", s, id.String(), "--role", "service_role")
+	require.Equal(t, cli.ExitUsage, r.code)
+
+	// list: metadata only, filtered by age and prefix.
+	require.Contains(t, h.ok("", "list", s), id.String())
+	require.Contains(t, h.ok("", "list", s, "--prefix", prefix), id.String())
+	require.NotContains(t, h.ok("", "list", s, "--prefix", "other/"), id.String())
+	require.NotContains(t, h.ok("", "list", s, "--older-than", "90d"), id.String(), "just rotated")
+	if db.AdminURL != "" {
+		// Age the credential: only a superuser may write vault.secrets directly.
+		exec1(t, db.AdminURL, "UPDATE vault.secrets SET updated_at = now() - interval '100 days' WHERE id = $1", id)
+		require.Contains(t, h.ok("", "list", s, "--older-than", "90d"), id.String())
+		require.Contains(t, h.ok("", "list", s, "--older-than", "2w"), id.String())
+		require.NotContains(t, h.ok("", "list", s, "--older-than", "101d"), id.String())
+	}
+	var listed []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(h.ok("", "list", s, "--prefix", prefix, "--json")), &listed))
+	require.Len(t, listed, 1)
+	require.Equal(t, id.String(), listed[0]["id"])
+	require.Equal(t, "QuickBooks client secret", listed[0]["description"])
+	require.NotNil(t, listed[0]["last_retrieved_at"])
+
+	// An empty secret is almost always a missing redirection.
+	r = h.run("", "rotate", s, id.String())
+	require.Equal(t, cli.ExitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "the secret is empty")
+	requireSecret(t, third, h.ok("", "retrieve", s, id.String()))
+
+	// delete is idempotent; afterwards retrieve and rotate exit 4.
+	h.ok("", "delete", s, id.String())
+	h.ok("", "delete", s, id.String())
+	r = h.run("", "retrieve", s, id.String())
+	require.Equal(t, cli.ExitNotFound, r.code, r.stderr)
+	require.Empty(t, r.stdout)
+	require.Contains(t, r.stderr, "not found")
+	r = h.run(h.secret(), "rotate", s, id.String())
+	require.Equal(t, cli.ExitNotFound, r.code, r.stderr)
+}
+
+// exec1 runs one statement on url.
+func exec1(t *testing.T, url, sql string, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql, args...)
+	require.NoError(t, err)
+}
+
+func TestFailuresExitNonZeroWithHints(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	h := newHarness(t, db.URL)
+
+	// The default schema "vault" holds no credential functions.
+	r := h.run(h.secret(), "store", "--name", "x")
+	require.Equal(t, cli.ExitFailed, r.code)
+	require.Contains(t, r.stderr, "not installed")
+	require.Contains(t, r.stderr, "hint: ")
+
+	// The functions are not executable by authenticated.
+	r = h.run(h.secret(), "store", "--schema", db.Schema, "--name", "x", "--role", "authenticated")
+	require.Equal(t, cli.ExitFailed, r.code)
+	require.Contains(t, r.stderr, "permission denied")
+
+	// Nor can postgres create in schema vault.
+	r = h.run("", "migrate", "--schema", "vault")
+	require.Equal(t, cli.ExitFailed, r.code)
+	require.Contains(t, r.stderr, "--schema credentials")
+
+	// An unreachable server.
+	h2 := newHarness(t, "postgres://nobody@127.0.0.1:1/none?connect_timeout=5")
+	r = h2.run("", "list")
+	require.Equal(t, cli.ExitFailed, r.code)
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "postgres://127.0.0.1:1/unused") // never reached
+	secret := h.secret()
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+	}{
+		{"no command", "", nil},
+		{"unknown command", "", []string{"frobnicate"}},
+		{"unknown flag", "", []string{"list", "--frobnicate"}},
+		{"store without name", secret, []string{"store"}},
+		{"store with an argument", secret, []string{"store", "--name", "x", "extra"}},
+		{"retrieve without id", "", []string{"retrieve"}},
+		{"retrieve with a bad id", "", []string{"retrieve", "not-a-uuid"}},
+		{"retrieve with two ids", "", []string{"retrieve", uuid.NewString(), uuid.NewString()}},
+		{"rotate with the nil id", secret, []string{"rotate", uuid.Nil.String()}},
+		{"list with a bad age", "", []string{"list", "--older-than", "ninety days"}},
+		{"list with a negative age", "", []string{"list", "--older-than", "-3d"}},
+		{"list with a bad limit", "", []string{"list", "--limit", "0"}},
+		{"audit with a bad limit", "", []string{"audit", uuid.NewString(), "--limit", "0"}},
+		{"sql with a bad schema", "", []string{"sql", "--schema", ""}},
+		{"help for an unknown command", "", []string{"help", "frobnicate"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.run(tc.stdin, tc.args...)
+			require.Equal(t, cli.ExitUsage, r.code, "stderr: %s", r.stderr)
+			require.NotEmpty(t, r.stderr)
+		})
+	}
+
+	// No database configured at all.
+	r := newHarness(t, "").run("", "list")
+	require.Equal(t, cli.ExitUsage, r.code)
+	require.Contains(t, r.stderr, "DATABASE_URL")
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "")
+	out := h.ok("", "--help")
+	for _, name := range []string{"migrate", "store", "retrieve", "rotate", "delete", "list", "audit", "sql", "doctor"} {
+		require.Contains(t, out, "\n  "+name+" ")
+		for _, args := range [][]string{{name, "--help"}, {name, "-h"}, {"help", name}} {
+			out := h.ok("", args...)
+			require.True(t, strings.HasPrefix(out, "Usage:\n  credvault "+name), out)
+			require.Contains(t, out, "Exit status:")
+		}
+	}
+	require.Contains(t, h.ok("", "doctor", "--help"), "3  doctor found problems")
+	require.Contains(t, h.ok("", "retrieve", "--help"), "4  no credential with that id")
+}
+
+func TestSQL(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "")
+	out := h.ok("", "sql", "--schema", "team_creds")
+	require.True(t, strings.HasPrefix(out, `CREATE SCHEMA IF NOT EXISTS "team_creds";`), out[:80])
+	require.Contains(t, out, `"team_creds".store_credential(`)
+	require.NotContains(t, out, "@schema@")
+	require.Contains(t, h.ok("", "sql"), `CREATE SCHEMA IF NOT EXISTS "vault";`)
+}
+
+func TestDoctor(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("changes the public schema and settings: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+	}
+	h := newHarness(t, db.URL)
+	s := "--schema=" + db.Schema
+	ctx := context.Background()
+
+	doctor := func(wantCode int, args ...string) string {
+		t.Helper()
+		r := h.run("", append([]string{"doctor", s}, args...)...)
+		require.Equal(t, wantCode, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+		return r.stdout
+	}
+	findings := func(out string) []string {
+		var f []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "  FINDING") {
+				f = append(f, l)
+			}
+		}
+		return f
+	}
+
+	// A fresh test database is healthy: the test server logs nothing.
+	out := doctor(cli.ExitOK)
+	for _, check := range []string{"server", "vault", "roles", "connection", "migrations", "privileges", "logging", "guard"} {
+		require.Regexp(t, `(?m)^  ok +`+check+` `, out)
+	}
+	require.Contains(t, out, "can SET ROLE service_role")
+	require.Contains(t, out, "no findings")
+
+	// An integration table without the plaintext guard.
+	_, err := db.Pool.Exec(ctx, "CREATE TABLE public.organization_integrations (id bigint PRIMARY KEY, secret_id uuid)")
+	require.NoError(t, err)
+	out = doctor(cli.ExitFindings)
+	require.Len(t, findings(out), 1, out)
+	require.Regexp(t, `FINDING +guard +public.organization_integrations has no enabled plaintext guard`, out)
+	_, err = db.Pool.Exec(ctx, "SELECT "+pgx.Identifier{db.Schema, "guard_plaintext_credentials"}.Sanitize()+"('public.organization_integrations')")
+	require.NoError(t, err)
+	doctor(cli.ExitOK)
+
+	// A function opened to end users.
+	retrieve := pgx.Identifier{db.Schema}.Sanitize() + ".retrieve_credential(uuid)"
+	_, err = db.Pool.Exec(ctx, "GRANT EXECUTE ON FUNCTION "+retrieve+" TO anon")
+	require.NoError(t, err)
+	out = doctor(cli.ExitFindings)
+	require.Len(t, findings(out), 1, out)
+	require.Regexp(t, `FINDING +privileges +function .*retrieve_credential\(uuid\) is executable by anon`, out)
+	_, err = db.Pool.Exec(ctx, "REVOKE EXECUTE ON FUNCTION "+retrieve+" FROM anon")
+	require.NoError(t, err)
+
+	// A role the connection cannot switch to.
+	out = doctor(cli.ExitFindings, "--role", "authenticator")
+	require.Regexp(t, `FINDING +connection +connected as postgres, which cannot SET ROLE authenticator`, out)
+
+	// A pending migration.
+	exec1(t, db.URL, "DELETE FROM "+pgx.Identifier{db.Schema, "credvault_migrations"}.Sanitize()+
+		" WHERE version = (SELECT max(version) FROM "+pgx.Identifier{db.Schema, "credvault_migrations"}.Sanitize()+")")
+	out = doctor(cli.ExitFindings)
+	require.Regexp(t, `FINDING +migrations +\d+ of \d+ migrations applied; pending: \d{4}_`, out)
+
+	// Statement logging with parameters, set for this database by a superuser.
+	exec1(t, db.AdminURL, "ALTER DATABASE "+pgx.Identifier{db.Name}.Sanitize()+" SET log_statement = 'all'")
+	out = doctor(cli.ExitFindings)
+	require.Regexp(t, `FINDING +logging +the server logs statements with their bind parameters.*log_statement = all`, out)
+
+	// A schema that was never migrated.
+	out = doctor(cli.ExitFindings, "--schema", "nothing_here")
+	require.Regexp(t, `FINDING +migrations +schema "nothing_here" does not exist`, out)
+}
+
+// requireNoSecret fails if s contains secret, without printing either.
+func requireNoSecret(t *testing.T, s, secret, format string, args ...any) {
+	t.Helper()
+	if strings.Contains(s, secret) {
+		t.Fatalf("a secret leaked: "+format, args...)
+	}
+}
+
+// requireSecret fails if got is not want, without printing either.
+func requireSecret(t *testing.T, want, got string) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("got a different value (%d bytes) than the secret (%d bytes)", len(got), len(want))
+	}
+}
+
+// TestSQLAppliedByAnotherTool applies the output of 'credvault sql' the way
+// a Supabase CLI migration would, then uses the schema and checks it.
+func TestSQLAppliedByAnotherTool(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("changes the public schema and settings: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+	}
+	h := newHarness(t, db.URL)
+	ctx := context.Background()
+	const schema = "team_creds"
+
+	_, err := db.Pool.Exec(ctx, h.ok("", "sql", "--schema", schema))
+	require.NoError(t, err)
+
+	secret := h.secret()
+	id := strings.TrimSpace(h.ok(secret, "store", "--schema", schema, "--name", "tool/"+uuid.NewString()[:8]))
+	requireSecret(t, secret, h.ok("", "retrieve", "--schema", schema, id))
+
+	out := h.run("", "doctor", "--schema", schema)
+	require.Equal(t, cli.ExitOK, out.code, out.stdout)
+	require.Regexp(t, `ok +migrations +schema "team_creds" has every credential function but no credvault_migrations table`, out.stdout)
+
+	_, err = db.Pool.Exec(ctx, "DROP FUNCTION team_creds.list_credentials")
+	require.NoError(t, err)
+	out = h.run("", "doctor", "--schema", schema)
+	require.Equal(t, cli.ExitFindings, out.code, out.stdout)
+	require.Regexp(t, `FINDING +migrations +schema "team_creds" lacks list_credentials\(text,timestamptz,integer\)`, out.stdout)
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credvault/vault/internal/cli"
+	"github.com/credvault/vault/vaulttest"
+)
+
+// openPTY returns the two ends of a new pseudo-terminal. Writing to master
+// is typing; reading it shows what the terminal displays.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = master.Close() })
+	var unlock int32
+	require.NoError(t, ioctl(master, syscall.TIOCSPTLCK, unsafe.Pointer(&unlock)))
+	var n uint32
+	require.NoError(t, ioctl(master, syscall.TIOCGPTN, unsafe.Pointer(&n)))
+	slave, err = os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|syscall.O_NOCTTY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = slave.Close() })
+	return master, slave
+}
+
+func ioctl(f *os.File, req uintptr, arg unsafe.Pointer) error {
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), req, uintptr(arg)); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func echoOn(t *testing.T, f *os.File) bool {
+	t.Helper()
+	var tio syscall.Termios
+	require.NoError(t, ioctl(f, syscall.TCGETS, unsafe.Pointer(&tio)))
+	return tio.Lflag&syscall.ECHO != 0
+}
+
+// screen collects what the terminal displays until every copy of the slave
+// end is closed.
+func screen(master *os.File) <-chan string {
+	ch := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(master) // ends with EIO once the slave is closed everywhere
+		ch <- string(b)
+	}()
+	return ch
+}
+
+func TestStoreFromTerminalDoesNotEcho(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	h := newHarness(t, db.URL)
+	secret := h.secret()
+	master, slave := openPTY(t)
+	require.True(t, echoOn(t, slave), "a new terminal echoes")
+	shown := screen(master)
+
+	cmd := exec.Command(os.Args[0], "store", "--schema", db.Schema, "--name", "tty/"+uuid.NewString()[:8])
+	cmd.Env = h.env
+	cmd.Stdin = slave
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderrPipe, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+
+	// Type the secret once the prompt is up: echo is off by then.
+	var stderr bytes.Buffer
+	prompted := make(chan bool, 1)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		buf := make([]byte, 512)
+		sent := false
+		for {
+			n, err := stderrPipe.Read(buf)
+			stderr.Write(buf[:n])
+			if !sent && strings.Contains(stderr.String(), "Secret: ") {
+				prompted <- true
+				sent = true
+			}
+			if err != nil {
+				if !sent {
+					prompted <- false
+				}
+				return
+			}
+		}
+	}()
+	require.True(t, <-prompted, "no prompt on stderr")
+	_, err = master.WriteString(secret + "\n")
+	require.NoError(t, err)
+	<-copied
+	require.NoError(t, cmd.Wait(), "stderr: %s", stderr.String())
+
+	require.True(t, echoOn(t, slave), "echo is restored")
+	require.NoError(t, slave.Close())
+	requireNoSecret(t, <-shown, secret, "the terminal displayed the secret")
+	requireNoSecret(t, stderr.String(), secret, "stderr")
+	require.Contains(t, stderr.String(), "not echoed")
+
+	id := strings.TrimSpace(stdout.String())
+	require.NoError(t, uuid.Validate(id))
+	requireSecret(t, secret, h.ok("", "retrieve", "--schema", db.Schema, id))
+}
+
+func TestRetrieveToTerminal(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	h := newHarness(t, db.URL)
+	secret := h.secret()
+	id := strings.TrimSpace(h.ok(secret, "store", "--schema", db.Schema, "--name", "tty/"+uuid.NewString()[:8]))
+
+	retrieve := func(args ...string) (code int, shown string) {
+		master, slave := openPTY(t)
+		out := screen(master)
+		cmd := exec.Command(os.Args[0], append([]string{"retrieve", "--schema", db.Schema, id}, args...)...)
+		cmd.Env = h.env
+		cmd.Stdout = slave
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		requireNoSecret(t, stderr.String(), secret, "stderr")
+		require.NoError(t, slave.Close())
+		code = 0
+		if err != nil {
+			var exitErr *exec.ExitError
+			require.ErrorAs(t, err, &exitErr)
+			code = exitErr.ExitCode()
+		}
+		return code, <-out
+	}
+
+	code, shown := retrieve()
+	require.Equal(t, cli.ExitUsage, code, "refused without --force")
+	requireNoSecret(t, shown, secret, "the terminal displayed the secret")
+
+	code, shown = retrieve("--force")
+	require.Equal(t, cli.ExitOK, code)
+	require.True(t, strings.Contains(shown, secret), "--force prints the secret")
+
+	// The refused call decrypted nothing: only the forced one is in the log.
+	records := h.ok("", "audit", "--schema", db.Schema, id, "--json")
+	require.Equal(t, 1, strings.Count(records, `"secret_id"`), records)
+}

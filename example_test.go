@@ -1,0 +1,297 @@
+package vault_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/credvault/vault"
+	"github.com/credvault/vault/vaulttest"
+)
+
+// Example_store walks through a credential's life: store, retrieve, rotate
+// and delete.
+func Example_store() {
+	ctx := context.Background()
+	pool, done := examplePool() // in a service: pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	defer done()
+
+	creds, err := vault.New(pool,
+		vault.WithSchema("credentials"),
+		vault.WithRole("service_role"),
+		vault.WithLogger(slog.New(slog.DiscardHandler)), // the default, slog.Default, logs every call
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	clientSecret := exampleSecret() // from the provider's OAuth app settings, never from source code
+	id, err := creds.Store(ctx, "acme/quickbooks", clientSecret, "QuickBooks OAuth client secret")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Save id, not the secret, in your organization_integrations row.
+
+	got, err := creds.Retrieve(ctx, id)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("retrieved the stored value:", got == clientSecret)
+
+	newSecret := exampleSecret()
+	if err := creds.Rotate(ctx, id, newSecret); err != nil {
+		log.Fatal(err)
+	}
+	got, err = creds.Retrieve(ctx, id)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("retrieved the rotated value under the same id:", got == newSecret)
+
+	if err := creds.Delete(ctx, id); err != nil {
+		log.Fatal(err)
+	}
+	_, err = creds.Retrieve(ctx, id)
+	fmt.Println("gone after delete:", errors.Is(err, vault.ErrNotFound))
+	// Output:
+	// retrieved the stored value: true
+	// retrieved the rotated value under the same id: true
+	// gone after delete: true
+}
+
+// ExampleNew shows the two clients a Supabase service typically builds: one
+// that migrates at startup as the owner of the functions (postgres), and one
+// that makes every call as service_role.
+func ExampleNew() {
+	ctx := context.Background()
+	pool, done := examplePool() // in a service: pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	defer done()
+
+	// At startup, connected as postgres. On Supabase postgres may not create
+	// in schema vault, so the functions go in a schema of their own.
+	owner, err := vault.New(pool, vault.WithSchema("credentials"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := owner.Migrate(ctx); err != nil {
+		log.Fatal(err)
+	}
+
+	// For the calls: SET LOCAL ROLE service_role, sent in the same round
+	// trip as each call.
+	creds, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithRole("service_role"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("functions in schema", creds.Schema())
+
+	// Options are checked when the client is built.
+	_, err = vault.New(pool, vault.WithSchema(""))
+	fmt.Println("empty schema rejected:", errors.Is(err, vault.ErrInvalidArgument))
+	// Output:
+	// functions in schema credentials
+	// empty schema rejected: true
+}
+
+// ExampleClient_Retrieve reads a credential when an integration runs, and
+// tells the failures apart.
+func ExampleClient_Retrieve() {
+	ctx := context.Background()
+	pool, done := examplePool()
+	defer done()
+	creds, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithRole("service_role"),
+		vault.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	id, err := creds.Store(ctx, "acme/salesforce", exampleSecret(), "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer creds.Delete(ctx, id)
+
+	apiKey, err := creds.Retrieve(ctx, id)
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		// The integration was disconnected: ask the user to connect again.
+	case errors.Is(err, vault.ErrDecryption):
+		// The server runs with another root key: alert, do not retry.
+	case err != nil:
+		log.Fatal(err)
+	}
+	fmt.Println("got an API key:", apiKey != "")
+	// Output:
+	// got an API key: true
+}
+
+// ExampleClient_AccessLog shows who retrieved a credential. Only the owner of
+// the functions (the role that ran Migrate) may read the log.
+func ExampleClient_AccessLog() {
+	ctx := context.Background()
+	pool, done := examplePool()
+	defer done()
+	quiet := vault.WithLogger(slog.New(slog.DiscardHandler))
+	creds, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithRole("service_role"), quiet)
+	if err != nil {
+		log.Fatal(err)
+	}
+	owner, err := vault.New(pool, vault.WithSchema("credentials"), quiet)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	id, err := creds.Store(ctx, "acme/hubspot", exampleSecret(), "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer creds.Delete(ctx, id)
+	for range 2 {
+		if _, err := creds.Retrieve(ctx, id); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	records, err := owner.AccessLog(ctx, id, 10)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range records {
+		fmt.Printf("login %s, as %s\n", r.SessionUser, r.CurrentUser)
+	}
+
+	_, err = creds.AccessLog(ctx, id, 10)
+	fmt.Println("service_role may not read it:", errors.Is(err, vault.ErrPermissionDenied))
+	// Output:
+	// login postgres, as service_role
+	// login postgres, as service_role
+	// service_role may not read it: true
+}
+
+// Example_errors shows how to inspect what a [vault.Client] method returns:
+// errors.Is for the kind, errors.As for the operation and the server's
+// SQLSTATE. The error is built by hand here; Retrieve returns the same for
+// an unknown id.
+func Example_errors() {
+	id := uuid.MustParse("0b6f3c1e-6d1a-4c51-9e8a-5f2d7c4b9a10")
+	var err error = &vault.Error{
+		Op:   "retrieve",
+		ID:   id,
+		Kind: vault.ErrNotFound,
+		Err:  &pgconn.PgError{Code: "P0002", Message: "retrieve_credential: credential not found"},
+	}
+	err = fmt.Errorf("sync invoices: %w", err)
+
+	fmt.Println(errors.Is(err, vault.ErrNotFound), errors.Is(err, vault.ErrPermissionDenied))
+
+	var vErr *vault.Error
+	if errors.As(err, &vErr) {
+		fmt.Println("operation:", vErr.Op, vErr.ID)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		fmt.Println("SQLSTATE:", pgErr.Code)
+	}
+	// The message names the operation and the id, never a value, and not
+	// the server's message.
+	fmt.Println(err)
+
+	// Context errors stay reachable.
+	err = &vault.Error{Op: "store", Name: "acme/quickbooks", Err: context.DeadlineExceeded}
+	fmt.Println(errors.Is(err, context.DeadlineExceeded))
+	// Output:
+	// true false
+	// operation: retrieve 0b6f3c1e-6d1a-4c51-9e8a-5f2d7c4b9a10
+	// SQLSTATE: P0002
+	// sync invoices: vault: retrieve 0b6f3c1e-6d1a-4c51-9e8a-5f2d7c4b9a10: credential not found (SQLSTATE P0002)
+	// true
+}
+
+// ExampleKindOf classifies errors from your own statements, such as an
+// INSERT into an integration table that the plaintext guard rejected.
+func ExampleKindOf() {
+	// What pgx returns when the guard's trigger rejects the row (built by
+	// hand here).
+	err := fmt.Errorf("save integration: %w", &pgconn.PgError{
+		Code:    "VA001",
+		Message: "plaintext credential rejected: column api_key of public.organization_integrations looks like a Stripe secret key",
+	})
+	if errors.Is(vault.KindOf(err), vault.ErrPlaintextCredential) {
+		fmt.Println("store the value with Store and keep only its id")
+	}
+
+	fmt.Println(vault.KindOf(&pgconn.PgError{Code: "42501"}))
+	fmt.Println(vault.KindOf(errors.New("unrelated")) == nil)
+	// Output:
+	// store the value with Store and keep only its id
+	// vault: permission denied
+	// true
+}
+
+// ExampleMigrationSQL hands the migrations to another tool, such as the
+// Supabase CLI (supabase/migrations/<timestamp>_credentials.sql).
+func ExampleMigrationSQL() {
+	sql, err := vault.MigrationSQL("credentials")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(strings.SplitN(sql, "\n", 2)[0])
+	fmt.Println(strings.Contains(sql, `CREATE FUNCTION "credentials".retrieve_credential(`))
+	// Output:
+	// CREATE SCHEMA IF NOT EXISTS "credentials";
+	// true
+}
+
+// examplePool returns a pool connected as postgres to a database where
+// schema "credentials" holds the migrated functions, and a function that
+// closes it. With a throwaway server (the default) the database is a fresh
+// one, dropped by done. With VAULT_TEST_DATABASE_URL it is that database,
+// migrated in schema "credentials" like a project following the README;
+// the examples delete what they store.
+func examplePool() (pool *pgxpool.Pool, done func()) {
+	ctx := context.Background()
+	srv, err := vaulttest.OpenSharedServer()
+	if err != nil {
+		panic(err)
+	}
+	if srv.Cluster() == nil {
+		pool, err := pgxpool.New(ctx, os.Getenv(vaulttest.EnvDatabaseURL))
+		if err != nil {
+			panic(err)
+		}
+		c, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithLogger(slog.New(slog.DiscardHandler)))
+		if err == nil {
+			err = c.Migrate(ctx)
+		}
+		if err != nil {
+			panic(err)
+		}
+		return pool, pool.Close
+	}
+	db, err := srv.NewDatabase(ctx)
+	if err != nil {
+		panic(err)
+	}
+	if db.Schema != "credentials" {
+		panic("vaulttest migrates in schema " + db.Schema + ", the examples expect credentials")
+	}
+	return db.Pool, func() { _ = db.Close() }
+}
+
+// exampleSecret stands in for a credential received from a provider.
+func exampleSecret() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return "example-" + hex.EncodeToString(b)
+}

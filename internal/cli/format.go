@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/credvault/vault"
+)
+
+var dayWeekRE = regexp.MustCompile(`^(\d+(?:\.\d+)?)([dw])$`)
+
+// parseAge parses a positive age: a number of days or weeks ("90d",
+// "2w", "1.5d") or a Go duration ("12h", "1h30m").
+func parseAge(s string) (time.Duration, error) {
+	var d time.Duration
+	if m := dayWeekRE.FindStringSubmatch(s); m != nil {
+		n, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			return 0, err
+		}
+		unit := 24 * time.Hour
+		if m[2] == "w" {
+			unit *= 7
+		}
+		if n*float64(unit) > float64(1<<62) {
+			return 0, fmt.Errorf("%q is too long", s)
+		}
+		d = time.Duration(n * float64(unit))
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q is not an age such as 90d, 2w, 12h or 1h30m", s)
+		}
+	}
+	if d <= 0 {
+		return 0, errors.New("the age must be positive")
+	}
+	return d, nil
+}
+
+// cell makes a database value safe for one table cell: "-" when empty,
+// control characters escaped so they cannot move the cursor or break the
+// alignment.
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0 || strings.Contains(s, "\t") {
+		q := strconv.QuoteToGraphic(s)
+		return q[1 : len(q)-1]
+	}
+	return s
+}
+
+func timeCell(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+type credentialJSON struct {
+	ID              string     `json:"id"`
+	Name            string     `json:"name"`
+	Description     string     `json:"description"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	LastRetrievedAt *time.Time `json:"last_retrieved_at"`
+}
+
+func writeCredentialsJSON(w io.Writer, creds []vault.Credential) error {
+	out := make([]credentialJSON, len(creds))
+	for i, c := range creds {
+		out[i] = credentialJSON{ID: c.ID.String(), Name: c.Name, Description: c.Description,
+			CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, LastRetrievedAt: optionalTime(c.LastRetrievedAt)}
+	}
+	return writeJSON(w, out)
+}
+
+func writeCredentialsTable(w io.Writer, creds []vault.Credential) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tUPDATED_AT\tLAST_RETRIEVED_AT\tDESCRIPTION")
+	for _, c := range creds {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, cell(c.Name), timeCell(c.UpdatedAt),
+			timeCell(c.LastRetrievedAt), cell(c.Description))
+	}
+	return tw.Flush()
+}
+
+type accessJSON struct {
+	ID              int64     `json:"id"`
+	SecretID        string    `json:"secret_id"`
+	AccessedAt      time.Time `json:"accessed_at"`
+	SessionUser     string    `json:"session_user"`
+	CurrentUser     string    `json:"current_user"`
+	JWTRole         string    `json:"jwt_role"`
+	JWTSubject      string    `json:"jwt_sub"`
+	ApplicationName string    `json:"application_name"`
+	ClientAddr      string    `json:"client_addr"`
+}
+
+func writeAccessJSON(w io.Writer, records []vault.AccessRecord) error {
+	out := make([]accessJSON, len(records))
+	for i, r := range records {
+		out[i] = accessJSON{ID: r.ID, SecretID: r.SecretID.String(), AccessedAt: r.AccessedAt,
+			SessionUser: r.SessionUser, CurrentUser: r.CurrentUser, JWTRole: r.JWTRole, JWTSubject: r.JWTSubject,
+			ApplicationName: r.ApplicationName}
+		if r.ClientAddr.IsValid() {
+			out[i].ClientAddr = r.ClientAddr.String()
+		}
+	}
+	return writeJSON(w, out)
+}
+
+func writeAccessTable(w io.Writer, records []vault.AccessRecord) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCESSED_AT\tSESSION_USER\tCURRENT_USER\tJWT_ROLE\tJWT_SUB\tAPPLICATION\tCLIENT_ADDR")
+	for _, r := range records {
+		addr := "local"
+		if r.ClientAddr.IsValid() {
+			addr = r.ClientAddr.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.AccessedAt.UTC().Format(time.RFC3339Nano),
+			cell(r.SessionUser), cell(r.CurrentUser), cell(r.JWTRole), cell(r.JWTSubject),
+			cell(r.ApplicationName), addr)
+	}
+	return tw.Flush()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
