@@ -94,14 +94,14 @@ func TestAuditRecordsEachRetrieval(t *testing.T) {
 				// See TestWithRoleFromNoInheritLogin for the default mode.
 				cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 			}
-			app := "credvault-audit-" + secRandHex(t, 4)
+			app := "credvault-audit-" + randomHex(t, 4)
 			cfg.ConnConfig.RuntimeParams["application_name"] = app
 			pool, err := pgxpool.NewWithConfig(ctx, cfg)
 			require.NoError(t, err)
 			t.Cleanup(pool.Close)
 			c, err := vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 			require.NoError(t, err)
-			id, err := c.Store(ctx, "audit/"+uuid.NewString(), newSecret(t), "")
+			id, err := c.Store(ctx, "audit/"+uuid.NewString(), newSecret(), "")
 			require.NoError(t, err)
 			require.Zero(t, secLogRows(t, db.Pool, db.Schema, id), "storing is not an access")
 
@@ -149,7 +149,7 @@ func TestAuditJWTClaims(t *testing.T) {
 	tx := vaulttest.Tx(t, db.Pool)
 	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
-	secret := newSecret(t)
+	secret := newSecret()
 	id, err := owner.Store(ctx, "audit/jwt/"+uuid.NewString(), secret, "")
 	require.NoError(t, err)
 
@@ -212,7 +212,7 @@ func TestAuditJWTClaims(t *testing.T) {
 	})
 	for name, raw := range map[string]string{
 		"malformed JSON": `{"role": "service_role", "sub": `,
-		"not JSON":       "Bearer " + secRandHex(t, 8),
+		"not JSON":       "Bearer " + randomHex(t, 8),
 		"JSON array":     `["service_role"]`,
 		"JSON string":    `"service_role"`,
 		"JSON null":      `null`,
@@ -254,7 +254,7 @@ func TestAuditFailedCallsAddNoRow(t *testing.T) {
 		return c
 	}
 	svc := client(secService)
-	id, err := svc.Store(ctx, "audit/failed/"+uuid.NewString(), newSecret(t), "")
+	id, err := svc.Store(ctx, "audit/failed/"+uuid.NewString(), newSecret(), "")
 	require.NoError(t, err)
 
 	unknown := uuid.New()
@@ -299,7 +299,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 	require.NoError(t, err)
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
-	id, err := svc.Store(ctx, "audit/append-only/"+uuid.NewString(), newSecret(t), "")
+	id, err := svc.Store(ctx, "audit/append-only/"+uuid.NewString(), newSecret(), "")
 	require.NoError(t, err)
 	for range 2 {
 		_, err = svc.Retrieve(ctx, id)
@@ -349,9 +349,9 @@ func TestAuditRecordsCallerBehindDefinerWrapper(t *testing.T) {
 	tx := vaulttest.Tx(t, db.Pool)
 	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
-	id, err := owner.Store(ctx, "audit/wrapper/"+uuid.NewString(), newSecret(t), "")
+	id, err := owner.Store(ctx, "audit/wrapper/"+uuid.NewString(), newSecret(), "")
 	require.NoError(t, err)
-	wrapper := "public.credvault_wrapper_" + secRandHex(t, 4)
+	wrapper := "public.credvault_wrapper_" + randomHex(t, 4)
 	_, err = tx.Exec(ctx, "CREATE FUNCTION "+wrapper+"(uuid) RETURNS text LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp "+
 		"AS $$ SELECT "+secIdent(db.Schema)+".retrieve_credential($1) $$; GRANT EXECUTE ON FUNCTION "+wrapper+"(uuid) TO authenticated")
 	require.NoError(t, err)
@@ -383,7 +383,7 @@ func TestAuditRowIsPartOfCallerTransaction(t *testing.T) {
 	logger, logs := secLogger()
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
-	id, err := svc.Store(ctx, "audit/rollback/"+uuid.NewString(), newSecret(t), "")
+	id, err := svc.Store(ctx, "audit/rollback/"+uuid.NewString(), newSecret(), "")
 	require.NoError(t, err)
 
 	inner, err := tx.Begin(ctx)

@@ -3,7 +3,6 @@ package vault_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -59,7 +58,7 @@ func TestCiphertextHidesPlaintext(t *testing.T) {
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
 
-	secret := newSecret(t)
+	secret := newSecret()
 	repetitive := strings.Repeat(secret[len(secret)-16:], 16) // 16 identical 16-byte blocks
 	var ids []uuid.UUID
 	for _, v := range []string{secret, secret, repetitive} {
@@ -104,7 +103,7 @@ func TestCiphertextIsBoundToItsRow(t *testing.T) {
 	tx := vaulttest.Tx(t, connect(t, db.AdminURL))
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
-	secretA, secretB := newSecret(t), newSecret(t)
+	secretA, secretB := newSecret(), newSecret()
 	idA, err := svc.Store(ctx, "compat/bound/a/"+uuid.NewString(), secretA, "")
 	require.NoError(t, err)
 	idB, err := svc.Store(ctx, "compat/bound/b/"+uuid.NewString(), secretB, "")
@@ -215,14 +214,14 @@ func TestCompatRootKeyFile(t *testing.T) {
 
 	c, err := vault.New(db.Pool, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
-	secret := newSecret(t)
+	secret := newSecret()
 	id, err := c.Store(ctx, "compat/key/"+uuid.NewString(), secret, "")
 	require.NoError(t, err)
 	keyHex := strings.TrimSpace(string(original))
 	key, err := hex.DecodeString(keyHex)
 	require.NoError(t, err)
 
-	otherKey := secRandBytes(t, 32)
+	otherKey := randomBytes(t, 32)
 	cases := []struct {
 		name    string
 		content []byte // nil: no file
@@ -257,7 +256,7 @@ func TestCompatRootKeyFile(t *testing.T) {
 			}
 			require.ErrorIs(t, err, tc.want)
 			if tc.want == vault.ErrVaultUnavailable {
-				_, err := c.Store(ctx, "compat/key/"+uuid.NewString(), newSecret(t), "")
+				_, err := c.Store(ctx, "compat/key/"+uuid.NewString(), newSecret(), "")
 				require.ErrorIs(t, err, vault.ErrVaultUnavailable, "nothing is stored without a usable key")
 			}
 		})
@@ -265,15 +264,6 @@ func TestCompatRootKeyFile(t *testing.T) {
 		require.NoError(t, err, "restoring the key file restores access")
 		require.True(t, got == secret)
 	}
-}
-
-// secRandBytes returns n random bytes.
-func secRandBytes(t testing.TB, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return b
 }
 
 // TestCompatRootKeyNotExposed reads, as postgres, service_role,
@@ -303,7 +293,7 @@ func TestCompatRootKeyNotExposed(t *testing.T) {
 	// Make the key be in use while the catalogs are read.
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
-	id, err := svc.Store(ctx, "compat/exposed/"+uuid.NewString(), newSecret(t), "")
+	id, err := svc.Store(ctx, "compat/exposed/"+uuid.NewString(), newSecret(), "")
 	require.NoError(t, err)
 	_, err = svc.Retrieve(ctx, id)
 	require.NoError(t, err)

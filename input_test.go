@@ -117,22 +117,22 @@ func TestOddInputRoundTrips(t *testing.T) {
 	c, tx := inputSetup(t)
 	for what, text := range oddTexts {
 		t.Run(what, func(t *testing.T) {
-			roundTripOdd(t, c, tx, text+" "+randomLabel(t), text+newSecret(t), text, newSecret(t)+text)
+			roundTripOdd(t, c, tx, text+" "+randomHex(t, 6), text+newSecret(), text, newSecret()+text)
 		})
 	}
 
-	tag := randomLabel(t)
+	tag := randomHex(t, 6)
 	emoji := "🔑" // 4 bytes
 	sized := map[string]struct{ name, secret, description string }{
 		"empty secret and description": {"empty/" + tag, "", ""},
-		"name of MaxNameSize bytes":    {padTo(tag, "n", vault.MaxNameSize), newSecret(t), ""},
+		"name of MaxNameSize bytes":    {padTo(tag, "n", vault.MaxNameSize), newSecret(), ""},
 		"name of MaxNameSize bytes of emoji": {
-			tag + strings.Repeat(emoji, (vault.MaxNameSize-len(tag))/len(emoji)), newSecret(t), ""},
-		"secret of MaxSecretSize bytes":  {"max/" + tag, padTo(newSecret(t), "s", vault.MaxSecretSize), ""},
+			tag + strings.Repeat(emoji, (vault.MaxNameSize-len(tag))/len(emoji)), newSecret(), ""},
+		"secret of MaxSecretSize bytes":  {"max/" + tag, padTo(newSecret(), "s", vault.MaxSecretSize), ""},
 		"secret of MaxSecretSize emoji":  {"max-emoji/" + tag, strings.Repeat(emoji, vault.MaxSecretSize/len(emoji)), ""},
-		"description of MaxDescription":  {"desc/" + tag, newSecret(t), padTo("", "d", vault.MaxDescriptionSize)},
+		"description of MaxDescription":  {"desc/" + tag, newSecret(), padTo("", "d", vault.MaxDescriptionSize)},
 		"one-byte name":                  {tag[:1], "s", "d"},
-		"multi-byte at the secret limit": {"mb/" + tag, padTo(newSecret(t), "s", vault.MaxSecretSize-2) + "é", ""},
+		"multi-byte at the secret limit": {"mb/" + tag, padTo(newSecret(), "s", vault.MaxSecretSize-2) + "é", ""},
 	}
 	for what, in := range sized {
 		t.Run(what, func(t *testing.T) {
@@ -158,8 +158,8 @@ func TestInvalidInputIsRejected(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c, _ := inputSetup(t)
-	secret := newSecret(t)
-	id, err := c.Store(ctx, "valid/"+randomLabel(t), secret, "")
+	secret := newSecret()
+	id, err := c.Store(ctx, "valid/"+randomHex(t, 6), secret, "")
 	require.NoError(t, err)
 
 	fragments := map[string]string{"NUL": "\x00"}
@@ -248,7 +248,7 @@ func TestOddInputThroughSQL(t *testing.T) {
 
 	for what, text := range oddTexts {
 		t.Run(what, func(t *testing.T) {
-			name, secret := text+" "+randomLabel(t), text+newSecret(t)
+			name, secret := text+" "+randomHex(t, 6), text+newSecret()
 			id, err := store(name, secret, text)
 			require.NoError(t, err)
 			gotName, gotDescription := storedMetadata(t, tx, id)
@@ -257,7 +257,7 @@ func TestOddInputThroughSQL(t *testing.T) {
 			got, err := retrieve(id)
 			require.NoError(t, err)
 			require.True(t, got == secret)
-			rotated := newSecret(t) + text
+			rotated := newSecret() + text
 			require.NoError(t, exec("SELECT credentials.rotate_credential($1, $2)", id, rotated))
 			got, err = retrieve(id)
 			require.NoError(t, err)
@@ -266,7 +266,7 @@ func TestOddInputThroughSQL(t *testing.T) {
 		})
 	}
 
-	secret := newSecret(t)
+	secret := newSecret()
 	unholdable := map[string]string{"NUL": secret + "\x00"}
 	for what, b := range badUTF8 {
 		unholdable[what] = secret + b
@@ -285,7 +285,7 @@ func TestOddInputThroughSQL(t *testing.T) {
 		_, err := store("", secret, "")
 		require.Equal(t, "22023", sqlstate(err))
 		require.ErrorIs(t, vault.KindOf(err), vault.ErrInvalidArgument)
-		id, err := store("empty/"+randomLabel(t), "", "")
+		id, err := store("empty/"+randomHex(t, 6), "", "")
 		require.NoError(t, err)
 		got, err := retrieve(id)
 		require.NoError(t, err)
@@ -302,7 +302,7 @@ func TestOddInputThroughSQL(t *testing.T) {
 	// The SQL functions enforce the Go client's size limits, so callers
 	// that come through PostgREST get the same 22023.
 	t.Run("secret over MaxSecretSize", func(t *testing.T) {
-		_, err := store("big/"+randomLabel(t), padTo(secret, "s", vault.MaxSecretSize+1), "")
+		_, err := store("big/"+randomHex(t, 6), padTo(secret, "s", vault.MaxSecretSize+1), "")
 		require.Equal(t, "22023", sqlstate(err))
 		require.ErrorIs(t, vault.KindOf(err), vault.ErrInvalidArgument)
 		err = exec("SELECT credentials.rotate_credential($1, $2)", uuid.New(), padTo(secret, "s", vault.MaxSecretSize+1))
@@ -311,7 +311,7 @@ func TestOddInputThroughSQL(t *testing.T) {
 	t.Run("name over MaxNameSize", func(t *testing.T) {
 		var long string
 		for range 1000 {
-			long += randomLabel(t) // 12 kB that do not compress
+			long += randomHex(t, 6) // 12 kB that do not compress
 		}
 		_, err := store(long, secret, "")
 		require.Equal(t, "22023", sqlstate(err))

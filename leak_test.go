@@ -89,13 +89,13 @@ func TestNoPlaintextInErrors(t *testing.T) {
 		require.NoError(t, err)
 		return c
 	}
-	id, err := client(tx, db.Schema, secService).Store(ctx, "leak/"+uuid.NewString(), newSecret(t), "")
+	id, err := client(tx, db.Schema, secService).Store(ctx, "leak/"+uuid.NewString(), newSecret(), "")
 	require.NoError(t, err)
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 
 	var secrets []string
-	secret := func() string { v := newSecret(t); secrets = append(secrets, v); return v }
+	secret := func() string { v := newSecret(); secrets = append(secrets, v); return v }
 	check := func(t *testing.T, err error, secret string) {
 		t.Helper()
 		require.Error(t, err)
@@ -190,7 +190,7 @@ func TestNoPlaintextInErrors(t *testing.T) {
 	}
 
 	t.Run("plaintext guard", func(t *testing.T) {
-		table := "public.credvault_leak_" + secRandHex(t, 4)
+		table := "public.credvault_leak_" + randomHex(t, 4)
 		_, err := tx.Exec(ctx, "CREATE TABLE "+table+" (id bigint GENERATED ALWAYS AS IDENTITY, api_key text, settings jsonb)")
 		require.NoError(t, err)
 		_, err = tx.Exec(ctx, "SELECT "+s+".guard_plaintext_credentials($1::regclass)", table)
@@ -249,11 +249,11 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	require.NoError(t, err)
 	var secrets []string
 	for i := range 3 {
-		v := newSecret(t)
+		v := newSecret()
 		secrets = append(secrets, v)
 		id, err := svc.Store(ctx, fmt.Sprintf("leak/rest/%d/%s", i, uuid.NewString()), v, "")
 		require.NoError(t, err)
-		rotated := newSecret(t)
+		rotated := newSecret()
 		secrets = append(secrets, rotated)
 		require.NoError(t, svc.Rotate(ctx, id, rotated))
 		got, err := svc.Retrieve(ctx, id)
@@ -340,7 +340,7 @@ func TestServerLogKeepsSecretsOut(t *testing.T) {
 		return n
 	}
 	var all []string
-	secret := func() string { v := newSecret(t); all = append(all, v); return v }
+	secret := func() string { v := newSecret(); all = append(all, v); return v }
 	clients := func(pool *pgxpool.Pool) (owner, svc, denied *vault.Client, logs *logBuffer) {
 		logger, logs := secLogger()
 		var err error

@@ -3,7 +3,6 @@ package vault_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -199,7 +198,7 @@ func TestMigrateConcurrentProcesses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	schema := "concurrent_" + randomLabel(t)
+	schema := "concurrent_" + randomHex(t, 6)
 	names, sums := migrationFiles(t)
 	const procs = 8
 
@@ -234,7 +233,7 @@ func TestMigrateConcurrentProcesses(t *testing.T) {
 	// The functions work.
 	c, err := vault.New(db.Pool, vault.WithSchema(schema), vault.WithRole("service_role"), quiet())
 	require.NoError(t, err)
-	secret := newSecret(t)
+	secret := newSecret()
 	id, err := c.Store(ctx, "concurrent/processes", secret, "")
 	require.NoError(t, err)
 	got, err := c.Retrieve(ctx, id)
@@ -278,15 +277,4 @@ func appliedPerProcess(reports []migrateHelperReport) [][]int {
 		out[i] = r.Applied
 	}
 	return out
-}
-
-// randomLabel returns 12 random lowercase hex digits, for names of schemas
-// and credentials that must not collide between runs.
-func randomLabel(t testing.TB) string {
-	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }

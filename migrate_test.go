@@ -98,7 +98,7 @@ func TestMigrateConcurrently(t *testing.T) {
 
 	c, err := vault.New(db.Pool, vault.WithSchema(schema), vault.WithRole("service_role"), quiet())
 	require.NoError(t, err)
-	id, err := c.Store(ctx, "concurrent", newSecret(t), "")
+	id, err := c.Store(ctx, "concurrent", newSecret(), "")
 	require.NoError(t, err)
 	require.NoError(t, c.Delete(ctx, id))
 }
@@ -155,10 +155,7 @@ func plainDatabase(t *testing.T) (adminURL, ownerURL string) {
 
 func connect(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), url)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool
+	return newTestPool(t, url, 4, "credvault-test", nil)
 }
 
 func TestMigrateWithoutVault(t *testing.T) {
@@ -193,7 +190,7 @@ func TestCompatOnPlainPostgresWithDefaults(t *testing.T) {
 
 	c, err := vault.New(pool, vault.WithRole("service_role"), quiet())
 	require.NoError(t, err)
-	secret := newSecret(t)
+	secret := newSecret()
 	id, err := c.Store(ctx, "plain/postgres", secret, "")
 	require.NoError(t, err)
 	got, err := c.Retrieve(ctx, id)

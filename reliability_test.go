@@ -221,7 +221,7 @@ func TestRotateRetrieveRace(t *testing.T) {
 	pool := newTestPool(t, db.URL, writers+readers, "credvault-race", nil)
 	c := serviceClient(t, pool, db.Schema)
 
-	initial := newSecret(t)
+	initial := newSecret()
 	id, err := c.Store(ctx, "race/rotate", initial, "")
 	require.NoError(t, err)
 	h := newHistory(initial)
@@ -235,7 +235,7 @@ func TestRotateRetrieveRace(t *testing.T) {
 		defer close(values)
 		for {
 			select {
-			case values <- newSecretValue():
+			case values <- newSecret():
 			case <-stop:
 				return
 			}
@@ -281,7 +281,7 @@ func TestRotateRetrieveRace(t *testing.T) {
 	require.Greater(t, len(h.writes), writers, "every writer rotated at least once")
 
 	// A rotation made alone is the value from then on.
-	last := newSecret(t)
+	last := newSecret()
 	require.NoError(t, c.Rotate(ctx, id, last))
 	got, err := c.Retrieve(ctx, id)
 	require.NoError(t, err)
@@ -308,7 +308,7 @@ func TestDeleteRetrieveRace(t *testing.T) {
 		t.Logf("%d reads (%d not found), %d rotations (2 cores)", nReads, nNotFound, nRotations)
 	}()
 	for round := range shortOrLong(8, 50) {
-		initial := newSecret(t)
+		initial := newSecret()
 		id, err := c.Store(ctx, fmt.Sprintf("race/delete/%d", round), initial, "")
 		require.NoError(t, err)
 		h := newHistory(initial)
@@ -349,7 +349,7 @@ func TestDeleteRetrieveRace(t *testing.T) {
 		for range rotators {
 			wg.Go(func() {
 				for {
-					v := newSecretValue()
+					v := newSecret()
 					i := h.beginWrite(v)
 					err := c.Rotate(ctx, id, v)
 					h.endWrite(i, nil) // checkRegister sees a write that may or may not have happened
@@ -488,9 +488,9 @@ func newCallSubject(t *testing.T, db *vaulttest.Database) *callSubject {
 	t.Helper()
 	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
-	id, err := serviceClient(t, db.Pool, db.Schema).Store(context.Background(), "cancel/existing/"+randomLabel(t), newSecret(t), "")
+	id, err := serviceClient(t, db.Pool, db.Schema).Store(context.Background(), "cancel/existing/"+randomHex(t, 6), newSecret(), "")
 	require.NoError(t, err)
-	return &callSubject{db: db, owner: owner, id: id, name: "cancel/new/" + randomLabel(t), newValue: newSecret(t)}
+	return &callSubject{db: db, owner: owner, id: id, name: "cancel/new/" + randomHex(t, 6), newValue: newSecret()}
 }
 
 func (s *callSubject) count(t *testing.T, sql string, args ...any) int {
@@ -571,7 +571,7 @@ func checkPoolClean(t *testing.T, pool *pgxpool.Pool, admin *pgxpool.Pool, app s
 	// has sent the server a cancel request: its slot comes back then.
 	waitUntil(t, "the pool to get its connection back", func() bool { return pool.Stat().AcquiredConns() == 0 })
 	waitUntil(t, "no session idle in transaction", func() bool { return noSessionIn(t, admin, app, "idle in transaction") })
-	_, err := c.Store(context.Background(), "cancel/after/"+randomLabel(t), newSecret(t), "")
+	_, err := c.Store(context.Background(), "cancel/after/"+randomHex(t, 6), newSecret(), "")
 	require.NoError(t, err, "the pool works")
 	st := pool.Stat()
 	require.Zero(t, st.AcquiredConns())
@@ -594,7 +594,7 @@ func TestCancelledCallLeavesNothingBehind(t *testing.T) {
 	for _, bc := range blockedCalls {
 		t.Run(bc.name+"/before", func(t *testing.T) {
 			s := newCallSubject(t, db)
-			app := "credvault-cancel-" + randomLabel(t)
+			app := "credvault-cancel-" + randomHex(t, 6)
 			pool := newTestPool(t, db.URL, 2, app, nil)
 			c := serviceClient(t, pool, db.Schema)
 			ctx, cancel := context.WithCancel(context.Background())
@@ -609,7 +609,7 @@ func TestCancelledCallLeavesNothingBehind(t *testing.T) {
 			how := map[bool]string{false: "cancel", true: "deadline"}[deadline]
 			t.Run(bc.name+"/during/"+how, func(t *testing.T) {
 				s := newCallSubject(t, db)
-				app := "credvault-cancel-" + randomLabel(t)
+				app := "credvault-cancel-" + randomHex(t, 6)
 				pool := newTestPool(t, db.URL, 2, app, nil)
 				c := serviceClient(t, pool, db.Schema)
 				require.NoError(t, pool.Ping(context.Background())) // connect before the lock
@@ -644,7 +644,7 @@ func TestCancelledCallLeavesNothingBehind(t *testing.T) {
 		}
 		t.Run(bc.name+"/after", func(t *testing.T) {
 			s := newCallSubject(t, db)
-			app := "credvault-cancel-" + randomLabel(t)
+			app := "credvault-cancel-" + randomHex(t, 6)
 			pool := newTestPool(t, db.URL, 2, app, nil)
 			c := serviceClient(t, pool, db.Schema)
 			ctx, cancel := context.WithCancel(context.Background())
@@ -667,7 +667,7 @@ func TestExhaustedPoolHonoursDeadline(t *testing.T) {
 	for _, bc := range blockedCalls {
 		t.Run(bc.name, func(t *testing.T) {
 			s := newCallSubject(t, db)
-			app := "credvault-exhausted-" + randomLabel(t)
+			app := "credvault-exhausted-" + randomHex(t, 6)
 			pool := newTestPool(t, db.URL, 2, app, nil)
 			c := serviceClient(t, pool, db.Schema)
 			var held []*pgxpool.Conn
@@ -714,7 +714,7 @@ func TestServerTimeouts(t *testing.T) {
 		for _, bc := range blockedCalls {
 			t.Run(setting.name+"/"+bc.name, func(t *testing.T) {
 				s := newCallSubject(t, db)
-				app := "credvault-timeout-" + randomLabel(t)
+				app := "credvault-timeout-" + randomHex(t, 6)
 				pool := newTestPool(t, db.URL, 1, app, func(cfg *pgxpool.Config) {
 					cfg.ConnConfig.RuntimeParams[setting.name] = "200ms"
 				})

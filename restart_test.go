@@ -2,7 +2,6 @@ package vault_test
 
 import (
 	"context"
-	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -49,7 +48,7 @@ func TestRetryable(t *testing.T) {
 
 	// A database that does not exist: a connect error wrapping FATAL 3D000.
 	missing := newTestPool(t, vaulttest.Shared(t).URL, 1, "credvault-retryable", func(cfg *pgxpool.Config) {
-		cfg.ConnConfig.Database = "no_such_database_" + randomLabel(t)
+		cfg.ConnConfig.Database = "no_such_database_" + randomHex(t, 6)
 	})
 	bad := serviceClient(t, missing, testSchema)
 	_, err = bad.Retrieve(ctx, uuid.New())
@@ -176,7 +175,7 @@ func (l *restartLoad) worker(c *vault.Client, w int, deadline time.Duration, sto
 			return
 		default:
 		}
-		value := newSecretValue()
+		value := newSecret()
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		start := time.Now()
 		var err error
@@ -213,13 +212,6 @@ func (l *restartLoad) worker(c *vault.Client, w int, deadline time.Duration, sto
 			time.Sleep(10 * time.Millisecond) // the server is away: do not spin
 		}
 	}
-}
-
-// newSecretValue is newSecret without a testing.TB, for worker goroutines.
-func newSecretValue() string {
-	var b [24]byte
-	_, _ = crand.Read(b[:]) // never fails: it panics instead
-	return fmt.Sprintf("test-secret-%x", b)
 }
 
 // TestNoLostWritesAcrossRestart runs stores and rotations from several

@@ -2,8 +2,6 @@ package vault_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,15 +24,6 @@ import (
 
 // secIdent quotes an identifier.
 func secIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
-
-// secRandHex returns n random bytes as hex, for unique object names.
-func secRandHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return hex.EncodeToString(b)
-}
 
 // secProbe runs exec as role in a savepoint of tx that is always rolled back,
 // so a successful probe changes nothing, and returns the SQLSTATE of the
@@ -109,7 +98,7 @@ func TestRoleMatrix(t *testing.T) {
 	tx := vaulttest.Tx(t, db.Pool)
 
 	// A stand-in for PUBLIC: a role with no grants that postgres may SET ROLE to.
-	public := "credvault_public_" + secRandHex(t, 4)
+	public := "credvault_public_" + randomHex(t, 4)
 	_, err := tx.Exec(ctx, "CREATE ROLE "+secIdent(public)+" NOLOGIN NOINHERIT")
 	require.NoError(t, err)
 	_, err = tx.Exec(ctx, "GRANT "+secIdent(public)+" TO "+secIdent(secOwner))
@@ -123,9 +112,9 @@ func TestRoleMatrix(t *testing.T) {
 
 	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
-	id, err := owner.Store(ctx, "matrix/"+uuid.NewString(), newSecret(t), "")
+	id, err := owner.Store(ctx, "matrix/"+uuid.NewString(), newSecret(), "")
 	require.NoError(t, err)
-	guardName := "public.credvault_matrix_" + secRandHex(t, 4)
+	guardName := "public.credvault_matrix_" + randomHex(t, 4)
 	_, err = tx.Exec(ctx, "CREATE TABLE "+guardName+" (v text)")
 	require.NoError(t, err)
 	var guardTable uint32 // an oid, so that no role needs to look the name up
@@ -141,9 +130,9 @@ func TestRoleMatrix(t *testing.T) {
 	var none []string
 
 	rows := []secMatrixRow{
-		{"store_credential", "EXECUTE", secSQL("SELECT "+s+".store_credential($1, $2, '')", "matrix/"+uuid.NewString(), newSecret(t)), both},
+		{"store_credential", "EXECUTE", secSQL("SELECT "+s+".store_credential($1, $2, '')", "matrix/"+uuid.NewString(), newSecret()), both},
 		{"retrieve_credential", "EXECUTE", secSQL("SELECT "+s+".retrieve_credential($1)", id), both},
-		{"rotate_credential", "EXECUTE", secSQL("SELECT "+s+".rotate_credential($1, $2)", id, newSecret(t)), both},
+		{"rotate_credential", "EXECUTE", secSQL("SELECT "+s+".rotate_credential($1, $2)", id, newSecret()), both},
 		{"delete_credential", "EXECUTE", secSQL("SELECT "+s+".delete_credential($1)", id), both},
 		{"list_credentials", "EXECUTE", secSQL("SELECT count(*) FROM " + s + ".list_credentials(NULL, NULL, 10)"), both},
 		{"guard_plaintext_credentials", "EXECUTE", secSQL("SELECT "+s+".guard_plaintext_credentials($1::oid::regclass)", guardTable), owners},
@@ -155,7 +144,7 @@ func TestRoleMatrix(t *testing.T) {
 	}
 	if exists(db.Schema + ".plaintext_credential_kind(text)") {
 		rows = append(rows, secMatrixRow{"plaintext_credential_kind", "EXECUTE",
-			secSQL("SELECT "+s+".plaintext_credential_kind($1)", newSecret(t)), owners})
+			secSQL("SELECT "+s+".plaintext_credential_kind($1)", newSecret()), owners})
 	}
 	for _, table := range []string{"vault_access_log", "credvault_migrations"} {
 		q := s + "." + table
@@ -183,8 +172,8 @@ func TestRoleMatrix(t *testing.T) {
 		secMatrixRow{"vault.decrypted_secrets", "INSERT", secSQL("INSERT INTO vault.decrypted_secrets (secret) VALUES ('x')"), none},
 		secMatrixRow{"vault.decrypted_secrets", "UPDATE", secSQL("UPDATE vault.decrypted_secrets SET description = 'forged' WHERE id = $1", id), none},
 		secMatrixRow{"vault.decrypted_secrets", "DELETE", secSQL("DELETE FROM vault.decrypted_secrets WHERE id = $1", id), both},
-		secMatrixRow{"vault.create_secret", "EXECUTE", secSQL("SELECT vault.create_secret($1)", newSecret(t)), both},
-		secMatrixRow{"vault.update_secret", "EXECUTE", secSQL("SELECT vault.update_secret($1, $2)", id, newSecret(t)), both},
+		secMatrixRow{"vault.create_secret", "EXECUTE", secSQL("SELECT vault.create_secret($1)", newSecret()), both},
+		secMatrixRow{"vault.update_secret", "EXECUTE", secSQL("SELECT vault.update_secret($1, $2)", id, newSecret()), both},
 	)
 	if db.AdminURL != "" {
 		// Only where vault.secrets is this test's own: TRUNCATE waits for
@@ -403,13 +392,13 @@ func TestSearchPathAttacks(t *testing.T) {
 	require.NoError(t, err)
 
 	prefix := "searchpath-" + uuid.NewString() + "/"
-	secretA, secretB := newSecret(t), newSecret(t)
+	secretA, secretB := newSecret(), newSecret()
 	idA, err := owner.Store(ctx, prefix+"a", secretA, "")
 	require.NoError(t, err)
 	idB, err := owner.Store(ctx, prefix+"b", secretB, "")
 	require.NoError(t, err)
 
-	attacker := "attacker_" + secRandHex(t, 4)
+	attacker := "attacker_" + randomHex(t, 4)
 	a := secIdent(attacker)
 	_, err = tx.Exec(ctx, "CREATE SCHEMA "+a+" AUTHORIZATION service_role")
 	require.NoError(t, err)
@@ -515,12 +504,12 @@ INSERT INTO pg_temp.decrypted_secrets (id, decrypted_secret) VALUES ('@target@',
 			require.NoError(t, err)
 			require.True(t, got == secretA, "retrieve returned another value than the credential's")
 
-			secretC := newSecret(t)
+			secretC := newSecret()
 			idC, err := c.Store(ctx, prefix+"c", secretC, "")
 			require.NoError(t, err)
 			require.NotEqual(t, idA, idC, "the id comes from the real gen_random_uuid")
 
-			rotated := newSecret(t)
+			rotated := newSecret()
 			require.NoError(t, c.Rotate(ctx, idA, rotated))
 			list, err := c.List(ctx, vault.ListFilter{NamePrefix: prefix})
 			require.NoError(t, err)
@@ -572,7 +561,7 @@ INSERT INTO pg_temp.decrypted_secrets (id, decrypted_secret) VALUES ('@target@',
 		sp, err := tx.Begin(ctx)
 		require.NoError(t, err)
 		defer sp.Rollback(ctx)
-		table := "public.credvault_guarded_" + secRandHex(t, 4)
+		table := "public.credvault_guarded_" + randomHex(t, 4)
 		_, err = sp.Exec(ctx, "CREATE TABLE "+table+" (api_key text); GRANT INSERT ON "+table+" TO service_role; SELECT "+
 			s+".guard_plaintext_credentials('"+table+"')")
 		require.NoError(t, err)
@@ -651,12 +640,12 @@ func TestWithRoleFromNoInheritLogin(t *testing.T) {
 
 			self, err := vault.New(pool, vault.WithSchema(db.Schema), quiet())
 			require.NoError(t, err)
-			_, err = self.Store(ctx, "noinherit/"+uuid.NewString(), newSecret(t), "")
+			_, err = self.Store(ctx, "noinherit/"+uuid.NewString(), newSecret(), "")
 			require.ErrorIs(t, err, vault.ErrPermissionDenied, "the login role itself may not call the functions")
 
 			c, err := vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 			require.NoError(t, err)
-			secret := newSecret(t)
+			secret := newSecret()
 			id, err := c.Store(ctx, "noinherit/"+uuid.NewString(), secret, "")
 			require.NoError(t, err)
 			got, err := c.Retrieve(ctx, id)

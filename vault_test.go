@@ -34,13 +34,23 @@ func testTx(t *testing.T) pgx.Tx {
 }
 
 // newSecret returns a fresh random value; test secrets are never literals.
-func newSecret(t testing.TB) string {
+func newSecret() string {
+	return "test-secret-" + rand.Text() + rand.Text()
+}
+
+// randomBytes returns n random bytes.
+func randomBytes(t testing.TB, n int) []byte {
 	t.Helper()
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return "test-secret-" + hex.EncodeToString(b)
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return b
+}
+
+// randomHex returns n random bytes as hex, for unique names.
+func randomHex(t testing.TB, n int) string {
+	t.Helper()
+	return hex.EncodeToString(randomBytes(t, n))
 }
 
 // logBuffer is a concurrency-safe sink for a JSON slog handler.
@@ -94,7 +104,7 @@ func TestStoreRetrieveRotateDelete(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c, b := setup(t)
-	secret := newSecret(t)
+	secret := newSecret()
 
 	id, err := c.Store(ctx, "acme/quickbooks", secret, "QuickBooks client secret")
 	require.NoError(t, err)
@@ -112,7 +122,7 @@ func TestStoreRetrieveRotateDelete(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, secret, got)
 
-	rotated := newSecret(t)
+	rotated := newSecret()
 	require.NoError(t, c.Rotate(ctx, id, rotated))
 	got, err = c.Retrieve(ctx, id)
 	require.NoError(t, err)
@@ -125,7 +135,7 @@ func TestStoreRetrieveRotateDelete(t *testing.T) {
 	_, err = c.Retrieve(ctx, id)
 	require.ErrorIs(t, err, vault.ErrNotFound)
 	require.Equal(t, "P0002", sqlstate(err))
-	require.ErrorIs(t, c.Rotate(ctx, id, newSecret(t)), vault.ErrNotFound)
+	require.ErrorIs(t, c.Rotate(ctx, id, newSecret()), vault.ErrNotFound)
 	require.NoError(t, c.Delete(ctx, id), "delete is idempotent")
 	require.NoError(t, c.Delete(ctx, uuid.New()), "deleting an unknown id is not an error")
 }
@@ -145,7 +155,7 @@ func TestSameNameTwice(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c, b := setup(t)
-	s1, s2 := newSecret(t), newSecret(t)
+	s1, s2 := newSecret(), newSecret()
 	id1, err := c.Store(ctx, "acme/hubspot", s1, "")
 	require.NoError(t, err)
 	id2, err := c.Store(ctx, "acme/hubspot", s2, "")
@@ -168,7 +178,7 @@ func TestRoleMatrixBasics(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c, b := setup(t)
-	secret := newSecret(t)
+	secret := newSecret()
 	id, err := c.Store(ctx, "acme/xero", secret, "")
 	require.NoError(t, err)
 
@@ -240,7 +250,7 @@ func TestInvalidArgumentsBeforeRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c, _ := setup(t)
-	secret := newSecret(t)
+	secret := newSecret()
 	cases := map[string]func() error{
 		"empty name":       func() error { _, err := c.Store(ctx, "", secret, ""); return err },
 		"long name":        func() error { _, err := c.Store(ctx, strings.Repeat("n", vault.MaxNameSize+1), secret, ""); return err },
@@ -269,7 +279,7 @@ func TestAccessLog(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c, b := setup(t)
-	id, err := c.Store(ctx, "acme/salesforce", newSecret(t), "")
+	id, err := c.Store(ctx, "acme/salesforce", newSecret(), "")
 	require.NoError(t, err)
 
 	for range 2 {
@@ -319,12 +329,12 @@ func TestLoggingRecordsEveryCallWithoutValues(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c, b := setup(t)
-	secret := newSecret(t)
+	secret := newSecret()
 	id, err := c.Store(ctx, "acme/netsuite", secret, "")
 	require.NoError(t, err)
 	_, err = c.Retrieve(ctx, id)
 	require.NoError(t, err)
-	rotated := newSecret(t)
+	rotated := newSecret()
 	require.NoError(t, c.Rotate(ctx, id, rotated))
 	_, err = c.Retrieve(ctx, uuid.New())
 	require.ErrorIs(t, err, vault.ErrNotFound)
@@ -359,7 +369,7 @@ func TestRoleIsRestoredInCallerTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c, b := setup(t)
-	_, err := c.Store(ctx, "acme/restore", newSecret(t), "")
+	_, err := c.Store(ctx, "acme/restore", newSecret(), "")
 	require.NoError(t, err)
 	var user string
 	require.NoError(t, b.tx.QueryRow(ctx, "SELECT current_user").Scan(&user))
@@ -399,7 +409,7 @@ func TestPlaintextGuardBasics(t *testing.T) {
 		uuid.New(), uuid.New())
 	require.NoError(t, err, "a secret id reference is accepted")
 
-	key := "sk_" + "live_" + strings.Repeat("A", 4) + hex.EncodeToString([]byte(newSecret(t)))[:24]
+	key := "sk_" + "live_" + strings.Repeat("A", 4) + hex.EncodeToString([]byte(newSecret()))[:24]
 	sp, err := b.tx.Begin(ctx)
 	require.NoError(t, err)
 	_, err = sp.Exec(ctx, "INSERT INTO public.organization_integrations (organization_id, provider, settings) VALUES ($1, 'stripe', $2)",
@@ -434,7 +444,7 @@ func TestContextErrorsStayReachable(t *testing.T) {
 	c, _ := setup(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := c.Store(ctx, "cancelled", newSecret(t), "")
+	_, err := c.Store(ctx, "cancelled", newSecret(), "")
 	require.ErrorIs(t, err, context.Canceled)
 }
 
@@ -462,7 +472,7 @@ func TestUnmigratedSchema(t *testing.T) {
 	tx := testTx(t)
 	c, err := vault.New(tx, vault.WithSchema("no_such_schema"), vault.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
-	_, err = c.Store(context.Background(), "n", newSecret(t), "")
+	_, err = c.Store(context.Background(), "n", newSecret(), "")
 	require.ErrorIs(t, err, vault.ErrNotMigrated)
 }
 
@@ -471,10 +481,10 @@ func TestListReturnsMetadataOnly(t *testing.T) {
 	ctx := context.Background()
 	c, b := setup(t)
 	prefix := "list-" + uuid.NewString() + "/"
-	secret := newSecret(t)
+	secret := newSecret()
 	id1, err := c.Store(ctx, prefix+"a", secret, "first")
 	require.NoError(t, err)
-	id2, err := c.Store(ctx, prefix+"b", newSecret(t), "")
+	id2, err := c.Store(ctx, prefix+"b", newSecret(), "")
 	require.NoError(t, err)
 	_, err = c.Retrieve(ctx, id1)
 	require.NoError(t, err)
