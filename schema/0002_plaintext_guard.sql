@@ -12,312 +12,308 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    -- Cheap anchors: a value matching neither prefilter cannot match any detector.
-    pf_cs CONSTANT text := $re$AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|gl(?:pat|dt|rt|ptt|cbt|oas|imt|soat|ffct|agent|ft|wt)-|GR1348941|[sr]k_(?:live|test)_|whsec_|xox[abposre]-|xapp-|hooks\.slack\.com/|AIza|GOCSPX-|ya29\.|sk-|SK[0-9a-f]{32}|SG\.|key-[0-9a-z]{32}|npm_|pypi-|shp(?:at|ss|ca|pa)_|pat-(?:na|eu|ap)[0-9]|AT[AC]TT|do[por]_v1_|HRKU-|EAAA|sq0(?:csp|atp)-|[MNO][A-Za-z0-9_-]{23,27}\.|[0-9]:AA|eyJ|hf_|lin_api_|PMAK-|ntn_|secret_|dapi|dp\.|NRAK-|sbp_|sb_secret_|gl(?:sa|c)_|sntr[ysu]_|pat[A-Za-z0-9]{14}\.|-us[0-9]|[0-9]Q~|AGE-SECRET-KEY-$re$;
-    pf_ci CONSTANT text := $re$(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)["'\\]*\s*(?:=|:)|authorization|bearer\s|basic\s|private\s*key|accountkey|sig=|heroku|://[^\s/@]*:[^\s/@]*@|\\u[0-9a-f]{4}|\\/$re$;
-
-    -- Provider formats (case-sensitive). One capture group per entry of p_labels,
-    -- inner groups are non-capturing. Lookarounds are token boundaries; they are
-    -- dropped for the whitespace-joined variant.
-    p_re CONSTANT text :=
-           $re$(?<![A-Za-z0-9+/_-])((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{50,})(?![A-Za-z0-9_])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(gl(?:pat|dt|rt|ptt|cbt|oas|imt|soat|ffct|agent|ft|wt)-[A-Za-z0-9_.-]{20,}|GR1348941[A-Za-z0-9_-]{20,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(sk_(?:live|test)_[A-Za-z0-9]{20,})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(rk_(?:live|test)_[A-Za-z0-9]{20,})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(whsec_[A-Za-z0-9+/=]{24,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(xox[abposre]-[0-9A-Za-z]{8,}-[0-9A-Za-z-]{10,}|xapp-[0-9]-[0-9A-Za-z-]{24,})$re$
-        || $re$|(hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{20,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(GOCSPX-[0-9A-Za-z_-]{24,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(ya29\.[0-9A-Za-z_.-]{20,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(sk-ant-(?:api|admin|sid|oat|ort)[0-9]{2}-[A-Za-z0-9_-]{32,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(sk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{40,}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|sk-[A-Za-z0-9]{48})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(SK[0-9a-f]{32})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,50})(?![A-Za-z0-9_-])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(key-[0-9a-z]{32})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(pat-(?:na|eu|ap)[0-9]-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(AT[AC]TT3[A-Za-z0-9_=+/-]{60,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(do[por]_v1_[a-f0-9]{64})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(HRKU-[A-Za-z0-9_-]{50,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(EAAA[A-Za-z0-9_-]{60,}|sq0(?:csp|atp)-[A-Za-z0-9_-]{22,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])([MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,})(?![A-Za-z0-9_-])$re$
-        || $re$|(?<![0-9])([0-9]{8,10}:AA[A-Za-z0-9_-]{33})(?![A-Za-z0-9_-])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(hf_[A-Za-z0-9]{34,})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(lin_api_[A-Za-z0-9]{40})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(PMAK-[a-f0-9]{24}-[a-f0-9]{34})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(ntn_[A-Za-z0-9]{40,}|secret_[A-Za-z0-9]{43})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(dapi[a-f0-9]{32}(?:-[0-9])?)(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(NRAK-[A-Z0-9]{27})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(sbp_[a-f0-9]{40}|sb_secret_[A-Za-z0-9_-]{20,})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|glc_[A-Za-z0-9+/]{32,}={0,2})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(sntr[ysu]_[A-Za-z0-9+/=_.-]{40,})$re$
-        || $re$|(?<![A-Za-z0-9+/_-])(pat[A-Za-z0-9]{14}\.[a-f0-9]{64})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9])([0-9a-f]{32}-us[0-9]{1,2})(?![A-Za-z0-9])$re$
-        || $re$|(?<![A-Za-z0-9_~.-])([A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})(?![A-Za-z0-9_~.-])$re$
-        || $re$|(AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58})$re$;
-    p_labels CONSTANT text[] := ARRAY[
-        'AWS access key id', 'GitHub token', 'GitLab token', 'Stripe secret key',
-        'Stripe restricted key', 'Stripe webhook secret', 'Slack token', 'Slack webhook URL',
-        'Google API key', 'Google OAuth client secret', 'Google OAuth access token',
-        'Anthropic API key', 'OpenAI API key', 'Twilio API key SID', 'SendGrid API key',
-        'Mailgun API key', 'npm token', 'PyPI token', 'Shopify access token',
-        'HubSpot private app token', 'Atlassian API token', 'DigitalOcean token',
-        'Heroku API key', 'Square credential', 'Discord bot token', 'Telegram bot token',
-        'JWT', 'Hugging Face token', 'Linear API key', 'Postman API key', 'Notion token',
-        'Databricks token', 'Doppler token', 'New Relic API key', 'Supabase secret key',
-        'Grafana token', 'Sentry token', 'Airtable token', 'Mailchimp API key',
-        'Azure AD client secret', 'age secret key'];
-
-    -- Formats needing case-insensitive matching (one group per c_labels entry).
-    c_re CONSTANT text :=
-           $re$(-----\s*begin[ a-z0-9_-]*private\s*key(?:\s*block)?\s*-----[^-]*[a-z0-9+/]{40})$re$
-        || $re$|(accountkey\s*=\s*[a-z0-9+/]{40,}={0,2})$re$
-        || $re$|([?&;]sig=[a-z0-9%+/]{30,})$re$
-        || $re$|(heroku[a-z0-9_.-]*(?:key|token)["'\\]*\s*[:=]\s*["'\\]*[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$re$
-        || $re$|(aws[a-z0-9_.-]*secret[a-z0-9_.-]*["'\\]*\s*[:=]\s*["'\\]*[a-z0-9/+]{40})(?![a-z0-9/+])$re$;
-    c_labels CONSTANT text[] := ARRAY[
-        'private key (PEM)', 'Azure storage account key', 'Azure SAS signature',
-        'Heroku API key', 'AWS secret access key'];
-
-    -- name = value / "name": "value" / Name: value, for credential-like names.
-    a_re CONSTANT text := $re$([a-z0-9_.-]*(?:api[_.-]?key|apikey|api[_.-]?secret|api[_.-]?token|access[_.-]?key|secret[_.-]?key|private[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|app[_.-]?key|secret|token|password|passwd|pwd|passphrase|credentials?|auth))["'\\]*\s*(?:=>|:=|=|:)\s*["'\\]*([^\s"'`,;&<>{}()\[\]\\|]+)$re$;
-    u_re CONSTANT text := $re$[a-z][a-z0-9+.-]*://[^\s/?#@:"'<>\\]*:([^\s/?@"'<>\\]+)@[a-z0-9\[]$re$;
-    h_re CONSTANT text := $re$authorization["'\\]*\s*[:=]\s*["'\\]*(?:(bearer|basic|token|bot|apikey|api-key|key|sso-key)\s+)?([a-z0-9._~+/-]{8,}=*)|(?:^|[^a-z0-9_-])(bearer|basic)\s+([a-z0-9._~+/-]{8,}=*)$re$;
-
-    placeholder_re CONSTANT text := $re$^(?:[*x.#?_-]+|0+|none|null|nil|undefined|true|false|empty|redacted|removed|hidden|masked|changeme|change[_-]?me|placeholder|example|sample|dummy|test|todo|tbd|n/a|secret|password|passwd|pass|pwd|token|(?:your|my|the)[_-].*|.*[_-]here|[$%{<\[].*|.*\*{3,}.*|.*x{6,}.*|.*(?:example|redacted|placeholder|changeme).*|(?:env|file|vault|secret|secrets|ssm|awssm|secretsmanager|gsm|gcp|azure|kv|keyvault|op|doppler|infisical|arn|ref|secretref|sm)[:/].*|projects/.*|[a-z][a-z0-9+.-]*://.*|[0-9]{4}-[0-9]{2}-[0-9]{2}.*|v?[0-9]+(?:\.[0-9]+){1,3}(?:[-+].*)?|[^@\s]+@[^@\s]+\.[a-z]{2,})$$re$;
-    uuid_re CONSTANT text := $re$^\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?$$re$;
-    dummy_re CONSTANT text := $re$(.)\1{7,}|EXAMPLE|[Ee]xample|0123456789|abcdefghij|ABCDEFGHIJ$re$;
-
-    texts text[];
-    loose_flags boolean[];
+    -- Prefilters (the same in reject_plaintext_credentials): a value none of
+    -- them matches, as-is or with line breaks removed, is not a credential.
+    -- They are kept separate because PostgreSQL runs three small regexes much
+    -- faster than their union.
+    pf_run CONSTANT text := '[A-Za-z0-9]{20}';
+    pf_cs CONSTANT text := $re$AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|gldt-|glrt-|glsa_|GR1348941|[sr]k_live_|[sr]k_test_|whsec_|xox[abposre]-|xapp-|AIza|GOCSPX-|ya29\.|sk-ant-|sk-proj-|sk-svcacct-|SG\.|npm_|pypi-|shpat_|shpss_|pat-na|pat-eu|HRKU-|sq0csp-|sq0atp-|:AA|sb_secret_|Q~|eyJ|sig=|\\u|\\/$re$;
+    pf_ci CONSTANT text := $re$private[ _]?key|authorization|bearer\s|basic\s|accountkey|://[^\s/@]*:[^\s/@]*@|(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)[^a-z0-9_.-]{0,3}[=:]$re$;
     x text;
-    d text;
-    i int;
-    j int;
-    k int;
-    loose boolean;
-    re text;
-    m text[];
-    tok text;
-    nm text;
-    val text;
-    alnum int;
-    runs int;
-    ok boolean;
-    cand_vals text[];
-    cand_kinds text[];
-    b bytea;
 BEGIN
     IF p_value IS NULL OR pg_catalog.length(p_value) < 8 THEN
         RETURN NULL;
     END IF;
-
-    -- Fast path: nothing credential-like as-is, with whitespace removed, or escaped.
-    IF p_value !~ pf_cs AND p_value !~* pf_ci THEN
-        IF p_value !~ '\s|\\[nrtbf]' THEN
-            RETURN NULL;
-        END IF;
-        x := pg_catalog.regexp_replace(p_value, '\s+|\\[nrtbf]', '', 'g');
-        IF x !~ pf_cs AND x !~* pf_ci THEN
+    IF p_value !~ pf_run AND p_value !~* pf_ci AND p_value !~ pf_cs THEN
+        x := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+                 pg_catalog.replace(p_value, pg_catalog.chr(10), ''), pg_catalog.chr(13), ''), pg_catalog.chr(9), ''),
+                 '\n', ''), '\r', ''), '\t', '');
+        IF x = p_value OR (x !~ pf_run AND x !~ pf_cs) THEN
             RETURN NULL;
         END IF;
     END IF;
 
-    -- Variants: the value, then up to three rounds of JSON unescaping.
-    texts := ARRAY[p_value];
-    d := p_value;
-    FOR i IN 1..3 LOOP
-        EXIT WHEN d !~ '\\(?:u[0-9a-fA-F]{4}|[nrtbf"/\\])';
-        SELECT pg_catalog.string_agg(
-                   CASE WHEN e.m[1] ~ '^\\u[0-9a-fA-F]{4}$'
-                        THEN CASE WHEN e.c BETWEEN 32 AND 126 THEN pg_catalog.chr(e.c)
-                                  WHEN e.c IN (9, 10, 13) THEN ' '
-                                  ELSE '?' END
-                        WHEN e.m[1] ~ '^\\[nrtbf]$' THEN ' '
-                        WHEN e.m[1] ~ '^\\' THEN pg_catalog.substr(e.m[1], 2)
-                        ELSE e.m[1]
-                   END, '' ORDER BY e.o)
-          INTO x
-          FROM (SELECT t.m, t.o,
-                       CASE WHEN t.m[1] ~ '^\\u[0-9a-fA-F]{4}$'
-                            THEN (('x' || pg_catalog.substr(t.m[1], 3, 4))::pg_catalog.bit(16))::integer
-                       END AS c
-                  FROM pg_catalog.regexp_matches(d, '(\\u[0-9a-fA-F]{4}|\\.|[^\\]+|\\)', 'g')
-                       WITH ORDINALITY AS t(m, o)) AS e;
-        EXIT WHEN x = d;
-        texts := texts || x;
-        d := x;
-    END LOOP;
+    DECLARE
+        -- Provider formats: the anchor (a substring every match contains), the
+        -- pattern (one capture group; %L% and %T%-style markers are token
+        -- boundaries, dropped for the whitespace-joined variant), the label and
+        -- extra checks (r: must look random, d: Discord user id segment).
+        anchors CONSTANT text[] := ARRAY[
+            'AKIA', 'ASIA', 'ABIA', 'ACCA',
+            'gh', 'github_pat_', 'gl', 'GR1348941',
+            'sk_', 'rk_', 'whsec_', 'xox', 'xapp-', 'hooks.slack.com/',
+            'AIza', 'GOCSPX-', 'ya29.',
+            'sk-ant-', 'sk-', 'SK', 'SG.', 'key-', 'npm_', 'pypi-AgEI',
+            'shp', 'pat-', 'TT3', '_v1_', 'HRKU-', 'EAAA', 'sq0',
+            '.', ':AA', 'eyJ', 'hf_', 'lin_api_', 'PMAK-', 'ntn_', 'secret_',
+            'dapi', 'dp.', 'NRAK-', 'sbp_', 'sb_secret_', 'gl', 'sntr', 'pat',
+            '-us', 'Q~', 'AGE-SECRET-KEY-1'];
+        patterns CONSTANT text[] := ARRAY[
+            '%L%(AKIA[A-Z0-9]{16})%T%', '%L%(ASIA[A-Z0-9]{16})%T%', '%L%(ABIA[A-Z0-9]{16})%T%', '%L%(ACCA[A-Z0-9]{16})%T%',
+            '%L%(gh[pousr]_[A-Za-z0-9]{36,})%T%', '%L%(github_pat_[A-Za-z0-9_]{50,})%V%',
+            '%L%(gl(?:pat|dt|rt|ptt|cbt|oas|imt|soat|ffct|agent|ft|wt)-[A-Za-z0-9_.-]{20,})', '%L%(GR1348941[A-Za-z0-9_-]{20,})',
+            '%L%(sk_(?:live|test)_[A-Za-z0-9]{20,})%T%', '%L%(rk_(?:live|test)_[A-Za-z0-9]{20,})%T%',
+            '%L%(whsec_[A-Za-z0-9+/=]{24,})', '%L%(xox[abposre]-[0-9A-Za-z]{8,}-[0-9A-Za-z-]{10,})', '%L%(xapp-[0-9]-[0-9A-Za-z-]{24,})',
+            '(hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{20,})',
+            '%L%(AIza[0-9A-Za-z_-]{35})%U%', '%L%(GOCSPX-[0-9A-Za-z_-]{24,})', '%L%(ya29\.[0-9A-Za-z_.-]{20,})',
+            '%L%(sk-ant-(?:api|admin|sid|oat|ort)[0-9]{2}-[A-Za-z0-9_-]{32,})',
+            '%L%(sk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{40,}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|sk-[A-Za-z0-9]{48})%T%',
+            '%L%(SK[0-9a-f]{32})%T%', '%L%(SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,50})%U%', '%L%(key-[0-9a-z]{32})%T%',
+            '%L%(npm_[A-Za-z0-9]{36})%T%', '%L%(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})',
+            '%L%(shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32})%T%',
+            '%L%(pat-(?:na|eu|ap)[0-9]-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})',
+            '%L%(AT[AC]TT3[A-Za-z0-9_=+/-]{60,})', '%L%(do[por]_v1_[a-f0-9]{64})%T%', '%L%(HRKU-[A-Za-z0-9_-]{50,})',
+            '%L%(EAAA[A-Za-z0-9_-]{60,})', '%L%(sq0(?:csp|atp)-[A-Za-z0-9_-]{22,})',
+            '%L%([MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,})%U%',
+            '%D%([0-9]{8,10}:AA[A-Za-z0-9_-]{33})%U%',
+            '%L%(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})',
+            '%L%(hf_[A-Za-z0-9]{34,})%T%', '%L%(lin_api_[A-Za-z0-9]{40})%T%', '%L%(PMAK-[a-f0-9]{24}-[a-f0-9]{34})%T%',
+            '%L%(ntn_[A-Za-z0-9]{40,})%T%', '%L%(secret_[A-Za-z0-9]{43})%T%',
+            '%L%(dapi[a-f0-9]{32}(?:-[0-9])?)%T%', '%L%(dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,})',
+            '%L%(NRAK-[A-Z0-9]{27})%T%', '%L%(sbp_[a-f0-9]{40}|sb_secret_[A-Za-z0-9_-]{20,})%T%', '%L%(sb_secret_[A-Za-z0-9_-]{20,})',
+            '%L%(glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|glc_[A-Za-z0-9+/]{32,}={0,2})', '%L%(sntr[ysu]_[A-Za-z0-9+/=_.-]{40,})',
+            '%L%(pat[A-Za-z0-9]{14}\.[a-f0-9]{64})%T%', '%A%([0-9a-f]{32}-us[0-9]{1,2})%T%',
+            '%Y%([A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})%Z%',
+            '(AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58})'];
+        labels CONSTANT text[] := ARRAY[
+            'AWS access key id', 'AWS access key id', 'AWS access key id', 'AWS access key id',
+            'GitHub token', 'GitHub token', 'GitLab token', 'GitLab token',
+            'Stripe secret key', 'Stripe restricted key', 'Stripe webhook secret', 'Slack token', 'Slack token', 'Slack webhook URL',
+            'Google API key', 'Google OAuth client secret', 'Google OAuth access token',
+            'Anthropic API key', 'OpenAI API key', 'Twilio API key SID', 'SendGrid API key', 'Mailgun API key', 'npm token', 'PyPI token',
+            'Shopify access token', 'HubSpot private app token', 'Atlassian API token', 'DigitalOcean token', 'Heroku API key',
+            'Square access token', 'Square OAuth secret',
+            'Discord bot token', 'Telegram bot token', 'JWT', 'Hugging Face token', 'Linear API key', 'Postman API key',
+            'Notion token', 'Notion token',
+            'Databricks token', 'Doppler token', 'New Relic API key', 'Supabase secret key', 'Supabase secret key',
+            'Grafana token', 'Sentry token', 'Airtable token', 'Mailchimp API key', 'Azure AD client secret', 'age secret key'];
+        checks CONSTANT text[] := ARRAY[
+            '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '',
+            'r', '', 'r', '', '', '', '', '', '', '', 'r', '', 'd', '', '', '', '', '', '', '',
+            '', '', '', '', '', '', '', '', 'r', '', ''];
 
-    -- Each variant as-is (strict), then with whitespace runs removed (loose:
-    -- token boundaries dropped, so every hit must also look random).
-    loose_flags := ARRAY[]::boolean[];
-    FOR i IN 1..pg_catalog.array_length(texts, 1) LOOP
-        loose_flags := loose_flags || false;
-    END LOOP;
-    FOR i IN 1..pg_catalog.array_length(texts, 1) LOOP
-        IF texts[i] ~ '\s' THEN
-            texts := texts || pg_catalog.regexp_replace(texts[i], '\s+', '', 'g');
-            loose_flags := loose_flags || true;
-        END IF;
-    END LOOP;
+        -- Case-insensitive formats: anchor in lower case, pattern, label.
+        ci_anchors CONSTANT text[] := ARRAY['private', 'accountkey', 'sig=', 'heroku', 'aws'];
+        ci_patterns CONSTANT text[] := ARRAY[
+            $re$(-----\s*begin[ a-z0-9_-]*private\s*key(?:\s*block)?\s*-----[^-]*[a-z0-9+/]{40})$re$,
+            $re$(accountkey\s*=\s*[a-z0-9+/]{40,}={0,2})$re$,
+            $re$([?&;]sig=[a-z0-9%+/]{30,})$re$,
+            $re$(heroku[a-z0-9_.-]*(?:key|token)["'\\]*\s*[:=]\s*["'\\]*[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$re$,
+            $re$(aws[a-z0-9_.-]*secret[a-z0-9_.-]*["'\\]*\s*[:=]\s*["'\\]*[a-z0-9/+]{40})%W%$re$];
+        ci_labels CONSTANT text[] := ARRAY[
+            'private key (PEM)', 'Azure storage account key', 'Azure SAS signature', 'Heroku API key', 'AWS secret access key'];
 
-    FOR i IN 1..pg_catalog.array_length(texts, 1) LOOP
-        x := texts[i];
-        loose := loose_flags[i];
+        -- name = value, "name": "value", Name: value for credential-like names
+        a_re CONSTANT text := $re$([a-z0-9_.-]*(?:api[_.-]?key|apikey|api[_.-]?secret|api[_.-]?token|access[_.-]?key|secret[_.-]?key|private[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|app[_.-]?key|secret|token|password|passwd|pwd|passphrase|credentials?|auth))[^a-z0-9_.-]{0,3}(?:=>|:=|=|:|>)\s*["'\\]*([^\s"'`,;&<>{}()\[\]\\|]+)$re$;
+        a_pf CONSTANT text := $re$(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)[^a-z0-9_.-]{0,3}[=:>]$re$;
+        -- scheme://user:password@host
+        u_re CONSTANT text := $re$[a-z][a-z0-9+.-]*://[^\s/?#@:"'<>\\]*:([^\s/?@"'<>\\]+)@[a-z0-9\[]$re$;
+        -- Authorization header value, or a Bearer / Basic credential
+        h_re CONSTANT text := $re$authorization["'\\]*\s*[:=]\s*["'\\]*(?:(bearer|basic|token|bot|apikey|api-key|key|sso-key)\s+)?([a-z0-9._~+/-]{8,}=*)|(?:^|[^a-z0-9_-])(bearer|basic)\s+([a-z0-9._~+/-]{8,}=*)$re$;
 
-        -- 1. provider formats
-        re := p_re;
-        IF loose THEN
-            re := pg_catalog.regexp_replace(re, '\(\?<?[=!][^()]*\)', '', 'g');
-        END IF;
-        IF x ~ re THEN
-            FOR m IN SELECT pg_catalog.regexp_matches(x, re, 'g') LOOP
-                k := NULL;
-                FOR j IN 1..pg_catalog.array_length(m, 1) LOOP
-                    IF m[j] IS NOT NULL THEN k := j; EXIT; END IF;
-                END LOOP;
-                CONTINUE WHEN k IS NULL;
-                tok := m[k];
-                CONTINUE WHEN tok ~ dummy_re;
-                alnum := pg_catalog.length(pg_catalog.regexp_replace(tok, '[^A-Za-z0-9]', '', 'g'));
-                runs := pg_catalog.length(pg_catalog.regexp_replace(
-                            pg_catalog.regexp_replace(tok, '[^A-Za-z0-9]', '', 'g'),
-                            '[a-z]+|[A-Z]+|[0-9]+', 'x', 'g'));
-                IF loose THEN
-                    CONTINUE WHEN tok !~ '[0-9]' OR tok !~ '[A-Za-z]';
-                END IF;
-                IF loose OR p_labels[k] IN ('Square credential', 'Twilio API key SID', 'Mailchimp API key') THEN
-                    CONTINUE WHEN runs < GREATEST(3, alnum / 6);
-                END IF;
-                IF p_labels[k] = 'Discord bot token' THEN
-                    -- the first segment is the base64 of a numeric user id
-                    nm := pg_catalog.translate(pg_catalog.split_part(tok, '.', 1), '-_', '+/');
-                    CONTINUE WHEN pg_catalog.length(nm) % 4 = 1;
-                    nm := nm || pg_catalog.repeat('=', (4 - pg_catalog.length(nm) % 4) % 4);
-                    CONTINUE WHEN pg_catalog.encode(pg_catalog.decode(nm, 'base64'), 'escape') !~ '^[0-9]{15,21}$';
-                END IF;
-                RETURN p_labels[k];
-            END LOOP;
-        END IF;
+        placeholder_re CONSTANT text := $re$^(?:[*x.#?_-]+|0+|none|null|nil|undefined|true|false|empty|redacted|removed|hidden|masked|changeme|change[_-]?me|placeholder|example|sample|dummy|test|todo|tbd|n/a|secret|password|passwd|pass|pwd|token|(?:your|my|the)[_-].*|.*[_-]here|[$%{<\[].*|.*\*{3,}.*|.*x{6,}.*|.*(?:example|redacted|placeholder|changeme).*|(?:env|file|vault|secret|secrets|ssm|awssm|secretsmanager|gsm|gcp|azure|kv|keyvault|op|doppler|infisical|arn|ref|secretref|sm)[:/].*|projects/.*|[a-z][a-z0-9+.-]*://.*|[0-9]{4}-[0-9]{2}-[0-9]{2}.*|v?[0-9]+(?:\.[0-9]+){1,3}(?:[-+].*)?|[^@\s]+@[^@\s]+\.[a-z]{2,})$$re$;
+        uuid_re CONSTANT text := $re$^\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?$$re$;
+        dummy_re CONSTANT text := $re$(.)\1{7,}|EXAMPLE|[Ee]xample|0123456789|abcdefghij|ABCDEFGHIJ$re$;
 
-        -- 2. case-insensitive fixed formats
-        re := c_re;
-        IF loose THEN
-            re := pg_catalog.regexp_replace(re, '\(\?<?[=!][^()]*\)', '', 'g');
-        END IF;
-        IF x ~* re THEN
-            FOR m IN SELECT pg_catalog.regexp_matches(x, re, 'gi') LOOP
-                k := NULL;
-                FOR j IN 1..pg_catalog.array_length(m, 1) LOOP
-                    IF m[j] IS NOT NULL THEN k := j; EXIT; END IF;
-                END LOOP;
-                CONTINUE WHEN k IS NULL;
-                tok := m[k];
-                IF loose THEN
-                    CONTINUE WHEN tok !~ '[0-9]' OR tok !~ '[A-Za-z]';
-                    alnum := pg_catalog.length(pg_catalog.regexp_replace(tok, '[^A-Za-z0-9]', '', 'g'));
-                    runs := pg_catalog.length(pg_catalog.regexp_replace(
-                                pg_catalog.regexp_replace(tok, '[^A-Za-z0-9]', '', 'g'),
-                                '[a-z]+|[A-Z]+|[0-9]+', 'x', 'g'));
-                    CONTINUE WHEN runs < GREATEST(3, alnum / 6);
-                END IF;
-                RETURN c_labels[k];
-            END LOOP;
-        END IF;
-
-        -- 3. URL with an inline password
-        IF x ~* u_re THEN
-            FOR m IN SELECT pg_catalog.regexp_matches(x, u_re, 'gi') LOOP
-                val := m[1];
-                CONTINUE WHEN pg_catalog.length(val) < 4 OR val ~* placeholder_re;
-                IF loose THEN
-                    CONTINUE WHEN val !~ '[0-9]' OR val !~ '[A-Za-z]';
-                END IF;
-                RETURN 'URL with embedded password';
-            END LOOP;
-        END IF;
-
-        -- 4. Authorization header, Bearer / Basic credentials
-        cand_vals := ARRAY[]::text[];
-        cand_kinds := ARRAY[]::text[];
-        IF x ~* h_re THEN
-            FOR m IN SELECT pg_catalog.regexp_matches(x, h_re, 'gi') LOOP
-                nm := pg_catalog.lower(COALESCE(m[1], m[3], ''));
-                val := COALESCE(m[2], m[4]);
-                CONTINUE WHEN val IS NULL OR val ~* placeholder_re OR val ~* uuid_re;
-                IF nm = 'basic' THEN
-                    CONTINUE WHEN val !~ '^[A-Za-z0-9+/]+={0,2}$' OR pg_catalog.length(val) % 4 <> 0;
-                    b := pg_catalog.decode(val, 'base64');
-                    CONTINUE WHEN pg_catalog.encode(b, 'escape') !~ '^[!-~]+:[ -~]{3,}$'
-                               OR pg_catalog.encode(b, 'escape') ~ '\\';
-                    RETURN 'HTTP Basic credentials';
-                END IF;
-                cand_vals := cand_vals || val;
-                cand_kinds := cand_kinds || 'bearer token (Authorization header)'::text;
-            END LOOP;
-        END IF;
-
-        -- 5. credential-named assignment
-        IF x ~* a_re THEN
-            FOR m IN SELECT pg_catalog.regexp_matches(x, a_re, 'gi') LOOP
-                nm := pg_catalog.lower(m[1]);
-                val := pg_catalog.rtrim(m[2], '.:');
-                CONTINUE WHEN nm ~ '(?:page|sync|next|prev|continuation|cursor|delta|resume|change|state|csrf|xsrf|verify|verification|token[_.-]?type|idempotency)[_.-]?(?:token|key)$';
-                CONTINUE WHEN val ~* placeholder_re OR val ~* uuid_re OR val !~ '[0-9]' OR val !~ '[A-Za-z]';
-                IF nm ~ '(?:pass(?:word|wd|phrase)?|pwd)$' THEN
-                    -- passwords are often human-made: length, a letter and a digit suffice
-                    runs := pg_catalog.length(pg_catalog.regexp_replace(
-                                pg_catalog.regexp_replace(val, '[^A-Za-z0-9]', '', 'g'),
-                                '[a-z]+|[A-Z]+|[0-9]+', 'x', 'g'));
-                    CONTINUE WHEN pg_catalog.length(val) < 8 OR (loose AND runs < 4);
-                    RETURN 'password assignment';
-                END IF;
-                cand_vals := cand_vals || val;
-                cand_kinds := cand_kinds || CASE
-                    WHEN nm ~ 'aws' AND nm ~ 'secret' THEN 'AWS secret access key'
-                    WHEN nm ~ 'twilio' THEN 'Twilio auth token'
-                    WHEN nm ~ 'client[_.-]?secret$' THEN 'client_secret assignment'
-                    WHEN nm ~ 'private[_.-]?key$' THEN 'private key assignment'
-                    WHEN nm ~ 'secret$' THEN 'secret assignment'
-                    WHEN nm ~ '(?:token|auth)$' THEN 'token assignment'
-                    ELSE 'api_key assignment'
-                END;
-            END LOOP;
-        END IF;
-
-        -- Tokens from 4 and 5 must look random: long, letters and digits,
-        -- frequent class changes, and not made of words (camelCase words or
-        -- separated all-letter segments covering half of it).
-        FOR j IN 1..COALESCE(pg_catalog.array_length(cand_vals, 1), 0) LOOP
-            val := cand_vals[j];
-            SELECT pg_catalog.length(val) >= 16
-                   AND val ~ '[0-9]' AND val ~ '[A-Za-z]'
-                   AND s.runs >= GREATEST(4, s.alnum / 6)
-                   AND NOT (val ~ '[a-z]' AND val ~ '[A-Z]' AND s.words * 2 >= s.alnum)
-                   AND s.letter_segs * 2 < s.alnum
-              INTO ok
-              FROM (SELECT pg_catalog.length(q.a) AS alnum,
-                           pg_catalog.length(pg_catalog.regexp_replace(q.a, '[a-z]+|[A-Z]+|[0-9]+', 'x', 'g')) AS runs,
-                           (SELECT COALESCE(pg_catalog.sum(pg_catalog.length(w.w[1])), 0)
-                              FROM pg_catalog.regexp_matches(val, '([A-Z]?[a-z]{4,})', 'g') AS w(w)
-                             WHERE pg_catalog.length(pg_catalog.regexp_replace(w.w[1], '[^aeiouyAEIOUY]', '', 'g')) * 4
-                                   >= pg_catalog.length(w.w[1])) AS words,
-                           (SELECT COALESCE(pg_catalog.sum(pg_catalog.length(g.g)), 0)
-                              FROM pg_catalog.regexp_split_to_table(val, '[^A-Za-z0-9]+') AS g(g)
-                             WHERE g.g ~ '^[A-Za-z]+$') AS letter_segs
-                      FROM (SELECT pg_catalog.regexp_replace(val, '[^A-Za-z0-9]', '', 'g') AS a) AS q) AS s;
-            IF ok THEN
-                RETURN cand_kinds[j];
+        texts text[];
+        loose_flags boolean[];
+        lx text;
+        d text;
+        i int;
+        j int;
+        loose boolean;
+        re text;
+        m text[];
+        tok text;
+        nm text;
+        val text;
+        alnum int;
+        runs int;
+        b bytea;
+        cand_vals text[];
+        cand_kinds text[];
+    BEGIN
+        -- Variants: the value, then up to three rounds of JSON unescaping,
+        -- then each of those with whitespace runs removed (loose).
+        texts := ARRAY[p_value];
+        d := p_value;
+        FOR i IN 1..3 LOOP
+            EXIT WHEN pg_catalog.strpos(d, '\') = 0;
+            SELECT pg_catalog.string_agg(
+                       CASE WHEN e.c IS NOT NULL
+                            THEN CASE WHEN e.c BETWEEN 32 AND 126 THEN pg_catalog.chr(e.c)
+                                      WHEN e.c IN (9, 10, 13) THEN ' '
+                                      ELSE '?' END
+                            WHEN e.m[1] ~ '^\\[nrtbf]$' THEN ' '
+                            WHEN pg_catalog.left(e.m[1], 1) = '\' THEN pg_catalog.substr(e.m[1], 2)
+                            ELSE e.m[1]
+                       END, '' ORDER BY e.o)
+              INTO x
+              FROM (SELECT t.m, t.o,
+                           CASE WHEN t.m[1] ~ '^\\u[0-9a-fA-F]{4}$'
+                                THEN (('x' || pg_catalog.substr(t.m[1], 3, 4))::pg_catalog.bit(16))::integer
+                           END AS c
+                      FROM pg_catalog.regexp_matches(d, '(\\u[0-9a-fA-F]{4}|\\.|[^\\]+|\\)', 'g')
+                           WITH ORDINALITY AS t(m, o)) AS e;
+            EXIT WHEN x = d;
+            texts := texts || x;
+            d := x;
+        END LOOP;
+        loose_flags := pg_catalog.array_fill(false, ARRAY[pg_catalog.array_length(texts, 1)]);
+        FOR i IN 1..pg_catalog.array_length(texts, 1) LOOP
+            IF texts[i] ~ '\s' THEN
+                texts := texts || pg_catalog.regexp_replace(texts[i], '\s+', '', 'g');
+                loose_flags := loose_flags || true;
             END IF;
         END LOOP;
-    END LOOP;
+
+        FOR i IN 1..pg_catalog.array_length(texts, 1) LOOP
+            x := texts[i];
+            loose := loose_flags[i];
+            lx := pg_catalog.lower(x);
+
+            -- 1. provider formats (each needs a 20-character run or a prefilter anchor)
+            FOR j IN SELECT a.i FROM pg_catalog.unnest(anchors) WITH ORDINALITY AS a(s, i)
+                      WHERE pg_catalog.strpos(x, a.s) > 0 AND (x ~ pf_run OR x ~ pf_cs) ORDER BY a.i LOOP
+                re := patterns[j];
+                IF loose THEN
+                    re := pg_catalog.regexp_replace(re, '%[A-Z]%', '', 'g');
+                ELSE
+                    re := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+                          pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(re,
+                          '%L%', '(?<![A-Za-z0-9+/_-])'), '%T%', '(?![A-Za-z0-9])'),
+                          '%U%', '(?![A-Za-z0-9_-])'), '%V%', '(?![A-Za-z0-9_])'),
+                          '%D%', '(?<![0-9])'), '%A%', '(?<![A-Za-z0-9])'),
+                          '%Y%', '(?<![A-Za-z0-9_~.-])'), '%Z%', '(?![A-Za-z0-9_~.-])');
+                END IF;
+                FOR m IN SELECT pg_catalog.regexp_matches(x, re, 'g') LOOP
+                    tok := m[1];
+                    CONTINUE WHEN tok IS NULL OR tok ~ dummy_re;
+                    IF loose OR checks[j] = 'r' THEN
+                        alnum := pg_catalog.length(pg_catalog.regexp_replace(tok, '[^A-Za-z0-9]', '', 'g'));
+                        runs := pg_catalog.length(pg_catalog.regexp_replace(
+                                    pg_catalog.regexp_replace(tok, '[^A-Za-z0-9]', '', 'g'),
+                                    '[a-z]+|[A-Z]+|[0-9]+', 'x', 'g'));
+                        CONTINUE WHEN runs < GREATEST(3, alnum / 6);
+                        CONTINUE WHEN loose AND (tok !~ '[0-9]' OR tok !~ '[A-Za-z]');
+                    END IF;
+                    IF checks[j] = 'd' THEN
+                        -- the first segment is the base64 of a numeric user id
+                        nm := pg_catalog.translate(pg_catalog.split_part(tok, '.', 1), '-_', '+/');
+                        CONTINUE WHEN pg_catalog.length(nm) % 4 = 1;
+                        nm := nm || pg_catalog.repeat('=', (4 - pg_catalog.length(nm) % 4) % 4);
+                        CONTINUE WHEN pg_catalog.encode(pg_catalog.decode(nm, 'base64'), 'escape') !~ '^[0-9]{15,21}$';
+                    END IF;
+                    RETURN labels[j];
+                END LOOP;
+            END LOOP;
+
+            -- 2. case-insensitive formats
+            FOR j IN 1..pg_catalog.array_length(ci_anchors, 1) LOOP
+                CONTINUE WHEN pg_catalog.strpos(lx, ci_anchors[j]) = 0;
+                re := pg_catalog.replace(ci_patterns[j], '%W%', CASE WHEN loose THEN '' ELSE '(?![a-z0-9/+])' END);
+                FOR m IN SELECT pg_catalog.regexp_matches(x, re, 'gi') LOOP
+                    tok := m[1];
+                    IF loose THEN
+                        alnum := pg_catalog.length(pg_catalog.regexp_replace(tok, '[^A-Za-z0-9]', '', 'g'));
+                        runs := pg_catalog.length(pg_catalog.regexp_replace(
+                                    pg_catalog.regexp_replace(tok, '[^A-Za-z0-9]', '', 'g'),
+                                    '[a-z]+|[A-Z]+|[0-9]+', 'x', 'g'));
+                        CONTINUE WHEN runs < GREATEST(3, alnum / 6) OR tok !~ '[0-9]';
+                    END IF;
+                    RETURN ci_labels[j];
+                END LOOP;
+            END LOOP;
+
+            -- 3. URL with an inline password
+            IF pg_catalog.strpos(x, '://') > 0 AND pg_catalog.strpos(x, '@') > 0 THEN
+                FOR m IN SELECT pg_catalog.regexp_matches(x, u_re, 'gi') LOOP
+                    val := m[1];
+                    CONTINUE WHEN pg_catalog.length(val) < 4 OR val ~* placeholder_re;
+                    CONTINUE WHEN loose AND (val !~ '[0-9]' OR val !~ '[A-Za-z]');
+                    RETURN 'URL with embedded password';
+                END LOOP;
+            END IF;
+
+            -- 4. Authorization header, Bearer / Basic credentials
+            cand_vals := ARRAY[]::text[];
+            cand_kinds := ARRAY[]::text[];
+            IF pg_catalog.strpos(lx, 'authorization') > 0 OR pg_catalog.strpos(lx, 'bearer') > 0
+               OR pg_catalog.strpos(lx, 'basic') > 0 THEN
+                FOR m IN SELECT pg_catalog.regexp_matches(x, h_re, 'gi') LOOP
+                    nm := pg_catalog.lower(COALESCE(m[1], m[3], ''));
+                    val := COALESCE(m[2], m[4]);
+                    CONTINUE WHEN val IS NULL OR val ~* placeholder_re OR val ~* uuid_re;
+                    IF nm = 'basic' THEN
+                        CONTINUE WHEN val !~ '^[A-Za-z0-9+/]+={0,2}$' OR pg_catalog.length(val) % 4 <> 0;
+                        b := pg_catalog.decode(val, 'base64');
+                        CONTINUE WHEN pg_catalog.encode(b, 'escape') !~ '^[!-~]+:[ -~]{3,}$'
+                                   OR pg_catalog.strpos(pg_catalog.encode(b, 'escape'), '\') > 0;
+                        RETURN 'HTTP Basic credentials';
+                    END IF;
+                    cand_vals := cand_vals || val;
+                    cand_kinds := cand_kinds || 'bearer token (Authorization header)'::text;
+                END LOOP;
+            END IF;
+
+            -- 5. credential-named assignment
+            IF x ~* a_pf THEN
+                FOR m IN SELECT pg_catalog.regexp_matches(x, a_re, 'gi') LOOP
+                    nm := pg_catalog.lower(m[1]);
+                    val := pg_catalog.rtrim(m[2], '.:');
+                    CONTINUE WHEN nm ~ '(?:page|sync|next|prev|continuation|cursor|delta|resume|change|state|csrf|xsrf|verify|verification|token[_.-]?type|idempotency|device|push|registration|fcm|apns)[_.-]?(?:token|key)$';
+                    CONTINUE WHEN val ~* placeholder_re OR val ~* uuid_re OR val !~ '[A-Za-z]';
+                    IF nm ~ '(?:pass(?:word|wd|phrase)?|pwd)$' THEN
+                        -- passwords are often made by people: length, a letter and a digit suffice
+                        runs := pg_catalog.length(pg_catalog.regexp_replace(
+                                    pg_catalog.regexp_replace(val, '[^A-Za-z0-9]', '', 'g'),
+                                    '[a-z]+|[A-Z]+|[0-9]+', 'x', 'g'));
+                        CONTINUE WHEN pg_catalog.length(val) < 8 OR val !~ '[0-9]' OR (loose AND runs < 4)
+                                   OR val ~ '^(?:/|~/|\.\.?/)';  -- pwd may be a working directory
+                        RETURN 'password assignment';
+                    END IF;
+                    cand_vals := cand_vals || val;
+                    cand_kinds := cand_kinds || CASE
+                        WHEN nm ~ 'aws' AND nm ~ 'secret' THEN 'AWS secret access key'
+                        WHEN nm ~ 'twilio' THEN 'Twilio auth token'
+                        WHEN nm ~ 'client[_.-]?secret$' THEN 'client_secret assignment'
+                        WHEN nm ~ 'private[_.-]?key$' THEN 'private key assignment'
+                        WHEN nm ~ 'secret$' THEN 'secret assignment'
+                        WHEN nm ~ '(?:token|auth)$' THEN 'token assignment'
+                        ELSE 'api_key assignment'
+                    END;
+                END LOOP;
+            END IF;
+
+            -- Values from 4 and 5 must look random: long, letters and digits
+            -- (or both cases), frequent class changes, and not made of words (camelCase words,
+            -- or word-like segments between separators, covering half of it).
+            FOR j IN 1..COALESCE(pg_catalog.array_length(cand_vals, 1), 0) LOOP
+                val := cand_vals[j];
+                CONTINUE WHEN pg_catalog.length(val) < 16 OR val !~ '[A-Za-z]';
+                nm := pg_catalog.regexp_replace(val, '[^A-Za-z0-9]', '', 'g');
+                alnum := pg_catalog.length(nm);
+                runs := pg_catalog.length(pg_catalog.regexp_replace(nm, '[a-z]+|[A-Z]+|[0-9]+', 'x', 'g'));
+                CONTINUE WHEN runs < GREATEST(4, alnum / 6);
+                IF val !~ '[0-9]' THEN
+                    -- without digits: long, both cases, changing case often
+                    CONTINUE WHEN pg_catalog.length(val) < 24 OR val !~ '[a-z]' OR val !~ '[A-Z]' OR runs * 3 < alnum;
+                END IF;
+                IF val ~ '[a-z]' AND val ~ '[A-Z]'
+                   AND (alnum - pg_catalog.length(pg_catalog.regexp_replace(val, '[A-Z]?[a-z]{4,}|[^A-Za-z0-9]', '', 'g'))) * 2 >= alnum THEN
+                    -- count only word-like runs: at least a quarter vowels
+                    SELECT COALESCE(pg_catalog.sum(pg_catalog.length(w.w[1])), 0) INTO runs
+                      FROM pg_catalog.regexp_matches(val, '([A-Z]?[a-z]{4,})', 'g') AS w(w)
+                     WHERE pg_catalog.length(pg_catalog.regexp_replace(w.w[1], '[^aeiouyAEIOUY]', '', 'g')) * 4
+                           >= pg_catalog.length(w.w[1]);
+                    CONTINUE WHEN runs * 2 >= alnum;
+                END IF;
+                nm := ' ' || pg_catalog.regexp_replace(val, '[^A-Za-z0-9]+', ' ', 'g') || ' ';
+                CONTINUE WHEN (pg_catalog.length(nm) - pg_catalog.length(pg_catalog.regexp_replace(nm, ' (?:[A-Z]?[a-z]+|[A-Z]+)(?= )', ' ', 'g'))) * 2 >= alnum;
+                RETURN cand_kinds[j];
+            END LOOP;
+        END LOOP;
+    END;
 
     RETURN NULL;
 END;
@@ -335,9 +331,11 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    -- Same anchors as plaintext_credential_kind(); applied to the whole row first.
-    pf_cs CONSTANT text := $re$AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|gl(?:pat|dt|rt|ptt|cbt|oas|imt|soat|ffct|agent|ft|wt)-|GR1348941|[sr]k_(?:live|test)_|whsec_|xox[abposre]-|xapp-|hooks\.slack\.com/|AIza|GOCSPX-|ya29\.|sk-|SK[0-9a-f]{32}|SG\.|key-[0-9a-z]{32}|npm_|pypi-|shp(?:at|ss|ca|pa)_|pat-(?:na|eu|ap)[0-9]|AT[AC]TT|do[por]_v1_|HRKU-|EAAA|sq0(?:csp|atp)-|[MNO][A-Za-z0-9_-]{23,27}\.|[0-9]:AA|eyJ|hf_|lin_api_|PMAK-|ntn_|secret_|dapi|dp\.|NRAK-|sbp_|sb_secret_|gl(?:sa|c)_|sntr[ysu]_|pat[A-Za-z0-9]{14}\.|-us[0-9]|[0-9]Q~|AGE-SECRET-KEY-$re$;
-    pf_ci CONSTANT text := $re$(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)["'\\]*\s*(?:=|:)|authorization|bearer\s|basic\s|private\s*key|accountkey|sig=|heroku|://[^\s/@]*:[^\s/@]*@|\\u[0-9a-f]{4}|\\/$re$;
+    -- The prefilters of plaintext_credential_kind, applied to the whole row
+    -- (as JSON, so column names give context) before any per-column work.
+    pf_run CONSTANT text := '[A-Za-z0-9]{20}';
+    pf_cs CONSTANT text := $re$AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|gldt-|glrt-|glsa_|GR1348941|[sr]k_live_|[sr]k_test_|whsec_|xox[abposre]-|xapp-|AIza|GOCSPX-|ya29\.|sk-ant-|sk-proj-|sk-svcacct-|SG\.|npm_|pypi-|shpat_|shpss_|pat-na|pat-eu|HRKU-|sq0csp-|sq0atp-|:AA|sb_secret_|Q~|eyJ|sig=|\\u|\\/$re$;
+    pf_ci CONSTANT text := $re$private[ _]?key|authorization|bearer\s|basic\s|accountkey|://[^\s/@]*:[^\s/@]*@|(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)[^a-z0-9_.-]{0,3}[=:]$re$;
     -- Column names that give their value assignment context.
     name_re CONSTANT text := $re$(?:api[_.-]?key|apikey|api[_.-]?secret|api[_.-]?token|access[_.-]?key|secret[_.-]?key|private[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|app[_.-]?key|secret|token|password|passwd|pwd|passphrase|credentials?)$$re$;
     new_row json;
@@ -349,9 +347,10 @@ DECLARE
 BEGIN
     new_row := pg_catalog.to_json(NEW);
     row_text := new_row::text;
-    IF row_text !~ pf_cs AND row_text !~* pf_ci THEN
-        row_text := pg_catalog.regexp_replace(row_text, '\s+|\\[nrtbf]', '', 'g');
-        IF row_text !~ pf_cs AND row_text !~* pf_ci THEN
+    IF row_text !~ pf_run AND row_text !~* pf_ci AND row_text !~ pf_cs THEN
+        -- line breaks and tabs are escapes in JSON text
+        row_text := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(row_text, '\n', ''), '\r', ''), '\t', '');
+        IF row_text = new_row::text OR (row_text !~ pf_run AND row_text !~ pf_cs) THEN
             RETURN NEW;
         END IF;
     END IF;
@@ -368,6 +367,9 @@ BEGIN
     LOOP
         IF col ~* name_re THEN
             kind := @schema@.plaintext_credential_kind(col || '=' || val);
+        ELSIF pg_catalog.length(val) < 8 OR val ~ '^[0-9a-fA-F-]+$' THEN
+            -- numbers, ids and hashes without a credential-like name match no detector
+            CONTINUE;
         ELSE
             kind := @schema@.plaintext_credential_kind(val);
         END IF;
