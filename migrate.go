@@ -191,33 +191,25 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 		}
 	}
 
-	applied := map[int]string{}
+	var status []MigrationStatus
 	if st.tableExists {
-		rows, err := tx.Query(ctx, "SELECT version, checksum FROM "+quoteIdent(c.schema)+"."+migrationTable+" ORDER BY version")
-		if err != nil {
+		if status, err = c.readStatus(ctx, tx, migs); err != nil {
 			return fail("", err)
 		}
-		var v int
-		var sum string
-		if _, err := pgx.ForEachRow(rows, []any{&v, &sum}, func() error { applied[v] = sum; return nil }); err != nil {
-			return fail("", err)
-		}
-	}
-	for v, sum := range applied {
-		if v > len(migs) {
-			return fail("", fmt.Errorf("%w: the database has migration version %d, newer than this module's %d: upgrade the module",
-				ErrMigrationChecksum, v, len(migs)))
-		}
-		if m := migs[v-1]; sum != m.checksum {
-			return fail(m.file, fmt.Errorf("%w: %s was changed after it was applied (database sha256 %s, module sha256 %s)",
-				ErrMigrationChecksum, m.file, sum, m.checksum))
-		}
+	} else {
+		status = pendingStatus(migs)
 	}
 	var next *migration
-	for i := range migs {
-		if _, ok := applied[migs[i].version]; !ok {
-			next = &migs[i]
-			break
+	for _, m := range status {
+		switch {
+		case m.Checksum == "":
+			return fail("", fmt.Errorf("%w: the database has migration version %d, newer than this module's %d: upgrade the module",
+				ErrMigrationChecksum, m.Version, len(migs)))
+		case m.Drifted():
+			return fail(m.File, fmt.Errorf("%w: %s was changed after it was applied (database sha256 %s, module sha256 %s)",
+				ErrMigrationChecksum, m.File, m.AppliedChecksum, m.Checksum))
+		case !m.Applied && next == nil:
+			next = &migs[m.Version-1]
 		}
 	}
 	if next == nil {
@@ -267,6 +259,80 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 	c.logger.InfoContext(ctx, "vault: applied migration", "schema", c.schema, "version", next.version,
 		"file", next.file, "duration", time.Since(start))
 	return false, nil
+}
+
+// MigrationStatus is one migration as this module and the database know
+// it.
+type MigrationStatus struct {
+	Version         int
+	File            string    // the embedded file; for a version this module lacks, the name the database recorded
+	Checksum        string    // hex SHA-256 of the embedded file; "" for a version this module lacks
+	Applied         bool      // recorded in the database
+	AppliedChecksum string    // hex SHA-256 recorded when it was applied
+	AppliedAt       time.Time // when it was applied
+}
+
+// Drifted reports whether the migration was applied from a file other than
+// the embedded one, or is a version this module does not know: either
+// makes [Client.Migrate] fail with [ErrMigrationChecksum].
+func (m MigrationStatus) Drifted() bool {
+	return m.Applied && m.AppliedChecksum != m.Checksum
+}
+
+// MigrationStatus returns every embedded migration, applied or pending,
+// and every version the database recorded that this module does not know,
+// in version order. It only reads, so any role that may read the
+// migration table can run it, for example in a health check. A schema
+// without the table reports every migration as pending.
+//
+// Errors: [ErrPermissionDenied], and errors reading the database.
+func (c *Client) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
+	migs, err := loadMigrations(Migrations)
+	if err != nil {
+		return nil, newError("migration_status", uuid.Nil, "", err)
+	}
+	var exists bool
+	err = c.db.QueryRow(ctx, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+		quoteIdent(c.schema)+"."+migrationTable).Scan(&exists)
+	status := pendingStatus(migs)
+	if err == nil && exists {
+		status, err = c.readStatus(ctx, c.db, migs)
+	}
+	if err != nil {
+		return nil, newError("migration_status", uuid.Nil, "", err)
+	}
+	return status, nil
+}
+
+func pendingStatus(migs []migration) []MigrationStatus {
+	status := make([]MigrationStatus, len(migs))
+	for i, m := range migs {
+		status[i] = MigrationStatus{Version: m.version, File: m.file, Checksum: m.checksum}
+	}
+	return status
+}
+
+// readStatus merges the migration table with the embedded migrations.
+func (c *Client) readStatus(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, migs []migration) ([]MigrationStatus, error) {
+	status := pendingStatus(migs)
+	rows, err := q.Query(ctx, "SELECT version, name, checksum, applied_at FROM "+quoteIdent(c.schema)+"."+migrationTable+" ORDER BY version")
+	if err != nil {
+		return nil, err
+	}
+	var r MigrationStatus
+	_, err = pgx.ForEachRow(rows, []any{&r.Version, &r.File, &r.AppliedChecksum, &r.AppliedAt}, func() error {
+		if r.Version >= 1 && r.Version <= len(status) {
+			m := &status[r.Version-1]
+			m.Applied, m.AppliedChecksum, m.AppliedAt = true, r.AppliedChecksum, r.AppliedAt
+		} else {
+			status = append(status, MigrationStatus{Version: r.Version, File: r.File, Applied: true,
+				AppliedChecksum: r.AppliedChecksum, AppliedAt: r.AppliedAt})
+		}
+		return nil
+	})
+	return status, err
 }
 
 func (c *Client) ensureMigrationTable(ctx context.Context, tx pgx.Tx, st serverState) error {

@@ -72,6 +72,23 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	require.NoError(t, c.Migrate(ctx))
 	require.NoError(t, c.Migrate(ctx))
 	require.Equal(t, migrationCount(t), countRows(t, db.Pool, db.Schema))
+
+	status, err := c.MigrationStatus(ctx)
+	require.NoError(t, err)
+	require.Len(t, status, migrationCount(t))
+	for i, m := range status {
+		require.Equal(t, i+1, m.Version)
+		require.True(t, m.Applied, m.File)
+		require.False(t, m.Drifted(), m.File)
+		require.False(t, m.AppliedAt.IsZero())
+	}
+
+	fresh, err := vault.New(db.Pool, vault.WithSchema("not_yet_migrated"), quiet())
+	require.NoError(t, err)
+	status, err = fresh.MigrationStatus(ctx)
+	require.NoError(t, err)
+	require.Len(t, status, migrationCount(t))
+	require.False(t, status[0].Applied, "a schema without the table has everything pending")
 }
 
 func TestMigrateConcurrently(t *testing.T) {
@@ -125,6 +142,10 @@ func TestMigrateRejectsEditedMigration(t *testing.T) {
 	require.ErrorIs(t, err, vault.ErrMigrationChecksum)
 	require.Contains(t, err.Error(), "0001_")
 	require.Equal(t, migrationCount(t), countRows(t, db.Pool, db.Schema), "nothing changed")
+	status, err := c.MigrationStatus(ctx)
+	require.NoError(t, err)
+	require.True(t, status[0].Drifted())
+	require.False(t, status[1].Drifted())
 
 	_, err = db.Pool.Exec(ctx, "INSERT INTO credentials.credvault_migrations (version, name, checksum) VALUES (9999, '9999_future.sql', 'x')")
 	require.NoError(t, err)

@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
+	"log/slog"
 	"regexp"
 	"strconv"
 	"strings"
@@ -227,42 +225,10 @@ func checkConnection(ctx context.Context, d *doctor) error {
 	return nil
 }
 
-// embeddedMigration is a migration file of this build.
-type embeddedMigration struct {
-	version  int
-	file     string
-	checksum string
-}
-
-func embeddedMigrations() ([]embeddedMigration, error) {
-	entries, err := fs.ReadDir(vault.Migrations, ".")
-	if err != nil {
-		return nil, err
-	}
-	var migs []embeddedMigration
-	for _, e := range entries {
-		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("unexpected migration file %q", e.Name())
-		}
-		b, err := fs.ReadFile(vault.Migrations, e.Name())
-		if err != nil {
-			return nil, err
-		}
-		sum := sha256.Sum256(b)
-		migs = append(migs, embeddedMigration{version: v, file: e.Name(), checksum: hex.EncodeToString(sum[:])})
-	}
-	return migs, nil
-}
-
 func checkMigrations(ctx context.Context, d *doctor) error {
-	migs, err := embeddedMigrations()
-	if err != nil {
-		return err
-	}
 	var schemaExists, tableExists, canRead bool
 	table := d.qualified("credvault_migrations")
-	err = d.conn.QueryRow(ctx, `
+	err := d.conn.QueryRow(ctx, `
 SELECT pg_catalog.to_regnamespace($1) IS NOT NULL,
        pg_catalog.to_regclass($2) IS NOT NULL,
        coalesce(pg_catalog.has_table_privilege(pg_catalog.to_regclass($2), 'SELECT'), false)`,
@@ -280,43 +246,38 @@ SELECT pg_catalog.to_regnamespace($1) IS NOT NULL,
 		d.finding("cannot read %s: run doctor as the role that ran migrate", table)
 		return nil
 	}
-	rows, err := d.conn.Query(ctx, "SELECT version, checksum FROM "+table+" ORDER BY version")
+	c, err := vault.New(d.conn, vault.WithSchema(d.schema), vault.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err
 	}
-	applied := map[int]string{}
-	var v int
-	var sum string
-	if _, err := pgx.ForEachRow(rows, []any{&v, &sum}, func() error { applied[v] = sum; return nil }); err != nil {
+	status, err := c.MigrationStatus(ctx)
+	if err != nil {
 		return err
 	}
 	var pending []string
-	problems := 0
-	known := map[int]bool{}
-	for _, m := range migs {
-		known[m.version] = true
-		got, ok := applied[m.version]
-		switch {
-		case !ok:
-			pending = append(pending, m.file)
-		case got != m.checksum:
-			problems++
-			d.finding("%s was changed after it was applied (database sha256 %.12s, this build %.12s)", m.file, got, m.checksum)
+	known, problems := 0, 0
+	for _, m := range status {
+		if m.Checksum != "" {
+			known++
 		}
-	}
-	for v := range applied {
-		if !known[v] {
+		switch {
+		case m.Checksum == "":
 			problems++
-			d.finding("the database has migration version %d, which this build does not know: upgrade credvault", v)
+			d.finding("the database has migration version %d, which this build does not know: upgrade credvault", m.Version)
+		case !m.Applied:
+			pending = append(pending, m.File)
+		case m.Drifted():
+			problems++
+			d.finding("%s was changed after it was applied (database sha256 %.12s, this build %.12s)", m.File, m.AppliedChecksum, m.Checksum)
 		}
 	}
 	if len(pending) > 0 {
 		d.finding("%d of %d migrations applied; pending: %s: run 'credvault migrate --schema %s'",
-			len(migs)-len(pending), len(migs), strings.Join(pending, ", "), d.schema)
+			known-len(pending), known, strings.Join(pending, ", "), d.schema)
 		return nil
 	}
 	if problems == 0 {
-		d.ok("%d of %d migrations applied", len(migs), len(migs))
+		d.ok("%d of %d migrations applied", known, known)
 	}
 	return nil
 }
