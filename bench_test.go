@@ -1,0 +1,144 @@
+package vault_test
+
+import (
+	"context"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credvault/vault/internal/bench"
+	"github.com/credvault/vault/vaulttest"
+)
+
+// The benchmarks measure each credential call of a production-configured
+// client (a *pgxpool.Pool connected as postgres, WithRole("service_role"),
+// a discarding logger) beside its baselines on the same server in the same
+// run: the bare Vault call written by hand with pgx, run as the connection
+// role, and a plain INSERT into an unencrypted table as the floor of a
+// durable write; Retrieve also beside the hand-written decrypt plus one
+// plain INSERT in one round trip, since it writes the access log. Each
+// runs at 1, 8 and 32 concurrent callers and reports p50 and p99 latency
+// besides ns/op (wall time per call, the inverse of throughput), and
+// cpu-ns/op, the CPU time of the benchmark process and the server per call
+// (with a throwaway server on Linux).
+//
+//	go test -run '^$' -bench . -benchtime 3s .
+//
+// cmd/vaultbench runs the same measurements and prints a table.
+
+// benchConcurrency is the number of concurrent callers of each benchmark.
+var benchConcurrency = []int{1, 8, 32}
+
+func BenchmarkStore(b *testing.B)    { benchOperation(b, "Store") }
+func BenchmarkRetrieve(b *testing.B) { benchOperation(b, "Retrieve") }
+func BenchmarkRotate(b *testing.B)   { benchOperation(b, "Rotate") }
+func BenchmarkDelete(b *testing.B)   { benchOperation(b, "Delete") }
+
+// benchOperation runs BenchmarkOp/c=N/case for the named operation.
+func benchOperation(b *testing.B, name string) {
+	var op bench.Operation
+	for _, o := range bench.Operations() {
+		if o.Name == name {
+			op = o
+		}
+	}
+	require.NotEmpty(b, op.Name, "unknown operation %s", name)
+	e := newBenchEnv(b)
+	for _, conc := range benchConcurrency {
+		b.Run("c="+strconv.Itoa(conc), func(b *testing.B) {
+			for _, c := range op.Cases() {
+				b.Run(c.Name, func(b *testing.B) { benchCase(b, e, c, conc) })
+			}
+		})
+	}
+}
+
+// newBenchEnv returns an Env on a fresh committed database, with a pool
+// large enough for every concurrency level.
+func newBenchEnv(b *testing.B) *bench.Env {
+	b.Helper()
+	db := vaulttest.NewDatabase(b)
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	require.NoError(b, err)
+	cfg.MaxConns = int32(benchConcurrency[len(benchConcurrency)-1])
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(b, err)
+	b.Cleanup(pool.Close)
+	e, err := bench.NewEnv(context.Background(), pool, db.Schema)
+	require.NoError(b, err)
+	if c := vaulttest.SharedServer(b).Cluster(); c != nil && c.Dir() != "" {
+		// Without it (an external server), no cpu-ns/op is reported.
+		e.CPU, _ = bench.CPUClock(filepath.Join(c.Dir(), "data"))
+	}
+	return e
+}
+
+// benchCase measures one case with exactly conc goroutines. RunParallel
+// starts GOMAXPROCS × parallelism goroutines, so GOMAXPROCS is lowered for
+// the run to the largest divisor of conc that does not exceed it.
+func benchCase(b *testing.B, e *bench.Env, c bench.Case, conc int) {
+	ctx := context.Background()
+	require.NoError(b, e.Reset(ctx))
+	w := bench.WarmupCalls(conc)
+	op, err := c.Prepare(ctx, e, w+b.N)
+	require.NoError(b, err)
+	// Warm up on the first w targets: opens the pool's connections and
+	// prepares the statements on each.
+	_, err = bench.Run(ctx, op, conc, w, 0)
+	require.NoError(b, err)
+
+	procs := runtime.GOMAXPROCS(0)
+	g := procs
+	for conc%g != 0 {
+		g--
+	}
+	runtime.GOMAXPROCS(g)
+	defer runtime.GOMAXPROCS(procs)
+	b.SetParallelism(conc / g)
+
+	var (
+		next    atomic.Int64
+		started atomic.Int64
+		rec     bench.Recorder
+	)
+	next.Store(int64(w))
+	var cpu0 time.Duration
+	if e.CPU != nil {
+		cpu0, err = e.CPU()
+		require.NoError(b, err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		started.Add(1)
+		local := make([]time.Duration, 0, min(b.N, 4096))
+		defer func() { rec.Add(local) }()
+		for pb.Next() {
+			i := int(next.Add(1) - 1)
+			t0 := time.Now()
+			if err := op(ctx, i); err != nil {
+				b.Error(err)
+				return
+			}
+			local = append(local, time.Since(t0))
+		}
+	})
+	b.StopTimer()
+	if e.CPU != nil {
+		cpu1, err := e.CPU()
+		require.NoError(b, err)
+		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+	if got := started.Load(); got != int64(conc) {
+		b.Fatalf("ran %d goroutines, want %d", got, conc)
+	}
+	s := rec.Stats(time.Since(start))
+	b.ReportMetric(float64(s.P50.Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(s.P99.Nanoseconds()), "p99-ns")
+}
