@@ -59,9 +59,30 @@ func benchOperation(b *testing.B, name string) {
 	}
 }
 
+// TestBenchmarkCasesRunOnce runs every case of every benchmark once, so
+// that the normal test run proves the benchmarks still work without
+// spending time on measurements.
+func TestBenchmarkCasesRunOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newBenchEnv(t)
+	for _, op := range bench.Operations() {
+		for _, c := range op.Cases() {
+			t.Run(op.Name+"/"+c.Name, func(t *testing.T) {
+				require.NoError(t, e.Reset(ctx))
+				run, err := c.Prepare(ctx, e, 1)
+				require.NoError(t, err)
+				s, err := bench.Run(ctx, run, 1, 1, 0)
+				require.NoError(t, err)
+				require.Positive(t, s.P50)
+			})
+		}
+	}
+}
+
 // newBenchEnv returns an Env on a fresh committed database, with a pool
 // large enough for every concurrency level.
-func newBenchEnv(b *testing.B) *bench.Env {
+func newBenchEnv(b testing.TB) *bench.Env {
 	b.Helper()
 	db := vaulttest.NewDatabase(b)
 	cfg, err := pgxpool.ParseConfig(db.URL)
