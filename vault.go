@@ -23,6 +23,9 @@
 //	// save id in your organization_integrations row
 //	secret, err := creds.Retrieve(ctx, id)
 //
+// Migrate runs as the connection's own role, not the one given with
+// [WithRole]: that role owns the functions.
+//
 // On hosted Supabase and `supabase start`, the migration role postgres may
 // not create objects in schema vault, so pass [WithSchema] with a schema of
 // your own (the functions still use Vault in schema vault). On plain
@@ -38,6 +41,23 @@
 // the schema is exposed. [WithRole] makes every call run as a given role
 // (SET LOCAL ROLE), which is how a service connected as postgres calls
 // them as service_role. The access log can be read only by its owner.
+//
+// # Connections
+//
+// [New] accepts a [*pgxpool.Pool], a [*pgx.Conn] or a [pgx.Tx]. On a pool
+// every call is one round trip; inside a transaction a call takes a
+// savepoint first, so a failed call leaves the transaction usable. Behind a
+// transaction-mode pooler (PgBouncer, Supavisor on port 6543) set
+// ConnConfig.DefaultQueryExecMode to [pgx.QueryExecModeExec]. New refuses
+// [pgx.QueryExecModeSimpleProtocol], which would put secrets into SQL text
+// that the server logs for failing statements.
+//
+// # Testing
+//
+// Package github.com/credvault/vault/vaulttest starts a throwaway
+// PostgreSQL with Supabase's roles, Vault and these migrations for your own
+// tests, and runs code as anon, authenticated or service_role with JWT
+// claims, as PostgREST does.
 //
 // # Plaintext guard
 //
