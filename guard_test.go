@@ -10,7 +10,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"github.com/credvault/vault/vaulttest"
 )
 
 // guardProbe creates a probe table in a fresh test transaction and returns
@@ -390,4 +393,56 @@ func TestGuardFunctions(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestGuardRunsNoCodeOfTheTableOwner makes sure that the guard, which runs
+// with its owner's rights, never calls code that the owner of a guarded
+// table controls: a cast to json of a column type of theirs would
+// otherwise run as the guard's owner, who may read vault.decrypted_secrets.
+// Columns of built-in types are still checked in such a table.
+func TestGuardRunsNoCodeOfTheTableOwner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("needs a throwaway cluster to create a login role")
+	}
+	role := "tenant_" + randomHex(t, 4)
+	admin := connect(t, db.AdminURL)
+	_, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN; CREATE SCHEMA "+role+" AUTHORIZATION "+role+
+		"; GRANT USAGE ON SCHEMA "+role+" TO postgres")
+	require.NoError(t, err)
+	cfg, err := pgxpool.ParseConfig(db.AdminURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.User = role
+	tenant, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(tenant.Close)
+
+	_, err = tenant.Exec(ctx, `
+CREATE TYPE `+role+`.kind AS ENUM ('a');
+CREATE TABLE `+role+`.integ (id int, k `+role+`.kind, note text);
+CREATE TABLE `+role+`.ran_as (who text);
+GRANT INSERT ON `+role+`.ran_as TO PUBLIC;
+CREATE FUNCTION `+role+`.to_json(`+role+`.kind) RETURNS json LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO `+role+`.ran_as VALUES (current_user); RETURN '1'::json; END $$;
+CREATE CAST (`+role+`.kind AS json) WITH FUNCTION `+role+`.to_json(`+role+`.kind);
+GRANT TRIGGER ON `+role+`.integ TO postgres;`)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, "SELECT credentials.guard_plaintext_credentials($1::regclass)", role+".integ")
+	require.NoError(t, err)
+
+	_, err = tenant.Exec(ctx, "INSERT INTO "+role+".integ VALUES (1, 'a', 'hello')")
+	require.NoError(t, err)
+	_, err = tenant.Exec(ctx, "UPDATE "+role+".integ SET note = 'still harmless'")
+	require.NoError(t, err)
+	var ran int
+	require.NoError(t, tenant.QueryRow(ctx, "SELECT count(*) FROM "+role+".ran_as").Scan(&ran))
+	require.Zero(t, ran, "the tenant's cast ran inside the guard")
+
+	key := "sk_" + "live_" + randomHex(t, 16)
+	_, err = tenant.Exec(ctx, "INSERT INTO "+role+".integ VALUES (2, 'a', $1)", "api_key="+key)
+	require.Equal(t, "VA001", sqlstate(err), "built-in columns of such a table are still checked")
+	_, err = tenant.Exec(ctx, "UPDATE "+role+".integ SET note = $1 WHERE id = 1", key)
+	require.Equal(t, "VA001", sqlstate(err))
 }

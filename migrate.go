@@ -213,7 +213,10 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 		}
 	}
 	if next == nil {
-		return true, tx.Commit(ctx)
+		if err := tx.Commit(ctx); err != nil {
+			return fail("", err)
+		}
+		return true, nil
 	}
 
 	if !st.vaultInstalled {

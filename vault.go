@@ -145,8 +145,9 @@ var (
 	_ DB = pgx.Tx(nil)
 )
 
-// Client stores, retrieves, rotates and deletes credentials. It is safe for
-// concurrent use by multiple goroutines.
+// Client stores, retrieves, rotates and deletes credentials. A Client on a
+// [*pgxpool.Pool] is safe for concurrent use by multiple goroutines; on a
+// [*pgx.Conn] or a [pgx.Tx] it is as safe as that connection, that is, not.
 type Client struct {
 	db     DB
 	schema string // unquoted
@@ -261,6 +262,8 @@ func execMode(db DB) pgx.QueryExecMode {
 		return db.Config().ConnConfig.DefaultQueryExecMode
 	case *pgx.Conn:
 		return db.Config().DefaultQueryExecMode
+	case *pgxpool.Conn:
+		return db.Conn().Config().DefaultQueryExecMode
 	case pgx.Tx:
 		if conn := db.Conn(); conn != nil {
 			return conn.Config().DefaultQueryExecMode
