@@ -56,6 +56,12 @@ var (
 	// (55P03). Nothing was changed and the connection is still usable.
 	ErrTimeout = errors.New("vault: the server cancelled the call")
 
+	// ErrConflict means the server aborted the call because of a concurrent
+	// transaction: a serialization failure (SQLSTATE 40001, in a caller's
+	// REPEATABLE READ or SERIALIZABLE transaction) or a deadlock (40P01).
+	// Nothing was changed; the call may be retried.
+	ErrConflict = errors.New("vault: the call conflicted with a concurrent transaction")
+
 	// ErrSchemaNotWritable means [Client.Migrate] may not create objects in
 	// the target schema. On Supabase the migration role postgres cannot
 	// create in schema vault: pick another schema with [WithSchema].
@@ -184,6 +190,8 @@ func kindOf(err error) error {
 		return ErrNotMigrated
 	case "57014", "55P03": // query_canceled (statement_timeout), lock_not_available (lock_timeout)
 		return ErrTimeout
+	case "40001", "40P01": // serialization_failure, deadlock_detected
+		return ErrConflict
 	case "57P01", "57P02", "57P03", "53300": // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
 		return ErrConnection
 	}
@@ -205,7 +213,8 @@ func isConnectionFailure(err error) bool {
 // IsRetryable reports whether a call that failed with err may succeed if
 // made again unchanged: the database could not be reached or dropped the
 // connection ([ErrConnection]), the server cancelled the call
-// ([ErrTimeout]), or the call's deadline passed. It is false for nil, for
+// ([ErrTimeout]) or aborted it for a concurrent transaction
+// ([ErrConflict]), or the call's deadline passed. It is false for nil, for
 // context.Canceled (the caller gave up) and for every other error, which
 // would only happen again. Retrieve, Delete and Rotate (with the same value)
 // may be retried as they are; a Store interrupted by a lost connection or a
@@ -216,13 +225,13 @@ func IsRetryable(err error) bool {
 		return false
 	}
 	k := KindOf(err)
-	return errors.Is(err, context.DeadlineExceeded) || k == ErrConnection || k == ErrTimeout
+	return errors.Is(err, context.DeadlineExceeded) || k == ErrConnection || k == ErrTimeout || k == ErrConflict
 }
 
 // sentinels are the kinds an *Error can have, in the order they are tested.
 var sentinels = [...]error{
 	ErrNotFound, ErrPermissionDenied, ErrInvalidArgument, ErrPlaintextCredential, ErrDecryption,
-	ErrVaultUnavailable, ErrSchemaNotWritable, ErrNotMigrated, ErrMigrationChecksum, ErrConnection, ErrTimeout,
+	ErrVaultUnavailable, ErrSchemaNotWritable, ErrNotMigrated, ErrMigrationChecksum, ErrConnection, ErrTimeout, ErrConflict,
 }
 
 // newError builds the *Error for a failed operation. Context errors stay

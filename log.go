@@ -37,6 +37,7 @@ func outcome(err error) string {
 		{ErrNotMigrated, "not_migrated"},
 		{ErrConnection, "connection_failed"},
 		{ErrTimeout, "server_timeout"},
+		{ErrConflict, "conflict"},
 		{context.Canceled, "canceled"},
 		{context.DeadlineExceeded, "deadline_exceeded"},
 	} {

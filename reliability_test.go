@@ -745,3 +745,29 @@ func TestServerTimeouts(t *testing.T) {
 		}
 	}
 }
+
+// TestSerializationFailureIsConflict rotates, inside a caller's REPEATABLE
+// READ transaction, a credential that another transaction rotated after
+// the snapshot was taken: the server aborts with 40001, which is
+// ErrConflict and worth retrying (as a whole transaction).
+func TestSerializationFailureIsConflict(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	svc := serviceClient(t, db.Pool, db.Schema)
+	id, err := svc.Store(ctx, "conflict/"+randomHex(t, 6), newSecret(), "")
+	require.NoError(t, err)
+
+	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	inTx := serviceClient(t, tx, db.Schema)
+	_, err = inTx.Retrieve(ctx, id) // takes the snapshot
+	require.NoError(t, err)
+
+	require.NoError(t, svc.Rotate(ctx, id, newSecret()))
+	err = inTx.Rotate(ctx, id, newSecret())
+	require.Equal(t, "40001", sqlstate(err))
+	require.ErrorIs(t, err, vault.ErrConflict)
+	require.True(t, vault.IsRetryable(err))
+}
