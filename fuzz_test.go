@@ -52,7 +52,7 @@ func FuzzStoreRetrieve(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, secret, description string) {
 		ctx := context.Background()
 		tx := vaulttest.Tx(t, pool)
-		c := serviceClient(t, tx, testSchema)
+		c := serviceClient(t, tx, testSchema(t))
 
 		id, err := c.Store(ctx, name, secret, description)
 		valid := validText(name, 1, vault.MaxNameSize) && validText(description, 0, vault.MaxDescriptionSize) &&

@@ -41,7 +41,7 @@ func guardProbe(t *testing.T, attach bool) (pgx.Tx, string) {
 
 func guardAttach(t *testing.T, tx pgx.Tx, table string) {
 	t.Helper()
-	_, err := tx.Exec(context.Background(), "SELECT "+testSchema+".guard_plaintext_credentials($1::regclass)", table)
+	_, err := tx.Exec(context.Background(), "SELECT "+testSchema(t)+".guard_plaintext_credentials($1::regclass)", table)
 	require.NoError(t, err)
 }
 
@@ -339,7 +339,7 @@ func TestGuardFunctions(t *testing.T) {
 	t.Run("null target", func(t *testing.T) {
 		t.Parallel()
 		tx := testTx(t)
-		_, err := tx.Exec(ctx, "SELECT "+testSchema+".guard_plaintext_credentials(NULL)")
+		_, err := tx.Exec(ctx, "SELECT "+testSchema(t)+".guard_plaintext_credentials(NULL)")
 		var pgErr *pgconn.PgError
 		require.ErrorAs(t, err, &pgErr)
 		require.Equal(t, "22004", pgErr.Code)
@@ -359,7 +359,7 @@ func TestGuardFunctions(t *testing.T) {
 			{r.uuid(), ""},
 		} {
 			var kind *string
-			require.NoError(t, tx.QueryRow(ctx, "SELECT "+testSchema+".plaintext_credential_kind($1)", c.value).Scan(&kind))
+			require.NoError(t, tx.QueryRow(ctx, "SELECT "+testSchema(t)+".plaintext_credential_kind($1)", c.value).Scan(&kind))
 			if c.kind == "" {
 				require.Nil(t, kind)
 			} else {
@@ -368,7 +368,7 @@ func TestGuardFunctions(t *testing.T) {
 			}
 		}
 		var kind *string
-		require.NoError(t, tx.QueryRow(ctx, "SELECT "+testSchema+".plaintext_credential_kind(NULL)").Scan(&kind))
+		require.NoError(t, tx.QueryRow(ctx, "SELECT "+testSchema(t)+".plaintext_credential_kind(NULL)").Scan(&kind))
 		require.Nil(t, kind)
 	})
 
@@ -377,9 +377,9 @@ func TestGuardFunctions(t *testing.T) {
 		tx := testTx(t)
 		for _, role := range []string{"anon", "authenticated", "service_role"} {
 			for _, call := range []string{
-				"SELECT " + testSchema + ".plaintext_credential_kind('x')",
-				"SELECT " + testSchema + ".guard_plaintext_credentials('pg_catalog.pg_class')",
-				"SELECT " + testSchema + ".reject_plaintext_credentials()",
+				"SELECT " + testSchema(t) + ".plaintext_credential_kind('x')",
+				"SELECT " + testSchema(t) + ".guard_plaintext_credentials('pg_catalog.pg_class')",
+				"SELECT " + testSchema(t) + ".reject_plaintext_credentials()",
 			} {
 				sp, err := tx.Begin(ctx)
 				require.NoError(t, err)
@@ -429,7 +429,7 @@ BEGIN INSERT INTO `+role+`.ran_as VALUES (current_user); RETURN '1'::json; END $
 CREATE CAST (`+role+`.kind AS json) WITH FUNCTION `+role+`.to_json(`+role+`.kind);
 GRANT TRIGGER ON `+role+`.integ TO postgres;`)
 	require.NoError(t, err)
-	_, err = db.Pool.Exec(ctx, "SELECT credentials.guard_plaintext_credentials($1::regclass)", role+".integ")
+	_, err = db.Pool.Exec(ctx, "SELECT "+db.Schema+".guard_plaintext_credentials($1::regclass)", role+".integ")
 	require.NoError(t, err)
 
 	_, err = tenant.Exec(ctx, "INSERT INTO "+role+".integ VALUES (1, 'a', 'hello')")

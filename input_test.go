@@ -60,7 +60,7 @@ var badUTF8 = map[string]string{
 func inputSetup(t *testing.T) (*vault.Client, pgx.Tx) {
 	t.Helper()
 	tx := testTx(t)
-	return serviceClient(t, tx, testSchema), tx
+	return serviceClient(t, tx, testSchema(t)), tx
 }
 
 // storedMetadata returns the name and description Vault holds for id.
@@ -232,13 +232,13 @@ func TestOddInputThroughSQL(t *testing.T) {
 	}
 	store := func(name, secret, description string) (id uuid.UUID, err error) {
 		err = asService(func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, "SELECT credentials.store_credential($1, $2, $3)", name, secret, description).Scan(&id)
+			return tx.QueryRow(ctx, "SELECT "+testSchema(t)+".store_credential($1, $2, $3)", name, secret, description).Scan(&id)
 		})
 		return id, err
 	}
 	retrieve := func(id uuid.UUID) (secret string, err error) {
 		err = asService(func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, "SELECT credentials.retrieve_credential($1)", id).Scan(&secret)
+			return tx.QueryRow(ctx, "SELECT "+testSchema(t)+".retrieve_credential($1)", id).Scan(&secret)
 		})
 		return secret, err
 	}
@@ -258,11 +258,11 @@ func TestOddInputThroughSQL(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, got == secret)
 			rotated := newSecret() + text
-			require.NoError(t, exec("SELECT credentials.rotate_credential($1, $2)", id, rotated))
+			require.NoError(t, exec("SELECT "+testSchema(t)+".rotate_credential($1, $2)", id, rotated))
 			got, err = retrieve(id)
 			require.NoError(t, err)
 			require.True(t, got == rotated)
-			require.NoError(t, exec("SELECT credentials.delete_credential($1)", id))
+			require.NoError(t, exec("SELECT "+testSchema(t)+".delete_credential($1)", id))
 		})
 	}
 
@@ -295,8 +295,8 @@ func TestOddInputThroughSQL(t *testing.T) {
 	t.Run("nil UUID", func(t *testing.T) {
 		_, err := retrieve(uuid.Nil)
 		require.Equal(t, "P0002", sqlstate(err))
-		require.Equal(t, "P0002", sqlstate(exec("SELECT credentials.rotate_credential($1, $2)", uuid.Nil, secret)))
-		require.NoError(t, exec("SELECT credentials.delete_credential($1)", uuid.Nil))
+		require.Equal(t, "P0002", sqlstate(exec("SELECT "+testSchema(t)+".rotate_credential($1, $2)", uuid.Nil, secret)))
+		require.NoError(t, exec("SELECT "+testSchema(t)+".delete_credential($1)", uuid.Nil))
 	})
 
 	// The SQL functions enforce the Go client's size limits, so callers
@@ -305,7 +305,7 @@ func TestOddInputThroughSQL(t *testing.T) {
 		_, err := store("big/"+randomHex(t, 6), padTo(secret, "s", vault.MaxSecretSize+1), "")
 		require.Equal(t, "22023", sqlstate(err))
 		require.ErrorIs(t, vault.KindOf(err), vault.ErrInvalidArgument)
-		err = exec("SELECT credentials.rotate_credential($1, $2)", uuid.New(), padTo(secret, "s", vault.MaxSecretSize+1))
+		err = exec("SELECT "+testSchema(t)+".rotate_credential($1, $2)", uuid.New(), padTo(secret, "s", vault.MaxSecretSize+1))
 		require.Equal(t, "22023", sqlstate(err))
 	})
 	t.Run("name over MaxNameSize", func(t *testing.T) {

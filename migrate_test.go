@@ -134,7 +134,7 @@ func TestMigrateRejectsEditedMigration(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	_, err := db.Pool.Exec(ctx, "UPDATE credentials.credvault_migrations SET checksum = 'edited' WHERE version = 1")
+	_, err := db.Pool.Exec(ctx, "UPDATE "+db.Schema+".credvault_migrations SET checksum = 'edited' WHERE version = 1")
 	require.NoError(t, err)
 	c, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
@@ -147,9 +147,9 @@ func TestMigrateRejectsEditedMigration(t *testing.T) {
 	require.True(t, status[0].Drifted())
 	require.False(t, status[1].Drifted())
 
-	_, err = db.Pool.Exec(ctx, "INSERT INTO credentials.credvault_migrations (version, name, checksum) VALUES (9999, '9999_future.sql', 'x')")
+	_, err = db.Pool.Exec(ctx, "INSERT INTO "+db.Schema+".credvault_migrations (version, name, checksum) VALUES (9999, '9999_future.sql', 'x')")
 	require.NoError(t, err)
-	_, err = db.Pool.Exec(ctx, "DELETE FROM credentials.credvault_migrations WHERE checksum = 'edited'")
+	_, err = db.Pool.Exec(ctx, "DELETE FROM "+db.Schema+".credvault_migrations WHERE checksum = 'edited'")
 	require.NoError(t, err)
 	require.ErrorIs(t, c.Migrate(ctx), vault.ErrMigrationChecksum, "a database ahead of the module is refused")
 }

@@ -50,7 +50,7 @@ func TestRetryable(t *testing.T) {
 	missing := newTestPool(t, vaulttest.Shared(t).URL, 1, "credvault-retryable", func(cfg *pgxpool.Config) {
 		cfg.ConnConfig.Database = "no_such_database_" + randomHex(t, 6)
 	})
-	bad := serviceClient(t, missing, testSchema)
+	bad := serviceClient(t, missing, testSchema(t))
 	_, err = bad.Retrieve(ctx, uuid.New())
 	require.Equal(t, "3D000", sqlstate(err))
 	var connectErr *pgconn.ConnectError

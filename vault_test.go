@@ -24,7 +24,13 @@ import (
 
 func TestMain(m *testing.M) { vaulttest.Main(m) }
 
-const testSchema = vaulttest.Schema
+// testSchema is the schema of the shared database's functions:
+// vaulttest.Schema on a throwaway server, a fresh one with
+// VAULT_TEST_DATABASE_URL.
+func testSchema(t testing.TB) string {
+	t.Helper()
+	return vaulttest.Shared(t).Schema
+}
 
 // testTx returns a transaction on the shared migrated database, connected
 // as the migration owner (postgres), rolled back when the test ends.
@@ -84,7 +90,7 @@ func setup(t *testing.T, opts ...vault.Option) (*vault.Client, *bundle) {
 	tx := testTx(t)
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	base := []vault.Option{vault.WithSchema(testSchema), vault.WithLogger(logger)}
+	base := []vault.Option{vault.WithSchema(testSchema(t)), vault.WithLogger(logger)}
 	c, err := vault.New(tx, append(append(base, vault.WithRole("service_role")), opts...)...)
 	require.NoError(t, err)
 	owner, err := vault.New(tx, base...)
@@ -188,7 +194,7 @@ func TestRoleMatrixBasics(t *testing.T) {
 			sp, err := b.tx.Begin(ctx)
 			require.NoError(t, err)
 			defer sp.Rollback(ctx)
-			as, err := vault.New(sp, vault.WithSchema(testSchema), vault.WithRole(role),
+			as, err := vault.New(sp, vault.WithSchema(testSchema(t)), vault.WithRole(role),
 				vault.WithLogger(slog.New(slog.DiscardHandler)))
 			require.NoError(t, err)
 			_, err = as.Retrieve(ctx, id)
@@ -217,13 +223,14 @@ func TestNullArguments(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	_, b := setup(t)
+	s := testSchema(t)
 	for _, call := range []string{
-		"SELECT credentials.store_credential(NULL, 'x')",
-		"SELECT credentials.store_credential('n', NULL)",
-		"SELECT credentials.retrieve_credential(NULL)",
-		"SELECT credentials.rotate_credential(NULL, 'x')",
-		"SELECT credentials.rotate_credential(gen_random_uuid(), NULL)",
-		"SELECT credentials.delete_credential(NULL)",
+		"SELECT " + s + ".store_credential(NULL, 'x')",
+		"SELECT " + s + ".store_credential('n', NULL)",
+		"SELECT " + s + ".retrieve_credential(NULL)",
+		"SELECT " + s + ".rotate_credential(NULL, 'x')",
+		"SELECT " + s + ".rotate_credential(gen_random_uuid(), NULL)",
+		"SELECT " + s + ".delete_credential(NULL)",
 	} {
 		t.Run(call, func(t *testing.T) {
 			err := vaulttest.AsRole(ctx, b.tx, "service_role", nil, func(tx pgx.Tx) error {
@@ -239,7 +246,7 @@ func TestNullArguments(t *testing.T) {
 	}
 	t.Run("empty name", func(t *testing.T) {
 		err := vaulttest.AsRole(ctx, b.tx, "service_role", nil, func(tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, "SELECT credentials.store_credential('', 'x')")
+			_, err := tx.Exec(ctx, "SELECT "+s+".store_credential('', 'x')")
 			return err
 		})
 		require.Equal(t, "22023", sqlstate(err))
@@ -290,7 +297,7 @@ func TestAccessLog(t *testing.T) {
 	sub := uuid.NewString()
 	err = vaulttest.AsRole(ctx, b.tx, "service_role", map[string]any{"role": "service_role", "sub": sub},
 		func(tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, "SELECT credentials.retrieve_credential($1)", id)
+			_, err := tx.Exec(ctx, "SELECT "+testSchema(t)+".retrieve_credential($1)", id)
 			return err
 		})
 	require.NoError(t, err)
@@ -354,7 +361,7 @@ func TestDeniedCallIsLogged(t *testing.T) {
 	ctx := context.Background()
 	logs := &logBuffer{}
 	tx := testTx(t)
-	c, err := vault.New(tx, vault.WithSchema(testSchema), vault.WithRole("authenticated"),
+	c, err := vault.New(tx, vault.WithSchema(testSchema(t)), vault.WithRole("authenticated"),
 		vault.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
 	require.NoError(t, err)
 	id := uuid.New()
@@ -402,7 +409,7 @@ func TestPlaintextGuardBasics(t *testing.T) {
 		id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, organization_id uuid NOT NULL,
 		provider text NOT NULL, secret_id uuid, settings jsonb NOT NULL DEFAULT '{}')`)
 	require.NoError(t, err)
-	_, err = b.tx.Exec(ctx, "SELECT credentials.guard_plaintext_credentials('public.organization_integrations')")
+	_, err = b.tx.Exec(ctx, "SELECT "+testSchema(t)+".guard_plaintext_credentials('public.organization_integrations')")
 	require.NoError(t, err)
 
 	_, err = b.tx.Exec(ctx, "INSERT INTO public.organization_integrations (organization_id, provider, secret_id) VALUES ($1, 'stripe', $2)",
