@@ -221,16 +221,27 @@ func installVault(ctx context.Context, adminURL, keyFile string) error {
 		}
 		return vault.InstallCompatVault(ctx, conn, keyFile)
 	}
+	// Supabase's grants on Vault (see the module's facts on roles), by
+	// function name so that the extension's exact signatures do not matter.
 	_, err = conn.Exec(ctx, `
 CREATE EXTENSION IF NOT EXISTS supabase_vault CASCADE;
 GRANT USAGE ON SCHEMA vault TO postgres WITH GRANT OPTION;
 GRANT SELECT, DELETE, TRUNCATE, REFERENCES ON vault.secrets, vault.decrypted_secrets TO postgres WITH GRANT OPTION;
-GRANT EXECUTE ON FUNCTION vault.create_secret(text, text, text, uuid), vault.update_secret(uuid, text, text, text, uuid),
-    vault._crypto_aead_det_decrypt(bytea, bytea, bigint, bytea, bytea) TO postgres WITH GRANT OPTION;
 GRANT USAGE ON SCHEMA vault TO service_role;
 GRANT SELECT, DELETE ON vault.secrets, vault.decrypted_secrets TO service_role;
-GRANT EXECUTE ON FUNCTION vault.create_secret(text, text, text, uuid), vault.update_secret(uuid, text, text, text, uuid),
-    vault._crypto_aead_det_decrypt(bytea, bytea, bigint, bytea, bytea) TO service_role;`)
+DO $grants$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
+              WHERE p.pronamespace = 'vault'::regnamespace
+                AND p.proname IN ('create_secret', 'update_secret', '_crypto_aead_det_decrypt')
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO postgres WITH GRANT OPTION', f);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO service_role', f);
+    END LOOP;
+END;
+$grants$;`)
 	return err
 }
 

@@ -96,6 +96,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 
+	if vaultConf, err := s.supabaseVaultConf(keyFile); err != nil {
+		return nil, err
+	} else if vaultConf != nil {
+		logf("pgcluster: supabase_vault is installed here; preloading it with the cluster's root key")
+		conf = append(vaultConf, conf...) // the caller's settings still win
+	}
+
 	t0 := time.Now()
 	if err := s.initdb(ctx); err != nil {
 		return nil, err
@@ -350,6 +357,37 @@ func (s *server) writeConf(base []byte, extra []string) error {
 		return fmt.Errorf("pgcluster: %w", err)
 	}
 	return nil
+}
+
+// supabaseVaultConf returns the settings that load the supabase_vault
+// extension with keyFile as its root key, when the extension is installed
+// next to the binaries, and nil otherwise. Vault reads its key at server
+// start from the output of the script named by vault.getkey_script.
+func (s *server) supabaseVaultConf(keyFile string) ([]string, error) {
+	out, err := exec.Command(filepath.Join(s.binDir, "pg_config"), "--sharedir").Output()
+	if err != nil {
+		return nil, nil // no pg_config next to the binaries: no way to tell, use the compatibility layer
+	}
+	control := filepath.Join(strings.TrimSpace(string(out)), "extension", "supabase_vault.control")
+	if _, err := os.Stat(control); err != nil {
+		return nil, nil
+	}
+	script := filepath.Join(s.dir, "getkey.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec cat "+quoteShell(keyFile)+"\n"), 0o700); err != nil {
+		return nil, fmt.Errorf("pgcluster: %w", err)
+	}
+	if err := s.chown(script); err != nil {
+		return nil, err
+	}
+	return []string{
+		"shared_preload_libraries = 'pg_stat_statements,supabase_vault'",
+		"vault.getkey_script = " + quoteSetting(script),
+	}, nil
+}
+
+// quoteShell quotes s for a POSIX shell.
+func quoteShell(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // writeKeyFile writes a random 256-bit key as hex to path and returns path.
