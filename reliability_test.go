@@ -626,7 +626,11 @@ func TestCancelledCallLeavesNothingBehind(t *testing.T) {
 				defer cancel()
 				done := make(chan error, 1)
 				go func() { done <- bc.call(ctx, c, s) }()
-				waitUntil(t, "the call to wait for the lock", func() bool { return !noSessionIn(t, admin, app, "active/Lock") })
+				// With a deadline the call may already have returned when the
+				// first poll looks.
+				waitUntil(t, "the call to wait for the lock", func() bool {
+					return (deadline && len(done) > 0) || !noSessionIn(t, admin, app, "active/Lock")
+				})
 				if !deadline {
 					cancel()
 				}

@@ -376,3 +376,50 @@ func freezeServer(t *testing.T, dir string) (thaw func()) {
 	t.Cleanup(thaw)
 	return thaw
 }
+
+// TestCallReturnsAtItsDeadlineWhileTheServerHangs freezes the server (as a
+// hung server or a network partition would look) and makes a call with a
+// short deadline: it must return, with context.DeadlineExceeded, while the
+// server is still frozen. The 30 s bound is structural: a call that
+// ignored its deadline would wait for the thaw.
+func TestCallReturnsAtItsDeadlineWhileTheServerHangs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, err := vaulttest.StartServer(ctx, vaulttest.ServerOptions{NoExternal: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	if srv.Cluster().Dir() == "" {
+		t.Skip("needs a server started from local binaries: Docker clusters cannot be frozen")
+	}
+	db, err := srv.NewDatabase(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	pool := newTestPool(t, db.URL, 2, "credvault-hang", nil)
+	c := serviceClient(t, pool, db.Schema)
+	id, err := c.Store(ctx, "hang/"+randomHex(t, 6), newSecret(), "")
+	require.NoError(t, err)
+	_, err = c.Retrieve(ctx, id) // prepares the statements
+	require.NoError(t, err)
+
+	thaw := freezeServer(t, srv.Cluster().Dir())
+	done := make(chan error, 1)
+	go func() {
+		callCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		_, err := c.Retrieve(callCtx, id)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		thaw()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.True(t, vault.IsRetryable(err))
+	case <-time.After(30 * time.Second):
+		thaw()
+		t.Fatal("the call did not return while the server was frozen")
+	}
+	waitUntil(t, "the pool serves calls again after the thaw", func() bool {
+		_, err := c.Retrieve(ctx, id)
+		return err == nil
+	})
+}

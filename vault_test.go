@@ -120,19 +120,19 @@ func TestStoreRetrieveRotateDelete(t *testing.T) {
 	var stored, name, description string
 	require.NoError(t, b.tx.QueryRow(ctx, "SELECT secret, name, description FROM vault.secrets WHERE id = $1", id).
 		Scan(&stored, &name, &description))
-	require.NotContains(t, stored, secret)
+	require.False(t, strings.Contains(stored, secret), "the value leaked")
 	require.Equal(t, "acme/quickbooks", name)
 	require.Equal(t, "QuickBooks client secret", description)
 
 	got, err := c.Retrieve(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, secret, got)
+	require.True(t, got == secret, "Retrieve returned another value")
 
 	rotated := newSecret()
 	require.NoError(t, c.Rotate(ctx, id, rotated))
 	got, err = c.Retrieve(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, rotated, got)
+	require.True(t, got == rotated, "Retrieve returned another value")
 	var count int
 	require.NoError(t, b.tx.QueryRow(ctx, "SELECT count(*) FROM vault.secrets WHERE id = $1", id).Scan(&count))
 	require.Equal(t, 1, count, "rotation keeps the same id")
@@ -171,7 +171,7 @@ func TestSameNameTwice(t *testing.T) {
 	for id, want := range map[uuid.UUID]string{id1: s1, id2: s2} {
 		got, err := c.Retrieve(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, want, got)
+		require.True(t, got == want, "Retrieve returned another value")
 	}
 	var name1, name2 string
 	require.NoError(t, b.tx.QueryRow(ctx, "SELECT name FROM vault.secrets WHERE id = $1", id1).Scan(&name1))
@@ -200,7 +200,7 @@ func TestRoleMatrixBasics(t *testing.T) {
 			_, err = as.Retrieve(ctx, id)
 			require.ErrorIs(t, err, vault.ErrPermissionDenied)
 			require.Equal(t, "42501", sqlstate(err))
-			require.NotContains(t, err.Error(), secret)
+			require.False(t, strings.Contains(err.Error(), secret), "the value leaked")
 		})
 		t.Run(role+"/vault.secrets", func(t *testing.T) {
 			err := vaulttest.AsRole(ctx, b.tx, role, nil, func(tx pgx.Tx) error {
@@ -273,13 +273,10 @@ func TestInvalidArgumentsBeforeRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			err := call()
 			require.ErrorIs(t, err, vault.ErrInvalidArgument)
-			require.NotContains(t, err.Error(), secret)
+			require.Empty(t, sqlstate(err), "rejected in Go, before any round trip")
+			require.False(t, strings.Contains(err.Error(), secret), "the error quotes the secret")
 		})
 	}
-	// Nothing reached the database: the transaction is still usable.
-	c2, _ := setup(t)
-	_, err := c2.Store(ctx, "after", secret, "")
-	require.NoError(t, err)
 }
 
 func TestAccessLog(t *testing.T) {
@@ -347,8 +344,8 @@ func TestLoggingRecordsEveryCallWithoutValues(t *testing.T) {
 	require.ErrorIs(t, err, vault.ErrNotFound)
 
 	out := b.logs.String()
-	require.NotContains(t, out, secret)
-	require.NotContains(t, out, rotated)
+	require.False(t, strings.Contains(out, secret), "the value leaked")
+	require.False(t, strings.Contains(out, rotated), "the value leaked")
 	require.Contains(t, out, `"op":"store"`)
 	require.Contains(t, out, `"op":"rotate"`)
 	require.Contains(t, out, `"secret_id":"`+id.String()+`"`)
@@ -427,7 +424,7 @@ func TestPlaintextGuardBasics(t *testing.T) {
 	require.ErrorAs(t, err, &pgErr)
 	require.Contains(t, pgErr.Message, "settings")
 	for _, s := range []string{pgErr.Message, pgErr.Detail, pgErr.Hint} {
-		require.NotContains(t, s, key)
+		require.False(t, strings.Contains(s, key), "the value leaked")
 	}
 	require.NoError(t, sp.Rollback(ctx))
 }
@@ -507,7 +504,7 @@ func TestListReturnsMetadataOnly(t *testing.T) {
 	require.Equal(t, "first", byID[id1].Description)
 	require.False(t, byID[id1].LastRetrievedAt.IsZero())
 	require.True(t, byID[id2].LastRetrievedAt.IsZero())
-	require.NotContains(t, fmt.Sprintf("%+v", creds), secret)
+	require.False(t, strings.Contains(fmt.Sprintf("%+v", creds), secret), "List leaked a value")
 
 	// Nothing was rotated before the transaction started.
 	var txStart time.Time
