@@ -23,8 +23,8 @@
 //	func TestMain(m *testing.M) { vaulttest.Main(m) }
 //
 //	func TestSomething(t *testing.T) {
-//		pool := vaulttest.New(t) // fresh database, migrated, dropped at cleanup
-//		creds, err := vault.New(pool, vault.WithSchema(vaulttest.Schema), vault.WithRole("service_role"))
+//		db := vaulttest.NewDatabase(t) // fresh database, migrated, dropped at cleanup
+//		creds, err := vault.New(db.Pool, vault.WithSchema(db.Schema), vault.WithRole("service_role"))
 //		...
 //	}
 package vaulttest
@@ -47,9 +47,10 @@ import (
 	"github.com/credvault/vault/internal/pgcluster"
 )
 
-// Schema is the schema the migrations are applied in. It is not "vault"
-// because, as on Supabase, the migration role postgres may not create
-// objects in schema vault.
+// Schema is the schema the migrations are applied in on a throwaway
+// server (with VAULT_TEST_DATABASE_URL each database is a fresh schema: use
+// [Database.Schema]). It is not "vault" because, as on Supabase, the
+// migration role postgres may not create objects in schema vault.
 const Schema = "credentials"
 
 // OwnerRole is the role that runs the migrations and owns the functions,
