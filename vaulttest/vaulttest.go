@@ -333,7 +333,8 @@ func OpenSharedServer() (*Server, error) {
 
 // New returns a pool connected as [OwnerRole] to a fresh database with
 // Vault and the migrations applied in [Schema]. The database is dropped
-// when the test ends.
+// when the test ends. With VAULT_TEST_DATABASE_URL the schema is a fresh
+// one instead: use [NewDatabase] to learn it.
 func New(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	return NewDatabase(t).Pool
