@@ -3,6 +3,39 @@
 -- which any (changed) column looks like an API key, token, password or private
 -- key, so a plaintext credential never reaches the table, its WAL or backups.
 
+CREATE OR REPLACE FUNCTION @schema@.plaintext_credential_candidate(p_value text)
+RETURNS boolean
+LANGUAGE plpgsql
+IMMUTABLE
+PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    -- Prefilters: a value none of them matches, as-is or with line breaks
+    -- (raw or JSON-escaped) removed, is not a credential. They are kept
+    -- separate because PostgreSQL runs three small regexes much faster than
+    -- their union.
+    pf_run CONSTANT text := '[A-Za-z0-9]{20}';
+    pf_cs CONSTANT text := $re$AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|gldt-|glrt-|glsa_|GR1348941|[sr]k_live_|[sr]k_test_|whsec_|xox[abposre]-|xapp-|AIza|GOCSPX-|ya29\.|sk-ant-|sk-proj-|sk-svcacct-|SG\.|npm_|pypi-|shpat_|shpss_|pat-na|pat-eu|HRKU-|sq0csp-|sq0atp-|:AA|sb_secret_|Q~|eyJ|sig=|\\u|\\/$re$;
+    pf_ci CONSTANT text := $re$private[ _]?key|authorization|bearer\s|basic\s|accountkey|://[^\s/@]*:[^\s/@]*@|(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)[^a-z0-9_.-]{0,3}[=:]$re$;
+    x text;
+BEGIN
+    IF p_value ~ pf_run OR p_value ~* pf_ci OR p_value ~ pf_cs THEN
+        RETURN true;
+    END IF;
+    x := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+             pg_catalog.replace(p_value, pg_catalog.chr(10), ''), pg_catalog.chr(13), ''), pg_catalog.chr(9), ''),
+             '\n', ''), '\r', ''), '\t', '');
+    RETURN x <> p_value AND (x ~ pf_run OR x ~ pf_cs);
+END;
+$fn$;
+
+REVOKE ALL ON FUNCTION @schema@.plaintext_credential_candidate(text) FROM PUBLIC, anon, authenticated, service_role;
+
+COMMENT ON FUNCTION @schema@.plaintext_credential_candidate(text) IS
+'Cheap prefilter of the plaintext guard: false when the value cannot contain any credential plaintext_credential_kind() detects. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+
 CREATE OR REPLACE FUNCTION @schema@.plaintext_credential_kind(p_value text)
 RETURNS text
 LANGUAGE plpgsql
@@ -12,25 +45,13 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    -- Prefilters (the same in reject_plaintext_credentials): a value none of
-    -- them matches, as-is or with line breaks removed, is not a credential.
-    -- They are kept separate because PostgreSQL runs three small regexes much
-    -- faster than their union.
-    pf_run CONSTANT text := '[A-Za-z0-9]{20}';
-    pf_cs CONSTANT text := $re$AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|gldt-|glrt-|glsa_|GR1348941|[sr]k_live_|[sr]k_test_|whsec_|xox[abposre]-|xapp-|AIza|GOCSPX-|ya29\.|sk-ant-|sk-proj-|sk-svcacct-|SG\.|npm_|pypi-|shpat_|shpss_|pat-na|pat-eu|HRKU-|sq0csp-|sq0atp-|:AA|sb_secret_|Q~|eyJ|sig=|\\u|\\/$re$;
-    pf_ci CONSTANT text := $re$private[ _]?key|authorization|bearer\s|basic\s|accountkey|://[^\s/@]*:[^\s/@]*@|(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)[^a-z0-9_.-]{0,3}[=:]$re$;
     x text;
 BEGIN
     IF p_value IS NULL OR pg_catalog.length(p_value) < 8 THEN
         RETURN NULL;
     END IF;
-    IF p_value !~ pf_run AND p_value !~* pf_ci AND p_value !~ pf_cs THEN
-        x := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
-                 pg_catalog.replace(p_value, pg_catalog.chr(10), ''), pg_catalog.chr(13), ''), pg_catalog.chr(9), ''),
-                 '\n', ''), '\r', ''), '\t', '');
-        IF x = p_value OR (x !~ pf_run AND x !~ pf_cs) THEN
-            RETURN NULL;
-        END IF;
+    IF NOT @schema@.plaintext_credential_candidate(p_value) THEN
+        RETURN NULL;
     END IF;
 
     DECLARE
@@ -122,6 +143,7 @@ BEGIN
         i int;
         j int;
         loose boolean;
+        candidate boolean;
         re text;
         m text[];
         tok text;
@@ -171,10 +193,11 @@ BEGIN
             x := texts[i];
             loose := loose_flags[i];
             lx := pg_catalog.lower(x);
+            candidate := @schema@.plaintext_credential_candidate(x);
 
             -- 1. provider formats (each needs a 20-character run or a prefilter anchor)
             FOR j IN SELECT a.i FROM pg_catalog.unnest(anchors) WITH ORDINALITY AS a(s, i)
-                      WHERE pg_catalog.strpos(x, a.s) > 0 AND (x ~ pf_run OR x ~ pf_cs) ORDER BY a.i LOOP
+                      WHERE pg_catalog.strpos(x, a.s) > 0 AND candidate ORDER BY a.i LOOP
                 re := patterns[j];
                 IF loose THEN
                     re := pg_catalog.regexp_replace(re, '%[A-Z]%', '', 'g');
@@ -331,11 +354,6 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    -- The prefilters of plaintext_credential_kind, applied to the whole row
-    -- (as JSON, so column names give context) before any per-column work.
-    pf_run CONSTANT text := '[A-Za-z0-9]{20}';
-    pf_cs CONSTANT text := $re$AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|gldt-|glrt-|glsa_|GR1348941|[sr]k_live_|[sr]k_test_|whsec_|xox[abposre]-|xapp-|AIza|GOCSPX-|ya29\.|sk-ant-|sk-proj-|sk-svcacct-|SG\.|npm_|pypi-|shpat_|shpss_|pat-na|pat-eu|HRKU-|sq0csp-|sq0atp-|:AA|sb_secret_|Q~|eyJ|sig=|\\u|\\/$re$;
-    pf_ci CONSTANT text := $re$private[ _]?key|authorization|bearer\s|basic\s|accountkey|://[^\s/@]*:[^\s/@]*@|(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)[^a-z0-9_.-]{0,3}[=:]$re$;
     -- Column names that give their value assignment context.
     name_re CONSTANT text := $re$(?:api[_.-]?key|apikey|api[_.-]?secret|api[_.-]?token|access[_.-]?key|secret[_.-]?key|private[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|app[_.-]?key|secret|token|password|passwd|pwd|passphrase|credentials?)$$re$;
     new_row json;
@@ -377,12 +395,10 @@ BEGIN
         END IF;
     END IF;
     row_text := new_row::text;
-    IF row_text !~ pf_run AND row_text !~* pf_ci AND row_text !~ pf_cs THEN
-        -- line breaks and tabs are escapes in JSON text
-        row_text := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(row_text, '\n', ''), '\r', ''), '\t', '');
-        IF row_text = new_row::text OR (row_text !~ pf_run AND row_text !~ pf_cs) THEN
-            RETURN NEW;
-        END IF;
+    -- The prefilter on the whole row (as JSON, so column names give
+    -- context) before any per-column work.
+    IF NOT @schema@.plaintext_credential_candidate(row_text) THEN
+        RETURN NEW;
     END IF;
 
     IF TG_OP = 'UPDATE' AND old_row IS NULL THEN
