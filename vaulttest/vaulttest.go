@@ -20,7 +20,8 @@
 //  1. VAULT_TEST_DATABASE_URL, if set: an existing database with Supabase
 //     Vault, such as the one `supabase start` runs
 //     (postgres://postgres:postgres@127.0.0.1:54322/postgres). Each test
-//     database is then a fresh schema in it, dropped afterwards.
+//     database is then a fresh schema in it, dropped afterwards together
+//     with the Vault secrets the test stored (see [NewDatabase]).
 //  2. A throwaway cluster started from the local PostgreSQL binaries
 //     (PG_BIN, pg_config --bindir or /usr/lib/postgresql/*/bin), with the
 //     Supabase roles, a random root key and Vault: the supabase_vault
@@ -87,8 +88,13 @@ func New(t testing.TB) *pgxpool.Pool {
 // on first use). When the test ends its pool is closed and the database is
 // dropped.
 //
-// With VAULT_TEST_DATABASE_URL the database is a fresh schema instead,
-// dropped when the test ends.
+// With VAULT_TEST_DATABASE_URL the database is a fresh schema instead, and
+// the Vault secrets stored while it lives are deleted when the test ends,
+// whichever connection stored them. They are found by creation time, since
+// Vault does not record who made a secret: secrets that other clients of
+// that database store meanwhile are deleted too, so point the variable at a
+// database used by tests only. Concurrent test binaries on the same
+// database do not delete each other's secrets while they use them.
 func NewDatabase(t testing.TB) *Database {
 	t.Helper()
 	srv := testserver.SharedServer(t)
