@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -81,7 +82,7 @@ func TestAuditRecordsEachRetrieval(t *testing.T) {
 	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
 
-	logins := []string{vaulttest.OwnerRole}
+	logins := []string{testserver.OwnerRole}
 	if db.AdminURL != "" { // a throwaway cluster, where authenticator logs in without a password
 		logins = append(logins, "authenticator")
 	}
@@ -368,7 +369,7 @@ func TestAuditRecordsCallerBehindDefinerWrapper(t *testing.T) {
 	require.Equal(t, "authenticated", records[0].CurrentUser)
 	require.Equal(t, "authenticated", records[0].JWTRole)
 	require.Equal(t, sub, records[0].JWTSubject)
-	require.Equal(t, vaulttest.OwnerRole, records[0].SessionUser)
+	require.Equal(t, testserver.OwnerRole, records[0].SessionUser)
 }
 
 // TestAuditRowIsPartOfCallerTransaction documents a limit of an in-database

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault/internal/bench"
+	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -93,7 +94,7 @@ func newBenchEnv(b testing.TB) *bench.Env {
 	b.Cleanup(pool.Close)
 	e, err := bench.NewEnv(context.Background(), pool, db.Schema)
 	require.NoError(b, err)
-	if c := vaulttest.SharedServer(b).Cluster(); c != nil && c.Dir() != "" {
+	if c := testserver.SharedServer(b).Cluster(); c != nil && c.Dir() != "" {
 		// Without it (an external server), no cpu-ns/op is reported.
 		e.CPU, _ = bench.CPUClock(filepath.Join(c.Dir(), "data"))
 	}

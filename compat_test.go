@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -176,7 +177,7 @@ func TestCiphertextIsBoundToItsRow(t *testing.T) {
 func TestCompatRootKeyFile(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := vaulttest.StartServer(ctx, vaulttest.ServerOptions{NoExternal: true})
+	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, srv.Close()) })
 	if srv.Cluster() == nil || srv.Cluster().KeyFile() == "" {
@@ -267,7 +268,7 @@ func TestCompatRootKeyFile(t *testing.T) {
 func TestCompatRootKeyNotExposed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cluster := vaulttest.SharedServer(t).Cluster()
+	cluster := testserver.SharedServer(t).Cluster()
 	if cluster == nil || cluster.KeyFile() == "" {
 		t.Skip("needs a throwaway cluster with a root key file")
 	}

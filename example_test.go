@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/credvault/vault"
-	"github.com/credvault/vault/vaulttest"
+	"github.com/credvault/vault/internal/testserver"
 )
 
 // Example_store walks through a credential's life: store, retrieve, rotate
@@ -259,12 +259,12 @@ func ExampleMigrationSQL() {
 // the examples delete what they store.
 func examplePool() (pool *pgxpool.Pool, done func()) {
 	ctx := context.Background()
-	srv, err := vaulttest.OpenSharedServer()
+	srv, err := testserver.OpenSharedServer()
 	if err != nil {
 		panic(err)
 	}
 	if srv.Cluster() == nil {
-		pool, err := pgxpool.New(ctx, os.Getenv(vaulttest.EnvDatabaseURL))
+		pool, err := pgxpool.New(ctx, os.Getenv(testserver.EnvDatabaseURL))
 		if err != nil {
 			panic(err)
 		}

@@ -5,6 +5,12 @@ go 1.25.0
 require (
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
+)
+
+// Tests only: testify in this module's tests; dockertest in the opt-in
+// Docker fallback of the test harness (vaulttest/vaulttestdocker), which
+// package vault and package vaulttest do not import.
+require (
 	github.com/ory/dockertest/v3 v3.12.0
 	github.com/stretchr/testify v1.12.1
 )

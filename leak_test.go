@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -290,7 +291,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 func TestServerLogKeepsSecretsOut(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := vaulttest.StartServer(ctx, vaulttest.ServerOptions{NoExternal: true, Settings: map[string]string{
+	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true, Settings: map[string]string{
 		"log_statement":                     "all",
 		"log_min_error_statement":           "error",
 		"log_parameter_max_length_on_error": "-1",

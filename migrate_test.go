@@ -14,6 +14,7 @@ import (
 
 	"github.com/credvault/vault"
 	"github.com/credvault/vault/internal/pgcluster"
+	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -158,7 +159,7 @@ func TestMigrateRejectsEditedMigration(t *testing.T) {
 // roles but without Vault, and its superuser and postgres URLs.
 func plainDatabase(t *testing.T) (adminURL, ownerURL string) {
 	t.Helper()
-	cluster := vaulttest.SharedServer(t).Cluster()
+	cluster := testserver.SharedServer(t).Cluster()
 	if cluster == nil {
 		t.Skip("needs a throwaway server: VAULT_TEST_DATABASE_URL points at an existing database")
 	}
@@ -190,7 +191,7 @@ func TestMigrateWithoutVault(t *testing.T) {
 
 	// Opting in is not enough without a superuser.
 	c, err = vault.New(connect(t, ownerURL), vault.WithSchema("credentials"),
-		vault.WithCompatVault(vaulttest.SharedServer(t).Cluster().KeyFile()), quiet())
+		vault.WithCompatVault(testserver.SharedServer(t).Cluster().KeyFile()), quiet())
 	require.NoError(t, err)
 	require.ErrorIs(t, c.Migrate(context.Background()), vault.ErrPermissionDenied)
 }
@@ -200,7 +201,7 @@ func TestCompatOnPlainPostgresWithDefaults(t *testing.T) {
 	ctx := context.Background()
 	adminURL, _ := plainDatabase(t)
 	pool := connect(t, adminURL)
-	keyFile := vaulttest.SharedServer(t).Cluster().KeyFile()
+	keyFile := testserver.SharedServer(t).Cluster().KeyFile()
 
 	// A superuser-owned install in the default schema, as on plain PostgreSQL.
 	owner, err := vault.New(pool, vault.WithCompatVault(keyFile), quiet())

@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -232,7 +233,7 @@ func (l *restartLoad) worker(c *vault.Client, w int, deadline time.Duration, sto
 func TestNoLostWritesAcrossRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := vaulttest.StartServer(ctx, vaulttest.ServerOptions{NoExternal: true})
+	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, srv.Close()) })
 	cluster := srv.Cluster()
@@ -385,7 +386,7 @@ func freezeServer(t *testing.T, dir string) (thaw func()) {
 func TestCallReturnsAtItsDeadlineWhileTheServerHangs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := vaulttest.StartServer(ctx, vaulttest.ServerOptions{NoExternal: true})
+	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, srv.Close()) })
 	if srv.Cluster().Dir() == "" {

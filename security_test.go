@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -72,7 +73,7 @@ func secSQL(sql string, args ...any) func(context.Context, pgx.Tx) error {
 // no grants, which holds exactly what PUBLIC holds.
 const (
 	secPublic  = "PUBLIC"
-	secOwner   = vaulttest.OwnerRole
+	secOwner   = testserver.OwnerRole
 	secService = "service_role"
 )
 

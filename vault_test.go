@@ -20,12 +20,13 @@ import (
 
 	"github.com/credvault/vault"
 	"github.com/credvault/vault/vaulttest"
+	_ "github.com/credvault/vault/vaulttest/vaulttestdocker" // Docker fallback when no PostgreSQL is installed
 )
 
 func TestMain(m *testing.M) { vaulttest.Main(m) }
 
 // testSchema is the schema of the shared database's functions:
-// vaulttest.Schema on a throwaway server, a fresh one with
+// "credentials" on a throwaway server, a fresh one with
 // VAULT_TEST_DATABASE_URL.
 func testSchema(t testing.TB) string {
 	t.Helper()

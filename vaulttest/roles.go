@@ -3,7 +3,6 @@ package vaulttest
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -56,5 +55,3 @@ func AsRole(ctx context.Context, db vault.DB, role string, claims map[string]any
 		return err
 	})
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/credvault/vault/internal/cli"
 	"github.com/credvault/vault/vaulttest"
+	_ "github.com/credvault/vault/vaulttest/vaulttestdocker" // Docker fallback when no PostgreSQL is installed
 )
 
 // runMainEnv makes the test binary behave as the credvault command, so the

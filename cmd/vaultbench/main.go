@@ -42,7 +42,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/credvault/vault/internal/bench"
-	"github.com/credvault/vault/vaulttest"
+	"github.com/credvault/vault/internal/testserver"
+	_ "github.com/credvault/vault/vaulttest/vaulttestdocker" // Docker fallback when no PostgreSQL is installed
 )
 
 func main() {
@@ -120,7 +121,7 @@ func run() error {
 		settings = map[string]string{"fsync": "on", "full_page_writes": "on"}
 	}
 	logf("starting server")
-	srv, err := vaulttest.StartServer(ctx, vaulttest.ServerOptions{Settings: settings})
+	srv, err := testserver.Start(ctx, testserver.Options{Settings: settings})
 	if err != nil {
 		return err
 	}
@@ -262,7 +263,7 @@ func report(w io.Writer, cfg config, env environment, cells []*cell) {
 	fmt.Fprintf(w, "Date: %s  \n", env.start.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "PostgreSQL: %s; Vault: %s  \n", env.postgres, env.vault)
 	if env.external {
-		fmt.Fprintf(w, "Server: %s (external; its settings apply)  \n", vaulttest.EnvDatabaseURL)
+		fmt.Fprintf(w, "Server: %s (external; its settings apply)  \n", testserver.EnvDatabaseURL)
 	} else {
 		fmt.Fprintf(w, "Server: throwaway cluster on 127.0.0.1, fsync=%s  \n", onOff(env.fsync))
 	}

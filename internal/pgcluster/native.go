@@ -55,7 +55,7 @@ const (
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	logf := opts.logf()
 	ok := false // set on success; the deferred cleanups check it
-	names, err := settingNames(opts.Settings)
+	names, err := SettingNames(opts.Settings)
 	if err != nil {
 		return nil, err
 	}
@@ -96,9 +96,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 
-	if vaultConf, err := s.supabaseVaultConf(keyFile); err != nil {
-		return nil, err
-	} else if vaultConf != nil {
+	var vaultConf []string
+	if !opts.NoSupabaseVault {
+		if vaultConf, err = s.supabaseVaultConf(keyFile); err != nil {
+			return nil, err
+		}
+	}
+	if vaultConf != nil {
 		logf("pgcluster: supabase_vault is installed here; preloading it with the cluster's root key")
 		conf = append(vaultConf, conf...) // the caller's settings still win
 	}
@@ -136,12 +140,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}()
 
 	c := &Cluster{
-		host:    "127.0.0.1",
-		port:    s.port,
-		dir:     dir,
-		logPath: s.logPath,
-		keyFile: keyFile,
-		be:      s,
+		host:          "127.0.0.1",
+		port:          s.port,
+		dir:           dir,
+		logPath:       s.logPath,
+		keyFile:       keyFile,
+		supabaseVault: vaultConf != nil,
+		be:            s,
 	}
 	if err := ApplySupabaseRoles(ctx, c.AdminURL()); err != nil {
 		return nil, err
@@ -154,7 +159,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-// server is the backend of clusters started by Start.
+// server is the [Backend] of clusters started by Start.
 type server struct {
 	binDir  string
 	dir     string
@@ -233,7 +238,7 @@ func (s *server) start(ctx context.Context) error {
 	}()
 
 	adminURL := (&Cluster{host: "127.0.0.1", port: s.port}).AdminURL()
-	if err := waitReady(ctx, adminURL, readyTimeout, p.done); err != nil {
+	if err := WaitReady(ctx, adminURL, readyTimeout, p.done); err != nil {
 		_ = p.stop(syscall.SIGQUIT)
 		tail := logTail(s.logPath, logStart)
 		if p.err != nil && strings.Contains(tail, "already in use") {
@@ -245,9 +250,10 @@ func (s *server) start(ctx context.Context) error {
 	return nil
 }
 
-// waitReady waits until a connection to url succeeds, the server exits
-// (exited is closed) or timeout passes. exited may be nil.
-func waitReady(ctx context.Context, url string, timeout time.Duration, exited <-chan struct{}) error {
+// WaitReady waits until a connection to url succeeds, the server exits
+// (exited is closed) or timeout passes, retrying every 20 ms. exited may be
+// nil. The error says which happened, with the last connection error.
+func WaitReady(ctx context.Context, url string, timeout time.Duration, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var lastErr error
@@ -269,13 +275,13 @@ func waitReady(ctx context.Context, url string, timeout time.Duration, exited <-
 	}
 }
 
-func (s *server) stopImmediate() error {
+func (s *server) StopImmediate() error {
 	err := s.proc.stop(syscall.SIGQUIT)
 	s.proc = nil
 	return err
 }
 
-func (s *server) restart(ctx context.Context) error {
+func (s *server) Restart(ctx context.Context) error {
 	if s.proc != nil {
 		if err := s.proc.stop(syscall.SIGINT); err != nil {
 			return err
@@ -285,7 +291,7 @@ func (s *server) restart(ctx context.Context) error {
 	return s.start(ctx)
 }
 
-func (s *server) stop() error {
+func (s *server) Stop() error {
 	err := s.proc.stop(syscall.SIGINT)
 	s.proc = nil
 	if rmErr := os.RemoveAll(s.dir); rmErr != nil && err == nil {
@@ -499,9 +505,11 @@ func freePort() (int, error) {
 
 var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 
-// settingNames validates the caller's settings and returns their names,
-// sorted.
-func settingNames(settings map[string]string) ([]string, error) {
+// SettingNames validates the names of server settings given in [Options] and
+// returns them sorted. Names must look like postgresql.conf parameters, and
+// listen_addresses, port and unix_socket_directories are refused: the
+// cluster manages them.
+func SettingNames(settings map[string]string) ([]string, error) {
 	names := make([]string, 0, len(settings))
 	for name := range settings {
 		if !settingName.MatchString(name) {

@@ -3,11 +3,12 @@
 //
 // [Start] runs the locally installed PostgreSQL binaries (initdb and postgres)
 // on a fresh temporary directory and a random port on 127.0.0.1, with trust
-// authentication. [StartDocker] runs a Supabase Postgres image instead, when a
-// Docker daemon is available. Both return a [Cluster] whose superuser is
-// supabase_admin, as on Supabase, and on which the roles postgres, anon,
-// authenticated, service_role and authenticator exist (see
-// [ApplySupabaseRoles]).
+// authentication. It returns a [Cluster] whose superuser is supabase_admin,
+// as on Supabase, and on which the roles postgres, anon, authenticated,
+// service_role and authenticator exist (see [ApplySupabaseRoles]). Servers
+// started by other means (package pgdocker runs a Supabase Postgres
+// container) become a Cluster through [Attach]; this package itself does not
+// depend on Docker.
 //
 // A typical test:
 //
@@ -34,7 +35,8 @@ const AdminUser = "supabase_admin"
 // errStopped is returned by methods called after [Cluster.Stop].
 var errStopped = errors.New("pgcluster: cluster already stopped")
 
-// Options configures a cluster started by [Start] or [StartDocker].
+// Options configures a cluster started by [Start] (or by a starter such as
+// package pgdocker's).
 type Options struct {
 	// Settings are extra server settings (postgresql.conf parameters), such
 	// as {"log_statement": "all"}. Values are quoted as needed. They take
@@ -47,6 +49,11 @@ type Options struct {
 
 	// Logf, if not nil, receives progress messages (for example t.Logf).
 	Logf func(format string, args ...any)
+
+	// NoSupabaseVault keeps [Start] from preloading the supabase_vault
+	// extension even when it is installed, so that the database can get
+	// the compatibility layer instead (see [Cluster.SupabaseVault]).
+	NoSupabaseVault bool
 }
 
 func (o Options) logf() func(string, ...any) {
@@ -56,13 +63,39 @@ func (o Options) logf() func(string, ...any) {
 	return func(string, ...any) {}
 }
 
-// backend is the part of a Cluster that depends on how the server runs.
-// Cluster serializes the calls.
-type backend interface {
-	stopImmediate() error
-	restart(ctx context.Context) error
-	// stop shuts the server down for good and releases every resource.
-	stop() error
+// Backend is the part of a [Cluster] that depends on how its server runs.
+// Cluster serializes the calls and calls Stop at most once.
+type Backend interface {
+	// StopImmediate stops the server as a crash would, keeping its data.
+	StopImmediate() error
+	// Restart starts the server again on the same data and address.
+	Restart(ctx context.Context) error
+	// Stop shuts the server down for good and releases every resource.
+	Stop() error
+}
+
+// Attached describes a running server that this package did not start, for
+// [Attach].
+type Attached struct {
+	Host     string // such as "127.0.0.1"
+	Port     int
+	Password string // of every user; empty with trust authentication
+	// SupabaseVault tells whether the server preloads supabase_vault.
+	SupabaseVault bool
+	Backend       Backend
+}
+
+// Attach returns a Cluster for a server started by other means, such as a
+// container. [Cluster.Dir], [Cluster.LogPath] and [Cluster.KeyFile] are
+// empty; the other methods call a.Backend.
+func Attach(a Attached) *Cluster {
+	return &Cluster{
+		host:          a.Host,
+		port:          a.Port,
+		password:      a.Password,
+		supabaseVault: a.SupabaseVault,
+		be:            a.Backend,
+	}
 }
 
 // Cluster is a running throwaway PostgreSQL server. Its methods are safe for
@@ -75,8 +108,10 @@ type Cluster struct {
 	logPath  string
 	keyFile  string
 
+	supabaseVault bool
+
 	mu      sync.Mutex
-	be      backend
+	be      Backend
 	stopped bool
 }
 
@@ -88,8 +123,8 @@ func (c *Cluster) AdminURL() string {
 
 // URL returns a connection URL for the given user and database, such as
 // postgres://user@127.0.0.1:PORT/database?sslmode=disable. Clusters started by
-// [Start] use trust authentication, so the URL holds no password; clusters
-// started by [StartDocker] embed the container's password.
+// [Start] use trust authentication, so the URL holds no password; attached
+// clusters with a password embed it.
 func (c *Cluster) URL(user, database string) string {
 	u := url.URL{
 		Scheme:   "postgres",
@@ -106,38 +141,44 @@ func (c *Cluster) URL(user, database string) string {
 
 // Dir returns the temporary directory holding the cluster: the data directory
 // ("data"), the server log, the key file and the Unix socket. It is removed by
-// [Cluster.Stop]. It is empty for clusters started by [StartDocker].
+// [Cluster.Stop]. It is empty for attached clusters (see [Attach]).
 func (c *Cluster) Dir() string { return c.dir }
 
 // LogPath returns the path of the server log (the standard error of the
-// postgres process). It is empty for clusters started by [StartDocker].
+// postgres process). It is empty for attached clusters.
 func (c *Cluster) LogPath() string { return c.logPath }
 
 // KeyFile returns the path of a file holding a random 256-bit root key as 64
 // lowercase hexadecimal characters, without a trailing newline. The file is
 // created by [Start] with mode 0600, owned by the operating system user that
 // runs the server, inside [Cluster.Dir] but outside the data directory. It is
-// empty for clusters started by [StartDocker], whose image manages its own
-// root key.
+// empty for attached clusters, whose server manages its own root key.
 func (c *Cluster) KeyFile() string { return c.keyFile }
+
+// SupabaseVault reports whether the server preloads the supabase_vault
+// extension: with [Start], when the extension is installed next to the
+// binaries and [Options].NoSupabaseVault is false. A database then gets
+// Vault with CREATE EXTENSION supabase_vault; otherwise it needs the
+// compatibility layer, with [Cluster.KeyFile] as its root key.
+func (c *Cluster) SupabaseVault() bool { return c.supabaseVault }
 
 // StopImmediate stops the server with an immediate shutdown (SIGQUIT), as a
 // crash would, and waits for it to exit. The data directory is kept: committed
 // transactions survive and are recovered by [Cluster.Restart]. It does nothing
-// if the server is not running. Clusters started by [StartDocker] return an
-// error wrapping [errors.ErrUnsupported].
+// if the server is not running. Attached clusters may return an error wrapping
+// [errors.ErrUnsupported].
 func (c *Cluster) StopImmediate() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
 		return errStopped
 	}
-	return c.be.stopImmediate()
+	return c.be.StopImmediate()
 }
 
 // Restart starts the server again on the same directory and port and waits
 // until it accepts connections. A running server is first shut down (fast
-// shutdown). Clusters started by [StartDocker] return an error wrapping
+// shutdown). Attached clusters may return an error wrapping
 // [errors.ErrUnsupported].
 func (c *Cluster) Restart(ctx context.Context) error {
 	c.mu.Lock()
@@ -145,12 +186,13 @@ func (c *Cluster) Restart(ctx context.Context) error {
 	if c.stopped {
 		return errStopped
 	}
-	return c.be.restart(ctx)
+	return c.be.Restart(ctx)
 }
 
 // Stop shuts the server down (fast shutdown: SIGINT, which disconnects every
-// client), waits for it to exit and removes [Cluster.Dir]. Docker containers
-// are removed. Calling Stop again does nothing and returns nil.
+// client), waits for it to exit and removes [Cluster.Dir]; attached clusters
+// stop as their backend does (containers are removed). Calling Stop again
+// does nothing and returns nil.
 func (c *Cluster) Stop() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -158,5 +200,5 @@ func (c *Cluster) Stop() error {
 		return nil
 	}
 	c.stopped = true
-	return c.be.stop()
+	return c.be.Stop()
 }

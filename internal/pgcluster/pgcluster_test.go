@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -45,6 +44,8 @@ func TestCluster(t *testing.T) {
 		require.Equal(t, "all", v)
 		require.NoError(t, conn.QueryRow(ctx, "SHOW synchronous_commit").Scan(&v))
 		require.Equal(t, "on", v)
+		require.NoError(t, conn.QueryRow(ctx, "SHOW shared_preload_libraries").Scan(&v))
+		require.Equal(t, c.SupabaseVault(), strings.Contains(v, "supabase_vault"), "shared_preload_libraries = %q", v)
 	})
 
 	t.Run("Roles", func(t *testing.T) {
@@ -151,6 +152,24 @@ func TestCluster(t *testing.T) {
 	})
 }
 
+// TestNoSupabaseVault checks that the option leaves the extension out of
+// the server even where it is installed, and that the cluster says so.
+func TestNoSupabaseVault(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c, err := Start(ctx, Options{NoSupabaseVault: true})
+	if errors.Is(err, ErrNoBinaries) {
+		t.Skip(err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Stop() })
+	require.False(t, c.SupabaseVault())
+	conn := connect(t, c.AdminURL())
+	var v string
+	require.NoError(t, conn.QueryRow(ctx, "SHOW shared_preload_libraries").Scan(&v))
+	require.NotContains(t, v, "supabase_vault")
+}
+
 // TestNoBinaries is not parallel: it changes the environment of the process
 // (sequential tests finish before parallel ones run).
 func TestNoBinaries(t *testing.T) {
@@ -164,18 +183,6 @@ func TestInvalidSettings(t *testing.T) {
 	require.ErrorContains(t, err, "managed by pgcluster")
 	_, err = Start(t.Context(), Options{Settings: map[string]string{"a = 1\nb": "2"}})
 	require.ErrorContains(t, err, "invalid setting name")
-}
-
-func TestStartDockerWithoutDaemon(t *testing.T) {
-	start := time.Now()
-	c, err := StartDocker(t.Context(), Options{Logf: t.Logf})
-	if !errors.Is(err, ErrNoDocker) {
-		if c != nil {
-			_ = c.Stop()
-		}
-		t.Skipf("a Docker daemon answered (StartDocker error: %v)", err)
-	}
-	require.Less(t, time.Since(start), 10*time.Second)
 }
 
 func TestStartFailureReportsLog(t *testing.T) {
