@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -96,8 +97,11 @@ func WithRole(role string) Option {
 	}
 }
 
-// WithLogger sets the logger that receives one record per call. Default:
-// [slog.Default]. Pass a logger with a discarding handler to silence it.
+// WithLogger sets the logger that receives one record per call: at DEBUG
+// for a success, at INFO, WARN or ERROR by kind for a failure (see the
+// package's Logging section). Default: [slog.Default], whose INFO level
+// shows failures only. Pass a logger with a discarding handler to silence
+// it.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Client) error {
 		if l == nil {
@@ -184,26 +188,22 @@ func (c *Client) Schema() string { return c.schema }
 //
 // Errors: [ErrInvalidArgument] (empty or oversized name, oversized
 // description or secret, invalid UTF-8 or NUL bytes), [ErrPermissionDenied],
-// [ErrNotMigrated], [ErrVaultUnavailable].
+// [ErrReadOnly], [ErrNotMigrated], [ErrVaultUnavailable].
 func (c *Client) Store(ctx context.Context, name, secret, description string) (uuid.UUID, error) {
-	start := time.Now()
 	var id uuid.UUID
-	err := validateText("name", name, 1, MaxNameSize)
-	if err == nil {
-		err = validateText("description", description, 0, MaxDescriptionSize)
-	}
-	if err == nil {
-		err = validateText("secret", secret, 0, MaxSecretSize)
-	}
-	if err == nil {
-		err = c.call(ctx, c.qStore, []any{name, secret, description}, &id)
-	}
+	err := c.do(ctx, call{op: "store", id: &id, name: name}, func() error {
+		if err := cmp.Or(
+			validateText("name", name, 1, MaxNameSize),
+			validateText("description", description, 0, MaxDescriptionSize),
+			validateText("secret", secret, 0, MaxSecretSize),
+		); err != nil {
+			return err
+		}
+		return c.queryRow(ctx, &id, c.qStore, name, secret, description)
+	})
 	if err != nil {
-		e := newError("store", uuid.Nil, name, err)
-		c.logCall(ctx, "store", uuid.Nil, name, start, e)
-		return uuid.Nil, e
+		return uuid.Nil, err
 	}
-	c.logCall(ctx, "store", id, name, start, nil)
 	return id, nil
 }
 
@@ -212,24 +212,27 @@ func (c *Client) Store(ctx context.Context, name, secret, description string) (u
 // server-side code when the integration runs, not per end-user request.
 //
 // Errors: [ErrNotFound], [ErrPermissionDenied], [ErrDecryption],
-// [ErrInvalidArgument] (nil id), [ErrNotMigrated], [ErrVaultUnavailable].
+// [ErrInvalidArgument] (nil id), [ErrReadOnly] (a read-only transaction or
+// a hot standby: the access log is written), [ErrNotMigrated],
+// [ErrVaultUnavailable].
 func (c *Client) Retrieve(ctx context.Context, id uuid.UUID) (string, error) {
-	start := time.Now()
 	var secret *string
-	err := checkID(id)
-	if err == nil {
-		err = c.call(ctx, c.qRetrieve, []any{id}, &secret)
-	}
-	if err == nil && secret == nil {
-		// Vault returns a NULL plaintext when its decryption yields nothing.
-		err = ErrDecryption
-	}
+	err := c.do(ctx, call{op: "retrieve", id: &id}, func() error {
+		if err := checkID(id); err != nil {
+			return err
+		}
+		if err := c.queryRow(ctx, &secret, c.qRetrieve, id); err != nil {
+			return err
+		}
+		if secret == nil {
+			// Vault returns a NULL plaintext when its decryption yields nothing.
+			return ErrDecryption
+		}
+		return nil
+	})
 	if err != nil {
-		e := newError("retrieve", id, "", err)
-		c.logCall(ctx, "retrieve", id, "", start, e)
-		return "", e
+		return "", err
 	}
-	c.logCall(ctx, "retrieve", id, "", start, nil)
 	return *secret, nil
 }
 
@@ -238,54 +241,81 @@ func (c *Client) Retrieve(ctx context.Context, id uuid.UUID) (string, error) {
 // value, never a mix.
 //
 // Errors: [ErrNotFound], [ErrInvalidArgument], [ErrPermissionDenied],
-// [ErrNotMigrated], [ErrVaultUnavailable].
+// [ErrReadOnly], [ErrNotMigrated], [ErrVaultUnavailable].
 func (c *Client) Rotate(ctx context.Context, id uuid.UUID, newSecret string) error {
-	start := time.Now()
-	err := checkID(id)
-	if err == nil {
-		err = validateText("secret", newSecret, 0, MaxSecretSize)
-	}
-	if err == nil {
-		err = c.call(ctx, c.qRotate, []any{id, newSecret}, nil)
-	}
-	if err != nil {
-		e := newError("rotate", id, "", err)
-		c.logCall(ctx, "rotate", id, "", start, e)
-		return e
-	}
-	c.logCall(ctx, "rotate", id, "", start, nil)
-	return nil
+	return c.do(ctx, call{op: "rotate", id: &id}, func() error {
+		if err := cmp.Or(checkID(id), validateText("secret", newSecret, 0, MaxSecretSize)); err != nil {
+			return err
+		}
+		return c.queryRow(ctx, nil, c.qRotate, id, newSecret)
+	})
 }
 
 // Delete removes the credential from Vault. It is idempotent: deleting an
 // unknown id returns nil.
 //
-// Errors: [ErrInvalidArgument] (nil id), [ErrPermissionDenied],
-// [ErrNotMigrated].
+// Errors: [ErrInvalidArgument] (nil id), [ErrInUse] (a row of another table
+// references the credential through a foreign key), [ErrPermissionDenied],
+// [ErrReadOnly], [ErrNotMigrated].
 func (c *Client) Delete(ctx context.Context, id uuid.UUID) error {
-	start := time.Now()
-	err := checkID(id)
-	if err == nil {
-		err = c.call(ctx, c.qDelete, []any{id}, nil)
-	}
-	if err != nil {
-		e := newError("delete", id, "", err)
-		c.logCall(ctx, "delete", id, "", start, e)
-		return e
-	}
-	c.logCall(ctx, "delete", id, "", start, nil)
-	return nil
+	return c.do(ctx, call{op: "delete", id: &id}, func() error {
+		if err := checkID(id); err != nil {
+			return err
+		}
+		return c.queryRow(ctx, nil, c.qDelete, id)
+	})
 }
 
-// call runs one credential function and scans its result into dest, if
-// not nil.
-func (c *Client) call(ctx context.Context, sql string, args []any, dest any) error {
+// call is one Client call as its envelope, do, reports it.
+type call struct {
+	op   string     // the operation: "store", "retrieve", ...
+	id   *uuid.UUID // the credential's id when the call has one: its argument, or where Store puts the new one
+	name string     // the credential's name (store); never a value
+}
+
+// do runs fn, the body of one Client call, which validates the arguments,
+// queues the statement and scans the result. do times it, turns its error
+// into an [*Error] of the kind classify finds, and logs one record, so
+// every call is reported the same way whether it succeeded, failed or was
+// refused before any round trip.
+func (c *Client) do(ctx context.Context, cl call, fn func() error) error {
+	start := time.Now()
+	err := fn()
+	var id uuid.UUID
+	if cl.id != nil {
+		id = *cl.id
+	}
+	if err == nil {
+		c.logCall(ctx, cl.op, id, cl.name, time.Since(start), nil)
+		return nil
+	}
+	e := newError(cl.op, id, cl.name, err)
+	c.logCall(ctx, cl.op, id, cl.name, time.Since(start), e)
+	return e
+}
+
+// queryRow runs sql, a call of one of the credential functions, and scans
+// its one row into dest; a nil dest ignores the result.
+func (c *Client) queryRow(ctx context.Context, dest any, sql string, args ...any) error {
 	return c.run(ctx, func(b *pgx.Batch) {
 		q := b.Queue(sql, args...)
 		if dest != nil {
 			q.QueryRow(func(row pgx.Row) error { return row.Scan(dest) })
 		}
 	})
+}
+
+// queryRows runs sql and collects every row it returns with scan.
+func queryRows[T any](ctx context.Context, c *Client, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
+	var out []T
+	err := c.run(ctx, func(b *pgx.Batch) {
+		b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+			var err error
+			out, err = pgx.CollectRows(rows, scan)
+			return err
+		})
+	})
+	return out, err
 }
 
 // run sends the statements queued by queue in a single round trip, in a
