@@ -319,8 +319,8 @@ var kinds = [...]kind{
 	{
 		err: ErrReadOnly, outcome: "read_only", level: slog.LevelError, anyStatement: true,
 		codes: []string{pgerrcode.ReadOnlySQLTransaction},
-		hint: "the call ran in a read-only transaction or on a hot standby; every call but List writes " +
-			"(Retrieve appends to the access log): send it to the primary in a read-write transaction " +
+		hint: "the call ran in a read-only transaction or on a hot standby, and every call but listing writes " +
+			"(a retrieval appends to the access log): send it to the primary in a read-write transaction " +
 			"(through PostgREST, call retrieve_credential with POST, not GET)",
 	},
 	{

@@ -179,6 +179,10 @@ func hint(c *command, s *session, err error) string {
 		return "the credential functions are executable by service_role only: connect as a member of it (postgres on Supabase) and keep --role service_role"
 	case errors.Is(err, vault.ErrPermissionDenied) && c.name == "migrate":
 		return "installing the compatibility layer needs a superuser; on Supabase, Vault is already installed"
+	case errors.Is(err, vault.ErrPermissionDenied):
+		return "connect as the role that ran migrate (postgres on Supabase)"
+	case errors.Is(err, vault.ErrPlaintextCredential):
+		return "store the value with 'credvault store' and keep only the id it prints in your table"
 	case errors.Is(err, vault.ErrVaultUnavailable):
 		return "install the supabase_vault extension, or on plain PostgreSQL pass --compat-key-file as a superuser (see README)"
 	case errors.Is(err, vault.ErrSchemaNotWritable):
