@@ -211,8 +211,9 @@ type kind struct {
 
 // kinds is the one table of error kinds, in the order errors are matched
 // against their sentinels: the caller's context first. Classification,
-// [Error.Kind], the log record, [IsRetryable], [Hint] and the command's
-// exit statuses all read it, and a test holds the README's table to it.
+// [Error.Kind], the log record, [IsRetryable] and [Hint] read it (the
+// credvault command through KindOf and Hint), and a test holds the
+// README's table to it.
 //
 // Levels: a successful call is logged at DEBUG. Every failure is logged at
 // INFO or above, because a failed call's access-log row, if any, was
@@ -235,7 +236,7 @@ var kinds = [...]kind{
 		err: ErrNotFound, outcome: "not_found", level: slog.LevelInfo,
 		codes: []string{pgerrcode.NoDataFound},
 		match: func(err error) bool { return errors.Is(err, pgx.ErrNoRows) },
-		hint:  "no credential has this id: it was deleted, or the id kept in your table is not one Store returned",
+		hint:  "no credential has this id: it was deleted, or the id kept in your table is wrong",
 	},
 	{
 		err: ErrPermissionDenied, outcome: "permission_denied", level: slog.LevelWarn,
