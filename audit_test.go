@@ -275,7 +275,7 @@ func TestAuditFailedCallsAddNoRow(t *testing.T) {
 
 	records := secRecords(t, logs)
 	require.Len(t, secFindRecord(records, map[string]any{
-		"level": "WARN", "op": "retrieve", "secret_id": unknown.String(), "outcome": "not_found", "sqlstate": "P0002", "role": secService,
+		"level": "INFO", "op": "retrieve", "secret_id": unknown.String(), "outcome": "not_found", "sqlstate": "P0002", "role": secService,
 	}), 1, "the failed retrieval is logged")
 	for _, role := range []string{"authenticated", "anon"} {
 		require.Len(t, secFindRecord(records, map[string]any{
@@ -283,7 +283,7 @@ func TestAuditFailedCallsAddNoRow(t *testing.T) {
 		}), 1, "the denied retrieval as %s is logged", role)
 	}
 	require.Len(t, secFindRecord(records, map[string]any{
-		"level": "INFO", "op": "retrieve", "secret_id": id.String(), "outcome": "ok", "role": secService,
+		"level": "DEBUG", "op": "retrieve", "secret_id": id.String(), "outcome": "ok", "role": secService,
 	}), 1)
 }
 

@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/google/uuid"
@@ -79,16 +78,4 @@ JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace WHERE e.extname = 'p
 	sql := strings.NewReplacer("@pgcrypto@", quoteIdent(pgcrypto), "@keyfile@", quoteLiteral(keyFile)).Replace(compatSQL)
 	_, err = tx.Exec(ctx, sql)
 	return err == nil, err
-}
-
-func checkKeyFile(path string) error {
-	if !filepath.IsAbs(path) || strings.ContainsAny(path, "\x00\n\r$'") {
-		return fmt.Errorf("%w: the compat key file must be an absolute path on the database server, without quotes or $", ErrInvalidArgument)
-	}
-	return nil
-}
-
-// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings on).
-func quoteLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }

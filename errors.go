@@ -5,28 +5,43 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
-	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Sentinel errors. Every error returned by a [Client] method is an [*Error]
-// that matches at most one of these with [errors.Is].
+// Sentinel errors: the kinds of error this package tells apart. Every error
+// returned by a [Client] method is an [*Error] that matches at most one of
+// them with [errors.Is]. The README's "Errors and SQLSTATEs" table lists
+// each kind with its SQLSTATEs, whether [IsRetryable] accepts it and the
+// level its calls are logged at; [Hint] says what to do about it.
 var (
 	// ErrNotFound means no credential has the given id (SQLSTATE P0002).
 	ErrNotFound = errors.New("vault: credential not found")
 
 	// ErrPermissionDenied means the role the call ran as may not do it
-	// (SQLSTATE 42501), for example a client built with WithRole("authenticated").
+	// (SQLSTATE 42501), for example a client built with
+	// WithRole("authenticated"), or that the server refused the login
+	// itself (class 28).
 	ErrPermissionDenied = errors.New("vault: permission denied")
 
 	// ErrInvalidArgument means an argument was rejected before or by the
 	// database: an empty or oversized name, a secret that is not valid UTF-8
-	// or holds a NUL byte, a nil id (SQLSTATE 22004, 22023, 22021).
+	// or holds a NUL byte, a nil id (SQLSTATE class 22 but 22000, 23502,
+	// and the other class 23 codes a constraint of yours on vault.secrets
+	// raises), a value over a server limit (class 54), or a transaction given
+	// to [New] that had already failed (25P02).
 	ErrInvalidArgument = errors.New("vault: invalid argument")
+
+	// ErrInUse means a row of another table still references the
+	// credential through a foreign key to vault.secrets, so
+	// [Client.Delete] could not remove it (SQLSTATE 23503, 23001). Delete or
+	// clear that row first, in the same transaction.
+	ErrInUse = errors.New("vault: credential is still referenced")
 
 	// ErrPlaintextCredential means the plaintext guard rejected a row that
 	// looked like it held a credential in clear (SQLSTATE VA001).
@@ -44,11 +59,28 @@ var (
 	// file is missing or malformed (SQLSTATE VA002).
 	ErrVaultUnavailable = errors.New("vault: Supabase Vault is not available")
 
+	// ErrSchemaNotWritable means [Client.Migrate] may not create objects in
+	// the target schema. On Supabase the migration role postgres cannot
+	// create in schema vault: pick another schema with [WithSchema].
+	ErrSchemaNotWritable = errors.New("vault: target schema is not writable by the migration role")
+
+	// ErrNotMigrated means the credential functions do not exist in the
+	// target schema, or not in the shape this module calls (SQLSTATE 42883,
+	// 3F000, 42P01 and the rest of class 42 but 42501 and 42P05): run
+	// [Client.Migrate] first, or check [WithSchema].
+	ErrNotMigrated = errors.New("vault: credential functions not installed (run Migrate)")
+
+	// ErrMigrationChecksum means an already applied migration differs from
+	// the one embedded in this module, or the database has a migration this
+	// module does not know. Migrations are never edited once shipped.
+	ErrMigrationChecksum = errors.New("vault: applied migration does not match the embedded one")
+
 	// ErrConnection means the call could not reach the database or lost its
 	// connection before learning the outcome: connection refused or reset,
-	// the server shutting down, restarting or starting up (SQLSTATE 57P01,
-	// 57P02, 57P03, class 08), too many connections (53300). A call that had
-	// reached the server may still have taken effect. See [IsRetryable].
+	// the server shutting down, restarting or starting up, or ending the
+	// session (SQLSTATE class 08, class 57 but 57014, 25P03, 25P04), too many
+	// connections (53300). A call that had reached the server may still have
+	// taken effect. See [IsRetryable].
 	ErrConnection = errors.New("vault: database connection failed")
 
 	// ErrTimeout means the server cancelled the call before it took effect:
@@ -58,38 +90,43 @@ var (
 
 	// ErrConflict means the server aborted the call because of a concurrent
 	// transaction: a serialization failure (SQLSTATE 40001, in a caller's
-	// REPEATABLE READ or SERIALIZABLE transaction) or a deadlock (40P01).
-	// Nothing was changed; the call may be retried.
+	// REPEATABLE READ or SERIALIZABLE transaction), a deadlock (40P01) or
+	// another transaction rollback (class 40). Nothing was changed; the
+	// call may be retried.
 	ErrConflict = errors.New("vault: the call conflicted with a concurrent transaction")
 
-	// ErrSchemaNotWritable means [Client.Migrate] may not create objects in
-	// the target schema. On Supabase the migration role postgres cannot
-	// create in schema vault: pick another schema with [WithSchema].
-	ErrSchemaNotWritable = errors.New("vault: target schema is not writable by the migration role")
+	// ErrReadOnly means the call ran in a read-only transaction or on a hot
+	// standby (SQLSTATE 25006). Store, Rotate and Delete write, and so does
+	// Retrieve, which appends to the access log: send them to the primary,
+	// in a read-write transaction. PostgREST runs GET rpc calls read-only.
+	ErrReadOnly = errors.New("vault: the transaction is read-only")
 
-	// ErrNotMigrated means the credential functions do not exist in the
-	// target schema (SQLSTATE 42883, 3F000 or 42P01): run [Client.Migrate] first, or
-	// check [WithSchema].
-	ErrNotMigrated = errors.New("vault: credential functions not installed (run Migrate)")
+	// ErrUnsupported means something between the client and the functions
+	// does not support how the call was made: a transaction-mode pooler
+	// that sent pgx's prepared statements to another server connection
+	// (SQLSTATE 42P05, 26000), or a feature the server or pooler does not
+	// support (class 0A). It is a configuration problem: see [New].
+	ErrUnsupported = errors.New("vault: the connection does not support the call")
 
-	// ErrMigrationChecksum means an already applied migration differs from
-	// the one embedded in this module, or the database has a migration this
-	// module does not know. Migrations are never edited once shipped.
-	ErrMigrationChecksum = errors.New("vault: applied migration does not match the embedded one")
+	// ErrServer means the database server could not do the call for a
+	// reason of its own: it ran out of memory, disk or a configured limit
+	// (SQLSTATE class 53 but 53300), or failed (class 58, class XX). See the
+	// server's log.
+	ErrServer = errors.New("vault: the database server failed the call")
 )
 
 // Error is the error type of every [Client] operation. It carries the
 // operation and the credential's id or name, never its value, and unwraps to
-// both its Kind (one of the sentinels, when one applies) and its cause, which
-// is often a [*pgconn.PgError] or a context error:
+// both its Kind and its cause, which is often a [*pgconn.PgError] or a
+// context error:
 //
 //	var pgErr *pgconn.PgError
 //	if errors.As(err, &pgErr) { log.Println(pgErr.Code) }
 type Error struct {
-	Op   string    // "store", "retrieve", "rotate", "delete", "access_log", "migrate", "install_compat"
-	ID   uuid.UUID // the credential's id; zero for store and migrate
-	Name string    // the credential's name (store only); never its value
-	Kind error     // one of the sentinels in this package, or nil
+	Op   string    // "store", "retrieve", "rotate", "delete", "list", "access_log", "migrate", ...
+	ID   uuid.UUID // the credential's id, when the call has one
+	Name string    // the credential's name (store), or a migration's file; never a value
+	Kind error     // one of the sentinels in this package, [context.Canceled], [context.DeadlineExceeded], or nil
 	Err  error     // the cause
 }
 
@@ -141,73 +178,249 @@ func trimPrefix(s string) string {
 	return s
 }
 
-// SQLSTATEs raised by this module's SQL that have no pgerrcode constant.
+// SQLSTATEs that have no pgerrcode constant: this module's own, and
+// PostgreSQL 17's transaction_timeout.
 const (
 	codePlaintextCredential  = "VA001"
 	codeCompatKeyUnavailable = "VA002"
+	codeTransactionTimeout   = "25P04"
 )
 
-// KindOf returns the sentinel error matching err, or nil. err may be an
-// [*Error] or a driver error from your own statements, such as an INSERT
-// into an integration table that the plaintext guard rejected:
-//
-//	if errors.Is(vault.KindOf(err), vault.ErrPlaintextCredential) { ... }
-func KindOf(err error) error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return newError("", uuid.Nil, "", err).Kind
+// class returns the two-character class of a SQLSTATE; in kinds it stands
+// for every code of the class that no kind names exactly.
+func class(code string) string { return code[:2] }
+
+// kind is one row of kinds: an error kind and everything this package does
+// with it.
+type kind struct {
+	err     error      // the sentinel; errors.Is(err, this) gives the kind
+	outcome string     // the "outcome" attribute of the call's log record
+	level   slog.Level // the level of the call's log record
+	// codes are the SQLSTATEs classified as this kind: exact codes, or
+	// classes (see class). An exact code wins over a class.
+	codes []string
+	// match recognises errors that carry no SQLSTATE.
+	match func(error) bool
+	// anyStatement means the kind says the same whichever statement failed
+	// (a lost connection, a conflict, this module's own SQLSTATEs), so
+	// KindOf gives it to driver errors from the caller's own statements.
+	anyStatement bool
+	retryable    bool   // IsRetryable accepts it
+	hint         string // what to do, for Hint
 }
 
-// kindOf maps a driver error to one of the sentinels, or nil. It is the only
-// place where SQLSTATEs are interpreted.
-func kindOf(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
-	}
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		if isConnectionFailure(err) {
-			return ErrConnection
+// kinds is the one table of error kinds, in the order errors are matched
+// against their sentinels: the caller's context first. Classification,
+// [Error.Kind], the log record, [IsRetryable] and [Hint] read it (the
+// credvault command through KindOf and Hint), and a test holds the
+// README's table to it.
+//
+// Levels: a successful call is logged at DEBUG. Every failure is logged at
+// INFO or above, because a failed call's access-log row, if any, was
+// rolled back and the record is its only trace: INFO for outcomes the
+// caller caused and handles (the returned error is the signal), WARN for
+// security-relevant failures and for transient ones that may pass on
+// retry (many of them need a look), ERROR for what an operator must fix
+// before such calls can succeed.
+var kinds = [...]kind{
+	{
+		err: context.Canceled, outcome: "canceled", level: slog.LevelInfo, anyStatement: true,
+		hint: "the caller gave up (its context was canceled); a write cancelled in flight may still have committed",
+	},
+	{
+		err: context.DeadlineExceeded, outcome: "deadline_exceeded", level: slog.LevelWarn, anyStatement: true, retryable: true,
+		hint: "the call's context deadline passed before it finished: retry, or allow more time; " +
+			"a Store that timed out in flight may have committed, look for it with List before storing again",
+	},
+	{
+		err: ErrNotFound, outcome: "not_found", level: slog.LevelInfo,
+		codes: []string{pgerrcode.NoDataFound},
+		match: func(err error) bool { return errors.Is(err, pgx.ErrNoRows) },
+		hint:  "no credential has this id: it was deleted, or the id kept in your table is wrong",
+	},
+	{
+		err: ErrPermissionDenied, outcome: "permission_denied", level: slog.LevelWarn,
+		codes: []string{pgerrcode.InsufficientPrivilege, class(pgerrcode.InvalidAuthorizationSpecification)},
+		hint: "the credential functions are executable by service_role only: connect as a member of it " +
+			"(postgres on Supabase) and run the calls as service_role (WithRole); the access log is readable only by " +
+			"the role that ran Migrate; a class 28 SQLSTATE means the server refused the login itself",
+	},
+	{
+		err: ErrInvalidArgument, outcome: "invalid_argument", level: slog.LevelInfo,
+		codes: []string{
+			class(pgerrcode.DataException), class(pgerrcode.IntegrityConstraintViolation),
+			class(pgerrcode.ProgramLimitExceeded), pgerrcode.InFailedSQLTransaction,
+		},
+		hint: fmt.Sprintf("fix the input: a name of 1 to %d bytes, a secret of at most %d bytes, "+
+			"valid UTF-8 without NUL bytes, a non-nil id; SQLSTATE 25P02 means the transaction the client "+
+			"runs in had already failed: roll it back", MaxNameSize, MaxSecretSize),
+	},
+	{
+		err: ErrInUse, outcome: "in_use", level: slog.LevelInfo,
+		codes: []string{pgerrcode.ForeignKeyViolation, pgerrcode.RestrictViolation},
+		hint: "a row of your tables still references the credential through a foreign key to vault.secrets: " +
+			"delete or clear that row first, in the same transaction as the delete",
+	},
+	{
+		err: ErrPlaintextCredential, outcome: "plaintext_rejected", level: slog.LevelWarn, anyStatement: true,
+		codes: []string{codePlaintextCredential},
+		hint:  "store the value with Client.Store (or the SQL function store_credential) and keep only the returned id in your table",
+	},
+	{
+		err: ErrDecryption, outcome: "decryption_failed", level: slog.LevelError,
+		codes: []string{pgerrcode.DataException},
+		hint: "the server runs with a different root key than the one that encrypted this credential " +
+			"(after a restore or a key change): restore that key; retrying will not help",
+	},
+	{
+		err: ErrVaultUnavailable, outcome: "vault_unavailable", level: slog.LevelError, anyStatement: true,
+		codes: []string{codeCompatKeyUnavailable},
+		hint: "install the supabase_vault extension, or on plain PostgreSQL install the compatibility layer " +
+			"(WithCompatVault or InstallCompatVault, as a superuser) and check its root key file",
+	},
+	{
+		err: ErrSchemaNotWritable, outcome: "schema_not_writable", level: slog.LevelError,
+		hint: "the migration role may not create objects in the schema: choose one it may create in with WithSchema " +
+			"(on Supabase, postgres cannot create in schema vault)",
+	},
+	{
+		err: ErrNotMigrated, outcome: "not_migrated", level: slog.LevelError,
+		codes: []string{
+			pgerrcode.UndefinedFunction, pgerrcode.UndefinedTable, class(pgerrcode.InvalidSchemaName),
+			class(pgerrcode.SyntaxErrorOrAccessRuleViolation),
+		},
+		hint: "the credential functions are not installed in this schema, or not in this module's version: " +
+			"run Migrate, or give the schema you migrated with WithSchema",
+	},
+	{
+		err: ErrMigrationChecksum, outcome: "migration_checksum", level: slog.LevelError,
+		hint: "an applied migration differs from this module's, or the database is ahead of it: " +
+			"upgrade the module; never edit a migration once applied",
+	},
+	{
+		err: ErrConnection, outcome: "connection_failed", level: slog.LevelWarn, anyStatement: true, retryable: true,
+		codes: []string{
+			class(pgerrcode.ConnectionException), class(pgerrcode.OperatorIntervention), pgerrcode.TooManyConnections,
+			pgerrcode.IdleInTransactionSessionTimeout, codeTransactionTimeout,
+		},
+		match: isConnectionFailure,
+		hint: "the database could not be reached or dropped the connection: retry with backoff; " +
+			"a Store that failed this way may have committed, look for it with List before storing again",
+	},
+	{
+		err: ErrTimeout, outcome: "server_timeout", level: slog.LevelWarn, anyStatement: true, retryable: true,
+		codes: []string{pgerrcode.QueryCanceled, pgerrcode.LockNotAvailable},
+		hint:  "statement_timeout, lock_timeout or a cancel request stopped the call before it took effect: retry, or raise the timeout",
+	},
+	{
+		err: ErrConflict, outcome: "conflict", level: slog.LevelWarn, anyStatement: true, retryable: true,
+		codes: []string{class(pgerrcode.TransactionRollback)},
+		hint:  "a concurrent transaction got in the way (serialization failure or deadlock): retry the whole transaction",
+	},
+	{
+		err: ErrReadOnly, outcome: "read_only", level: slog.LevelError, anyStatement: true,
+		codes: []string{pgerrcode.ReadOnlySQLTransaction},
+		hint: "the call ran in a read-only transaction or on a hot standby, and every call but listing writes " +
+			"(a retrieval appends to the access log): send it to the primary in a read-write transaction " +
+			"(through PostgREST, call retrieve_credential with POST, not GET)",
+	},
+	{
+		err: ErrUnsupported, outcome: "unsupported", level: slog.LevelError,
+		codes: []string{
+			pgerrcode.DuplicatePreparedStatement, class(pgerrcode.InvalidSQLStatementName),
+			class(pgerrcode.FeatureNotSupported),
+		},
+		hint: "behind a transaction-mode pooler (PgBouncer, Supavisor on port 6543) pgx's prepared statements " +
+			"reach other server connections: set ConnConfig.DefaultQueryExecMode to pgx.QueryExecModeExec, " +
+			"or connect directly or in session mode",
+	},
+	{
+		err: ErrServer, outcome: "server_error", level: slog.LevelError, anyStatement: true,
+		codes: []string{class(pgerrcode.InsufficientResources), class(pgerrcode.SystemError), class(pgerrcode.InternalError)},
+		hint: "the database server ran out of memory, disk or a configured limit, or failed: see its log; " +
+			"retrying before it is fixed only adds load",
+	},
+}
+
+// unclassified is what the log records for an error of no kind.
+var unclassified = kind{outcome: "error", level: slog.LevelError}
+
+// kindOfSentinel returns the row of a sentinel, or nil.
+func kindOfSentinel(err error) *kind {
+	for i := range kinds {
+		if kinds[i].err == err {
+			return &kinds[i]
 		}
-		return nil
-	}
-	switch pgErr.Code {
-	case "P0002": // no_data_found
-		return ErrNotFound
-	case "42501": // insufficient_privilege
-		return ErrPermissionDenied
-	case "22004", "22023", "22021", "22P05", "23502": // null_value_not_allowed, invalid_parameter_value, character_not_in_repertoire, untranslatable_character, not_null_violation
-		return ErrInvalidArgument
-	case "22000": // data_exception: Vault's "invalid ciphertext"
-		return ErrDecryption
-	case codePlaintextCredential:
-		return ErrPlaintextCredential
-	case codeCompatKeyUnavailable:
-		return ErrVaultUnavailable
-	case "42883", "3F000", "42P01": // undefined_function, invalid_schema_name, undefined_table
-		return ErrNotMigrated
-	case "57014", "55P03": // query_canceled (statement_timeout), lock_not_available (lock_timeout)
-		return ErrTimeout
-	case "40001", "40P01": // serialization_failure, deadlock_detected
-		return ErrConflict
-	case "57P01", "57P02", "57P03", "53300": // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
-		return ErrConnection
-	}
-	if strings.HasPrefix(pgErr.Code, "08") { // connection_exception
-		return ErrConnection
 	}
 	return nil
 }
 
-// isConnectionFailure reports whether err, which holds no server error, says
-// the connection could not be made or was lost.
-func isConnectionFailure(err error) bool {
-	var connectErr *pgconn.ConnectError
-	var netErr net.Error
-	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, pgconn.ErrConnClosed)
+// classify returns the kind of err, or nil: the first sentinel in err's
+// chain, else what its SQLSTATE or, without one, its shape says. It is
+// the only place where errors are interpreted.
+func classify(err error) *kind {
+	if err == nil {
+		return nil
+	}
+	for i := range kinds {
+		if errors.Is(err, kinds[i].err) {
+			return &kinds[i]
+		}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return kindOfCode(pgErr.Code)
+	}
+	for i := range kinds {
+		if kinds[i].match != nil && kinds[i].match(err) {
+			return &kinds[i]
+		}
+	}
+	return nil
+}
+
+// kindOfCode returns the kind of a SQLSTATE: the kind naming it exactly,
+// else the kind naming its class, else nil.
+func kindOfCode(code string) *kind {
+	if len(code) != 5 {
+		return nil
+	}
+	for _, want := range []string{code, class(code)} {
+		for i := range kinds {
+			for _, c := range kinds[i].codes {
+				if c == want {
+					return &kinds[i]
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// KindOf returns the kind of err, or nil: for an [*Error] anywhere in
+// err's chain, its Kind when set; for a sentinel of this package or a context
+// error in the chain, that error.
+//
+// For any other error, such as a driver error from your own statements,
+// KindOf answers only when the kind does not depend on which statement
+// failed: this module's own SQLSTATEs (VA001 from the plaintext guard,
+// VA002) and conditions of the connection or server (ErrConnection,
+// ErrTimeout, ErrConflict, ErrReadOnly, ErrServer). It returns nil for the
+// rest, which only a call of this package can interpret: a [pgx.ErrNoRows],
+// P0002, 42501 or 42P01 from your own query says nothing about a credential
+// or about Migrate.
+//
+//	if errors.Is(vault.KindOf(err), vault.ErrPlaintextCredential) { ... }
+func KindOf(err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Kind != nil {
+		return e.Kind
+	}
+	k := classify(err)
+	if k == nil || !(k.anyStatement || errors.Is(err, k.err)) {
+		return nil
+	}
+	return k.err
 }
 
 // IsRetryable reports whether a call that failed with err may succeed if
@@ -221,32 +434,35 @@ func isConnectionFailure(err error) bool {
 // deadline may have committed, so look for it with [Client.List] before
 // storing again (see the README's "Failure behaviour").
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
+	k := kindOfSentinel(KindOf(err))
+	return k != nil && k.retryable
+}
+
+// Hint returns one sentence for an operator on what to do about err,
+// chosen by its kind (see [KindOf]), or "" when err has none. Hints name
+// this package's options and methods; they never quote values.
+func Hint(err error) string {
+	if k := kindOfSentinel(KindOf(err)); k != nil {
+		return k.hint
 	}
-	k := KindOf(err)
-	return errors.Is(err, context.DeadlineExceeded) || k == ErrConnection || k == ErrTimeout || k == ErrConflict
+	return ""
 }
 
-// sentinels are the kinds an *Error can have, in the order they are tested.
-var sentinels = [...]error{
-	ErrNotFound, ErrPermissionDenied, ErrInvalidArgument, ErrPlaintextCredential, ErrDecryption,
-	ErrVaultUnavailable, ErrSchemaNotWritable, ErrNotMigrated, ErrMigrationChecksum, ErrConnection, ErrTimeout, ErrConflict,
+// isConnectionFailure reports whether err, which holds no server error, says
+// the connection could not be made or was lost.
+func isConnectionFailure(err error) bool {
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, pgconn.ErrConnClosed)
 }
 
-// newError builds the *Error for a failed operation. Context errors stay
-// reachable through Err and get no kind.
+// newError builds the *Error for a failed operation, with the kind
+// classify finds. Context errors stay reachable through Err.
 func newError(op string, id uuid.UUID, name string, err error) *Error {
 	e := &Error{Op: op, ID: id, Name: name, Err: err}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return e
+	if k := classify(err); k != nil {
+		e.Kind = k.err
 	}
-	for _, s := range sentinels {
-		if errors.Is(err, s) {
-			e.Kind = s
-			return e
-		}
-	}
-	e.Kind = kindOf(err)
 	return e
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -29,7 +30,7 @@ func Example_store() {
 	creds, err := vault.New(pool,
 		vault.WithSchema("credentials"),
 		vault.WithRole("service_role"),
-		vault.WithLogger(slog.New(slog.DiscardHandler)), // the default, slog.Default, logs every call
+		vault.WithLogger(slog.New(slog.DiscardHandler)), // the default is slog.Default
 	)
 	if err != nil {
 		log.Fatal(err)
@@ -217,7 +218,8 @@ func Example_errors() {
 }
 
 // ExampleKindOf classifies errors from your own statements, such as an
-// INSERT into an integration table that the plaintext guard rejected.
+// INSERT into an integration table that the plaintext guard rejected. It
+// labels them only where the kind does not depend on the statement.
 func ExampleKindOf() {
 	// What pgx returns when the guard's trigger rejects the row (built by
 	// hand here).
@@ -229,12 +231,33 @@ func ExampleKindOf() {
 		fmt.Println("store the value with Store and keep only its id")
 	}
 
-	fmt.Println(vault.KindOf(&pgconn.PgError{Code: "42501"}))
-	fmt.Println(vault.KindOf(errors.New("unrelated")) == nil)
+	// A conflict is a conflict whichever statement met it: retry the
+	// transaction.
+	commitErr := fmt.Errorf("commit: %w", &pgconn.PgError{Code: "40001"})
+	fmt.Println(vault.KindOf(commitErr), vault.IsRetryable(commitErr))
+
+	// No row from your own query is not a missing credential.
+	fmt.Println(vault.KindOf(fmt.Errorf("load organization: %w", pgx.ErrNoRows)) == nil)
 	// Output:
 	// store the value with Store and keep only its id
-	// vault: permission denied
+	// vault: the call conflicted with a concurrent transaction true
 	// true
+}
+
+// ExampleHint tells an operator what to do about a failed call, here a
+// Retrieve sent to a hot standby (built by hand).
+func ExampleHint() {
+	err := &vault.Error{
+		Op:   "retrieve",
+		ID:   uuid.MustParse("0b6f3c1e-6d1a-4c51-9e8a-5f2d7c4b9a10"),
+		Kind: vault.ErrReadOnly,
+		Err:  &pgconn.PgError{Code: "25006"},
+	}
+	fmt.Println(err)
+	fmt.Println("hint:", vault.Hint(err))
+	// Output:
+	// vault: retrieve 0b6f3c1e-6d1a-4c51-9e8a-5f2d7c4b9a10: the transaction is read-only (SQLSTATE 25006)
+	// hint: the call ran in a read-only transaction or on a hot standby, and every call but listing writes (a retrieval appends to the access log): send it to the primary in a read-write transaction (through PostgREST, call retrieve_credential with POST, not GET)
 }
 
 // ExampleMigrationSQL hands the migrations to another tool, such as the

@@ -221,7 +221,8 @@ func TestInvalidInputIsRejected(t *testing.T) {
 // TestOddInputThroughSQL calls the functions directly as service_role, as
 // PostgREST and Edge Functions do, with the same odd input passed as bind
 // parameters: it round-trips; NUL bytes and invalid UTF-8 fail with
-// SQLSTATE 22021, which KindOf maps to ErrInvalidArgument; the nil UUID is
+// SQLSTATE 22021, which a Client call classifies as ErrInvalidArgument
+// (KindOf leaves such direct calls' errors unlabelled); the nil UUID is
 // an unknown id (P0002 for retrieve and rotate, nothing for delete).
 func TestOddInputThroughSQL(t *testing.T) {
 	t.Parallel()
@@ -276,7 +277,7 @@ func TestOddInputThroughSQL(t *testing.T) {
 			for _, args := range [][3]string{{"n", value, ""}, {value, "s", ""}, {"n", "s", value}} {
 				_, err := store(args[0], args[1], args[2])
 				require.Equal(t, "22021", sqlstate(err))
-				require.ErrorIs(t, vault.KindOf(err), vault.ErrInvalidArgument)
+				require.ErrorIs(t, vault.CallKind(err), vault.ErrInvalidArgument)
 			}
 		})
 	}
@@ -284,7 +285,7 @@ func TestOddInputThroughSQL(t *testing.T) {
 	t.Run("empty strings", func(t *testing.T) {
 		_, err := store("", secret, "")
 		require.Equal(t, "22023", sqlstate(err))
-		require.ErrorIs(t, vault.KindOf(err), vault.ErrInvalidArgument)
+		require.ErrorIs(t, vault.CallKind(err), vault.ErrInvalidArgument)
 		id, err := store("empty/"+randomHex(t, 6), "", "")
 		require.NoError(t, err)
 		got, err := retrieve(id)
@@ -304,7 +305,7 @@ func TestOddInputThroughSQL(t *testing.T) {
 	t.Run("secret over MaxSecretSize", func(t *testing.T) {
 		_, err := store("big/"+randomHex(t, 6), padTo(secret, "s", vault.MaxSecretSize+1), "")
 		require.Equal(t, "22023", sqlstate(err))
-		require.ErrorIs(t, vault.KindOf(err), vault.ErrInvalidArgument)
+		require.ErrorIs(t, vault.CallKind(err), vault.ErrInvalidArgument)
 		err = exec("SELECT "+testSchema(t)+".rotate_credential($1, $2)", uuid.New(), padTo(secret, "s", vault.MaxSecretSize+1))
 		require.Equal(t, "22023", sqlstate(err))
 	})

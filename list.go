@@ -43,54 +43,46 @@ type Credential struct {
 // Errors: [ErrInvalidArgument] (limit out of range), [ErrPermissionDenied],
 // [ErrNotMigrated].
 func (c *Client) List(ctx context.Context, filter ListFilter) ([]Credential, error) {
-	start := time.Now()
-	creds, err := c.list(ctx, filter)
+	var creds []Credential
+	err := c.do(ctx, call{op: "list"}, func() error {
+		f := filter
+		if f.Limit == 0 {
+			f.Limit = 100
+		}
+		if f.Limit < 1 || f.Limit > MaxListLimit {
+			return fmt.Errorf("%w: limit must be between 1 and %d", ErrInvalidArgument, MaxListLimit)
+		}
+		var prefix *string
+		if f.NamePrefix != "" {
+			if err := validateText("name prefix", f.NamePrefix, 1, MaxNameSize); err != nil {
+				return err
+			}
+			prefix = &f.NamePrefix
+		}
+		var before *time.Time
+		if !f.NotRotatedSince.IsZero() {
+			before = &f.NotRotatedSince
+		}
+		var err error
+		creds, err = queryRows(ctx, c, scanCredential, c.qList, prefix, before, f.Limit)
+		return err
+	})
 	if err != nil {
-		e := newError("list", uuid.Nil, "", err)
-		c.logCall(ctx, "list", uuid.Nil, "", start, e)
-		return nil, e
+		return nil, err
 	}
-	c.logCall(ctx, "list", uuid.Nil, "", start, nil)
 	return creds, nil
 }
 
-func (c *Client) list(ctx context.Context, f ListFilter) ([]Credential, error) {
-	if f.Limit == 0 {
-		f.Limit = 100
+func scanCredential(row pgx.CollectableRow) (Credential, error) {
+	var (
+		cr            Credential
+		name          *string
+		lastRetrieved *time.Time
+	)
+	err := row.Scan(&cr.ID, &name, &cr.Description, &cr.CreatedAt, &cr.UpdatedAt, &lastRetrieved)
+	cr.Name = deref(name)
+	if lastRetrieved != nil {
+		cr.LastRetrievedAt = *lastRetrieved
 	}
-	if f.Limit < 1 || f.Limit > MaxListLimit {
-		return nil, fmt.Errorf("%w: limit must be between 1 and %d", ErrInvalidArgument, MaxListLimit)
-	}
-	var prefix *string
-	if f.NamePrefix != "" {
-		if err := validateText("name prefix", f.NamePrefix, 1, MaxNameSize); err != nil {
-			return nil, err
-		}
-		prefix = &f.NamePrefix
-	}
-	var before *time.Time
-	if !f.NotRotatedSince.IsZero() {
-		before = &f.NotRotatedSince
-	}
-	var creds []Credential
-	err := c.run(ctx, func(b *pgx.Batch) {
-		b.Queue(c.qList, prefix, before, f.Limit).Query(func(rows pgx.Rows) error {
-			var err error
-			creds, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Credential, error) {
-				var (
-					cr            Credential
-					name          *string
-					lastRetrieved *time.Time
-				)
-				err := row.Scan(&cr.ID, &name, &cr.Description, &cr.CreatedAt, &cr.UpdatedAt, &lastRetrieved)
-				cr.Name = deref(name)
-				if lastRetrieved != nil {
-					cr.LastRetrievedAt = *lastRetrieved
-				}
-				return cr, err
-			})
-			return err
-		})
-	})
-	return creds, err
+	return cr, err
 }

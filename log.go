@@ -13,49 +13,20 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Outcomes reported in the "outcome" attribute of each log record.
-const (
-	outcomeOK = "ok"
-)
-
-// outcome names the result of a call for the log: "ok", or the kind of
-// error ("not_found", "permission_denied", ...), or "error".
-func outcome(err error) string {
-	if err == nil {
-		return outcomeOK
-	}
-	for _, k := range []struct {
-		err  error
-		name string
-	}{
-		{ErrNotFound, "not_found"},
-		{ErrPermissionDenied, "permission_denied"},
-		{ErrInvalidArgument, "invalid_argument"},
-		{ErrPlaintextCredential, "plaintext_rejected"},
-		{ErrDecryption, "decryption_failed"},
-		{ErrVaultUnavailable, "vault_unavailable"},
-		{ErrNotMigrated, "not_migrated"},
-		{ErrConnection, "connection_failed"},
-		{ErrTimeout, "server_timeout"},
-		{ErrConflict, "conflict"},
-		{context.Canceled, "canceled"},
-		{context.DeadlineExceeded, "deadline_exceeded"},
-	} {
-		if errors.Is(err, k.err) {
-			return k.name
-		}
-	}
-	return "error"
-}
-
-// logCall writes one record per call. Denied and failed calls matter most:
-// their access-log row, if any, was rolled back with the transaction, so
-// this record is the only trace. It logs the credential id and name, never
-// a value, and the SQLSTATE but not the server's message.
-func (c *Client) logCall(ctx context.Context, op string, id uuid.UUID, name string, start time.Time, err error) {
-	level := slog.LevelInfo
+// logCall writes the one record of a call: at DEBUG when it succeeded,
+// otherwise at its kind's level (see kinds), with the kind's outcome. Denied
+// and failed calls matter most: their access-log row, if any, was rolled
+// back with the transaction, so this record is the only trace. It logs the
+// credential id and name, never a value, and the SQLSTATE but not the
+// server's message.
+func (c *Client) logCall(ctx context.Context, op string, id uuid.UUID, name string, d time.Duration, err *Error) {
+	level, outcome := slog.LevelDebug, "ok"
 	if err != nil {
-		level = slog.LevelWarn
+		k := kindOfSentinel(err.Kind)
+		if k == nil {
+			k = &unclassified
+		}
+		level, outcome = k.level, k.outcome
 	}
 	if !c.logger.Enabled(ctx, level) {
 		return
@@ -69,17 +40,17 @@ func (c *Client) logCall(ctx context.Context, op string, id uuid.UUID, name stri
 		attrs = append(attrs, slog.String("name", name))
 	}
 	attrs = append(attrs,
-		slog.String("outcome", outcome(err)),
-		slog.Duration("duration", time.Since(start)),
+		slog.String("outcome", outcome),
+		slog.Duration("duration", d),
 		slog.String("schema", c.schema))
 	if c.role != "" {
 		attrs = append(attrs, slog.String("role", c.role))
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	if err != nil && errors.As(err.Err, &pgErr) {
 		attrs = append(attrs, slog.String("sqlstate", pgErr.Code))
 	}
-	c.logger.LogAttrs(ctx, level, "vault "+op, attrs...)
+	c.logger.LogAttrs(ctx, level, "vault call", attrs...)
 }
 
 // AccessRecord is one row of the access log: one successful
@@ -103,29 +74,22 @@ type AccessRecord struct {
 // Errors: [ErrInvalidArgument] (nil id, limit < 1), [ErrPermissionDenied],
 // [ErrNotMigrated].
 func (c *Client) AccessLog(ctx context.Context, secretID uuid.UUID, limit int) ([]AccessRecord, error) {
-	records, err := c.accessLog(ctx, secretID, limit)
+	var records []AccessRecord
+	err := c.do(ctx, call{op: "access_log", id: &secretID}, func() error {
+		if err := checkID(secretID); err != nil {
+			return err
+		}
+		if limit < 1 {
+			return fmt.Errorf("%w: limit must be at least 1", ErrInvalidArgument)
+		}
+		var err error
+		records, err = queryRows(ctx, c, scanAccessRecord, c.qAccessLog, secretID, limit)
+		return err
+	})
 	if err != nil {
-		return nil, newError("access_log", secretID, "", err)
-	}
-	return records, nil
-}
-
-func (c *Client) accessLog(ctx context.Context, secretID uuid.UUID, limit int) ([]AccessRecord, error) {
-	if err := checkID(secretID); err != nil {
 		return nil, err
 	}
-	if limit < 1 {
-		return nil, fmt.Errorf("%w: limit must be at least 1", ErrInvalidArgument)
-	}
-	var records []AccessRecord
-	err := c.run(ctx, func(b *pgx.Batch) {
-		b.Queue(c.qAccessLog, secretID, limit).Query(func(rows pgx.Rows) error {
-			var err error
-			records, err = pgx.CollectRows(rows, scanAccessRecord)
-			return err
-		})
-	})
-	return records, err
+	return records, nil
 }
 
 func scanAccessRecord(row pgx.CollectableRow) (AccessRecord, error) {

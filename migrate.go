@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -414,23 +413,4 @@ func (st serverState) parameterLogging() string {
 	}
 	return strings.Join(why, ", ") + " with log_parameter_max_length <> 0; " +
 		"ask a superuser to set log_parameter_max_length = 0"
-}
-
-// quoteIdent quotes an identifier for SQL.
-func quoteIdent(s string) string {
-	return pgx.Identifier{s}.Sanitize()
-}
-
-// checkIdentifier accepts names PostgreSQL can hold as identifiers; they
-// are always quoted when used.
-func checkIdentifier(what, name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: %s name must not be empty", ErrInvalidArgument, what)
-	case len(name) > 63:
-		return fmt.Errorf("%w: %s name %q is longer than 63 bytes", ErrInvalidArgument, what, name)
-	case strings.ContainsRune(name, 0) || !utf8.ValidString(name):
-		return fmt.Errorf("%w: %s name must be valid UTF-8 without NUL bytes", ErrInvalidArgument, what)
-	}
-	return nil
 }

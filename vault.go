@@ -1,109 +1,11 @@
-// Package vault keeps third-party integration credentials (API keys, OAuth
-// client secrets, tokens) in Supabase Vault instead of plain columns.
-//
-// A [Client] gives Go services four calls, [Client.Store], [Client.Retrieve],
-// [Client.Rotate] and [Client.Delete], each backed by a SECURITY DEFINER SQL
-// function that only service_role may execute. Every successful retrieval is
-// recorded in an append-only access log in the database, and every call,
-// including denied and failed ones, is reported to a [log/slog] logger.
-// Your tables keep only the id that Store returns.
-//
-// # Setup
-//
-// The SQL ships inside this module ([Migrations]) and is applied by
-// [Client.Migrate], typically once at startup:
-//
-//	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
-//	// handle err
-//	creds, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithRole("service_role"))
-//	// handle err
-//	if err := creds.Migrate(ctx); err != nil { /* handle err */ }
-//
-//	id, err := creds.Store(ctx, "acme/quickbooks", apiKey, "QuickBooks OAuth client secret")
-//	// save id in your organization_integrations row
-//	secret, err := creds.Retrieve(ctx, id)
-//
-// Migrate runs as the connection's own role, not the one given with
-// [WithRole]: that role owns the functions.
-//
-// On hosted Supabase and `supabase start`, the migration role postgres may
-// not create objects in schema vault, so pass [WithSchema] with a schema of
-// your own (the functions still use Vault in schema vault). On plain
-// PostgreSQL without the supabase_vault extension, opt into the
-// compatibility layer with [WithCompatVault].
-//
-// # Privileges
-//
-// The functions are SECURITY DEFINER, owned by the role that ran Migrate,
-// with search_path pinned to pg_catalog, pg_temp. EXECUTE is revoked from
-// PUBLIC, anon and authenticated and granted to service_role only, so end
-// users reaching the database through PostgREST cannot call them even when
-// the schema is exposed. [WithRole] makes every call run as a given role
-// (SET LOCAL ROLE), which is how a service connected as postgres calls
-// them as service_role. The access log can be read only by its owner.
-//
-// # Connections
-//
-// [New] accepts a [*pgxpool.Pool], a [*pgx.Conn] or a [pgx.Tx]. On a pool
-// every call is one round trip; inside a transaction a call takes a
-// savepoint first, so a failed call leaves the transaction usable. Behind a
-// transaction-mode pooler (PgBouncer, Supavisor on port 6543) set
-// ConnConfig.DefaultQueryExecMode to [pgx.QueryExecModeExec]. New refuses
-// [pgx.QueryExecModeSimpleProtocol], which would put secrets into SQL text
-// that the server logs for failing statements.
-//
-// # Testing
-//
-// Package github.com/credvault/vault/vaulttest starts a throwaway
-// PostgreSQL with Supabase's roles, Vault and these migrations for your own
-// tests, and runs code as anon, authenticated or service_role with JWT
-// claims, as PostgREST does.
-//
-// # Plaintext guard
-//
-// Migrate also installs a trigger that rejects rows holding what looks like
-// a plaintext credential (API keys of common providers, private keys, JWTs,
-// passwords in URLs, api_key= assignments) with SQLSTATE VA001, naming the
-// column but never echoing the value. Attach it to each integration table
-// once, as its owner:
-//
-//	SELECT credentials.guard_plaintext_credentials('public.organization_integrations');
-//
-// Migrate attaches it to public.organization_integrations itself when that
-// table exists. Classify the rejected INSERT's error with [KindOf].
-//
-// # Errors
-//
-// Every method returns an [*Error] carrying the operation and the
-// credential's id or name, never its value. Match its kind with [errors.Is]
-// against [ErrNotFound], [ErrPermissionDenied], [ErrInvalidArgument],
-// [ErrPlaintextCredential], [ErrDecryption], [ErrVaultUnavailable],
-// [ErrNotMigrated], [ErrConnection], [ErrTimeout], [ErrConflict], [ErrSchemaNotWritable]
-// or [ErrMigrationChecksum]; [IsRetryable] tells which failures may pass
-// when the call is made again. Reach
-// the server's [*pgconn.PgError] with [errors.As]. Context cancellation
-// stays reachable as [context.Canceled] or [context.DeadlineExceeded].
-//
-// # Logging
-//
-// Each call is logged through the [*slog.Logger] given with [WithLogger]
-// (default [slog.Default]) with its operation, credential id, outcome and
-// duration; values are never logged. Each call also sets
-// log_parameter_max_length_on_error = 0 for its transaction so a failing
-// statement does not write the secret into the server log. Statement
-// logging (log_statement = 'all' or 'mod', log_min_duration_statement)
-// still logs bind parameters unless a superuser sets
-// log_parameter_max_length = 0: [Client.Migrate] warns when the server
-// would. Do not attach pgx tracers that log query arguments (tracelog) to
-// the pool used here.
 package vault
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -195,8 +97,11 @@ func WithRole(role string) Option {
 	}
 }
 
-// WithLogger sets the logger that receives one record per call. Default:
-// [slog.Default]. Pass a logger with a discarding handler to silence it.
+// WithLogger sets the logger that receives one record per call: at DEBUG
+// for a success, at INFO, WARN or ERROR by kind for a failure (see the
+// package's Logging section). Default: [slog.Default], whose INFO level
+// shows failures only. Pass a logger with a discarding handler to silence
+// it.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Client) error {
 		if l == nil {
@@ -283,26 +188,22 @@ func (c *Client) Schema() string { return c.schema }
 //
 // Errors: [ErrInvalidArgument] (empty or oversized name, oversized
 // description or secret, invalid UTF-8 or NUL bytes), [ErrPermissionDenied],
-// [ErrNotMigrated], [ErrVaultUnavailable].
+// [ErrReadOnly], [ErrNotMigrated], [ErrVaultUnavailable].
 func (c *Client) Store(ctx context.Context, name, secret, description string) (uuid.UUID, error) {
-	start := time.Now()
 	var id uuid.UUID
-	err := validateText("name", name, 1, MaxNameSize)
-	if err == nil {
-		err = validateText("description", description, 0, MaxDescriptionSize)
-	}
-	if err == nil {
-		err = validateText("secret", secret, 0, MaxSecretSize)
-	}
-	if err == nil {
-		err = c.call(ctx, c.qStore, []any{name, secret, description}, &id)
-	}
+	err := c.do(ctx, call{op: "store", id: &id, name: name}, func() error {
+		if err := cmp.Or(
+			validateText("name", name, 1, MaxNameSize),
+			validateText("description", description, 0, MaxDescriptionSize),
+			validateText("secret", secret, 0, MaxSecretSize),
+		); err != nil {
+			return err
+		}
+		return c.queryRow(ctx, &id, c.qStore, name, secret, description)
+	})
 	if err != nil {
-		e := newError("store", uuid.Nil, name, err)
-		c.logCall(ctx, "store", uuid.Nil, name, start, e)
-		return uuid.Nil, e
+		return uuid.Nil, err
 	}
-	c.logCall(ctx, "store", id, name, start, nil)
 	return id, nil
 }
 
@@ -311,24 +212,27 @@ func (c *Client) Store(ctx context.Context, name, secret, description string) (u
 // server-side code when the integration runs, not per end-user request.
 //
 // Errors: [ErrNotFound], [ErrPermissionDenied], [ErrDecryption],
-// [ErrInvalidArgument] (nil id), [ErrNotMigrated], [ErrVaultUnavailable].
+// [ErrInvalidArgument] (nil id), [ErrReadOnly] (a read-only transaction or
+// a hot standby: the access log is written), [ErrNotMigrated],
+// [ErrVaultUnavailable].
 func (c *Client) Retrieve(ctx context.Context, id uuid.UUID) (string, error) {
-	start := time.Now()
 	var secret *string
-	err := checkID(id)
-	if err == nil {
-		err = c.call(ctx, c.qRetrieve, []any{id}, &secret)
-	}
-	if err == nil && secret == nil {
-		// Vault returns a NULL plaintext when its decryption yields nothing.
-		err = ErrDecryption
-	}
+	err := c.do(ctx, call{op: "retrieve", id: &id}, func() error {
+		if err := checkID(id); err != nil {
+			return err
+		}
+		if err := c.queryRow(ctx, &secret, c.qRetrieve, id); err != nil {
+			return err
+		}
+		if secret == nil {
+			// Vault returns a NULL plaintext when its decryption yields nothing.
+			return ErrDecryption
+		}
+		return nil
+	})
 	if err != nil {
-		e := newError("retrieve", id, "", err)
-		c.logCall(ctx, "retrieve", id, "", start, e)
-		return "", e
+		return "", err
 	}
-	c.logCall(ctx, "retrieve", id, "", start, nil)
 	return *secret, nil
 }
 
@@ -337,54 +241,81 @@ func (c *Client) Retrieve(ctx context.Context, id uuid.UUID) (string, error) {
 // value, never a mix.
 //
 // Errors: [ErrNotFound], [ErrInvalidArgument], [ErrPermissionDenied],
-// [ErrNotMigrated], [ErrVaultUnavailable].
+// [ErrReadOnly], [ErrNotMigrated], [ErrVaultUnavailable].
 func (c *Client) Rotate(ctx context.Context, id uuid.UUID, newSecret string) error {
-	start := time.Now()
-	err := checkID(id)
-	if err == nil {
-		err = validateText("secret", newSecret, 0, MaxSecretSize)
-	}
-	if err == nil {
-		err = c.call(ctx, c.qRotate, []any{id, newSecret}, nil)
-	}
-	if err != nil {
-		e := newError("rotate", id, "", err)
-		c.logCall(ctx, "rotate", id, "", start, e)
-		return e
-	}
-	c.logCall(ctx, "rotate", id, "", start, nil)
-	return nil
+	return c.do(ctx, call{op: "rotate", id: &id}, func() error {
+		if err := cmp.Or(checkID(id), validateText("secret", newSecret, 0, MaxSecretSize)); err != nil {
+			return err
+		}
+		return c.queryRow(ctx, nil, c.qRotate, id, newSecret)
+	})
 }
 
 // Delete removes the credential from Vault. It is idempotent: deleting an
 // unknown id returns nil.
 //
-// Errors: [ErrInvalidArgument] (nil id), [ErrPermissionDenied],
-// [ErrNotMigrated].
+// Errors: [ErrInvalidArgument] (nil id), [ErrInUse] (a row of another table
+// references the credential through a foreign key), [ErrPermissionDenied],
+// [ErrReadOnly], [ErrNotMigrated].
 func (c *Client) Delete(ctx context.Context, id uuid.UUID) error {
-	start := time.Now()
-	err := checkID(id)
-	if err == nil {
-		err = c.call(ctx, c.qDelete, []any{id}, nil)
-	}
-	if err != nil {
-		e := newError("delete", id, "", err)
-		c.logCall(ctx, "delete", id, "", start, e)
-		return e
-	}
-	c.logCall(ctx, "delete", id, "", start, nil)
-	return nil
+	return c.do(ctx, call{op: "delete", id: &id}, func() error {
+		if err := checkID(id); err != nil {
+			return err
+		}
+		return c.queryRow(ctx, nil, c.qDelete, id)
+	})
 }
 
-// call runs one credential function and scans its result into dest, if
-// not nil.
-func (c *Client) call(ctx context.Context, sql string, args []any, dest any) error {
+// call is one Client call as its envelope, do, reports it.
+type call struct {
+	op   string     // the operation: "store", "retrieve", ...
+	id   *uuid.UUID // the credential's id when the call has one: its argument, or where Store puts the new one
+	name string     // the credential's name (store); never a value
+}
+
+// do runs fn, the body of one Client call, which validates the arguments,
+// queues the statement and scans the result. do times it, turns its error
+// into an [*Error] of the kind classify finds, and logs one record, so
+// every call is reported the same way whether it succeeded, failed or was
+// refused before any round trip.
+func (c *Client) do(ctx context.Context, cl call, fn func() error) error {
+	start := time.Now()
+	err := fn()
+	var id uuid.UUID
+	if cl.id != nil {
+		id = *cl.id
+	}
+	if err == nil {
+		c.logCall(ctx, cl.op, id, cl.name, time.Since(start), nil)
+		return nil
+	}
+	e := newError(cl.op, id, cl.name, err)
+	c.logCall(ctx, cl.op, id, cl.name, time.Since(start), e)
+	return e
+}
+
+// queryRow runs sql, a call of one of the credential functions, and scans
+// its one row into dest; a nil dest ignores the result.
+func (c *Client) queryRow(ctx context.Context, dest any, sql string, args ...any) error {
 	return c.run(ctx, func(b *pgx.Batch) {
 		q := b.Queue(sql, args...)
 		if dest != nil {
 			q.QueryRow(func(row pgx.Row) error { return row.Scan(dest) })
 		}
 	})
+}
+
+// queryRows runs sql and collects every row it returns with scan.
+func queryRows[T any](ctx context.Context, c *Client, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
+	var out []T
+	err := c.run(ctx, func(b *pgx.Batch) {
+		b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+			var err error
+			out, err = pgx.CollectRows(rows, scan)
+			return err
+		})
+	})
+	return out, err
 }
 
 // run sends the statements queued by queue in a single round trip, in a
@@ -446,29 +377,3 @@ const (
 	qRelease    = "RELEASE SAVEPOINT credvault_call"
 	qRollbackTo = "ROLLBACK TO SAVEPOINT credvault_call; RELEASE SAVEPOINT credvault_call"
 )
-
-func checkID(id uuid.UUID) error {
-	if id == uuid.Nil {
-		return fmt.Errorf("%w: nil credential id", ErrInvalidArgument)
-	}
-	return nil
-}
-
-// validateText rejects what PostgreSQL text cannot hold (NUL bytes, invalid
-// UTF-8) and sizes out of range, without echoing the value.
-func validateText(field, s string, minLen, maxLen int) error {
-	switch {
-	case len(s) < minLen:
-		return fmt.Errorf("%w: %s must not be empty", ErrInvalidArgument, field)
-	case len(s) > maxLen:
-		return fmt.Errorf("%w: %s is %d bytes, more than the %d allowed", ErrInvalidArgument, field, len(s), maxLen)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidArgument, field)
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] == 0 {
-			return fmt.Errorf("%w: %s contains a NUL byte", ErrInvalidArgument, field)
-		}
-	}
-	return nil
-}

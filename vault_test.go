@@ -239,7 +239,7 @@ func TestNullArguments(t *testing.T) {
 				return err
 			})
 			require.Equal(t, "22004", sqlstate(err))
-			require.ErrorIs(t, vault.KindOf(err), vault.ErrInvalidArgument)
+			require.ErrorIs(t, vault.CallKind(err), vault.ErrInvalidArgument)
 			var pgErr *pgconn.PgError
 			require.ErrorAs(t, err, &pgErr)
 			require.Regexp(t, `p_[a-z_]+ must not be null`, pgErr.Message, "the message names the argument")

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -164,10 +165,11 @@ func exitCode(err error) int {
 	return ExitFailed
 }
 
-// hint suggests a fix for the common failures.
+// hint suggests a fix: in the command's terms (flags, not Go options) where
+// the command knows better, else the library's hint for the error's kind.
 func hint(c *command, s *session, err error) string {
 	var pgErr *pgconn.PgError
-	undefined := errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") // undefined_table, invalid_schema_name
+	undefined := errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.UndefinedTable || pgErr.Code == pgerrcode.InvalidSchemaName)
 	switch {
 	case errors.Is(err, vault.ErrNotMigrated) || undefined:
 		return fmt.Sprintf("the credential functions are not in schema %q: run 'credvault migrate --schema %s', or pass the --schema you migrated", s.schema, s.schema)
@@ -177,14 +179,20 @@ func hint(c *command, s *session, err error) string {
 		return "the credential functions are executable by service_role only: connect as a member of it (postgres on Supabase) and keep --role service_role"
 	case errors.Is(err, vault.ErrPermissionDenied) && c.name == "migrate":
 		return "installing the compatibility layer needs a superuser; on Supabase, Vault is already installed"
+	case errors.Is(err, vault.ErrPermissionDenied):
+		return "connect as the role that ran migrate (postgres on Supabase)"
+	case errors.Is(err, vault.ErrPlaintextCredential):
+		return "store the value with 'credvault store' and keep only the id it prints in your table"
 	case errors.Is(err, vault.ErrVaultUnavailable):
 		return "install the supabase_vault extension, or on plain PostgreSQL pass --compat-key-file as a superuser (see README)"
 	case errors.Is(err, vault.ErrSchemaNotWritable):
 		return "on Supabase the postgres role cannot create in schema vault: use --schema credentials (and the same --schema in every command)"
-	case errors.Is(err, vault.ErrDecryption):
-		return "the server runs with a different root key than the one that encrypted this credential; do not retry"
+	case errors.Is(err, vault.ErrConnection):
+		return "check --database-url (or $" + EnvDatabaseURL + ") and that the server is up; a store that failed this way may have committed: look for it with 'credvault list' before storing again"
+	case errors.Is(err, vault.ErrUnsupported):
+		return "credvault prepares its statements: connect directly or through the pooler's session mode (Supavisor on port 5432), not a transaction-mode pooler"
 	}
-	return ""
+	return vault.Hint(err)
 }
 
 func newFlagSet(c *command, s *session) *flag.FlagSet {

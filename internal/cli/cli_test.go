@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/credvault/vault"
 )
 
 func TestParseAge(t *testing.T) {
@@ -59,4 +63,31 @@ func TestCellEscapesControlCharacters(t *testing.T) {
 	require.Equal(t, "acme/quickbooks #1a2b", cell("acme/quickbooks #1a2b"))
 	require.Equal(t, `a\tb\x1b[31m\n`, cell("a\tb\x1b[31m\n"))
 	require.Equal(t, "café", cell("café"))
+}
+
+// TestHintEveryKind: every failure of a known kind gets a hint, in the
+// command's terms where the library's names a Go option.
+func TestHintEveryKind(t *testing.T) {
+	t.Parallel()
+	s := &session{schema: "credentials"}
+	for _, kind := range []error{
+		vault.ErrNotFound, vault.ErrPermissionDenied, vault.ErrInvalidArgument, vault.ErrInUse,
+		vault.ErrPlaintextCredential, vault.ErrDecryption, vault.ErrVaultUnavailable, vault.ErrSchemaNotWritable,
+		vault.ErrNotMigrated, vault.ErrMigrationChecksum, vault.ErrConnection, vault.ErrTimeout, vault.ErrConflict,
+		vault.ErrReadOnly, vault.ErrUnsupported, vault.ErrServer,
+	} {
+		for _, c := range commands {
+			err := &vault.Error{Op: c.name, Kind: kind}
+			h := hint(c, s, err)
+			if h == "" {
+				t.Errorf("%s: %v: no hint", c.name, kind)
+			}
+			for _, option := range []string{"WithSchema", "WithRole", "WithCompatVault", "QueryExecModeExec", "Client.", "List ", "Migrate"} {
+				if strings.Contains(h, option) {
+					t.Errorf("%s: %v: the command's hint names %s: %s", c.name, kind, option, h)
+				}
+			}
+		}
+	}
+	require.Empty(t, hint(storeCmd, s, errors.New("something else")))
 }

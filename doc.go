@@ -1,0 +1,120 @@
+// Package vault keeps third-party integration credentials (API keys, OAuth
+// client secrets, tokens) in Supabase Vault instead of plain columns.
+//
+// A [Client] gives Go services four calls, [Client.Store], [Client.Retrieve],
+// [Client.Rotate] and [Client.Delete], each backed by a SECURITY DEFINER SQL
+// function that only service_role may execute, plus [Client.List] and
+// [Client.AccessLog], which read metadata and never a value. Every
+// successful retrieval is recorded in an append-only access log in the
+// database, and every call, including denied and failed ones, is reported
+// to a [log/slog] logger. Your tables keep only the id that Store returns.
+//
+// # Setup
+//
+// The SQL ships inside this module ([Migrations]) and is applied by
+// [Client.Migrate], typically once at startup:
+//
+//	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+//	// handle err
+//	creds, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithRole("service_role"))
+//	// handle err
+//	if err := creds.Migrate(ctx); err != nil { /* handle err */ }
+//
+//	id, err := creds.Store(ctx, "acme/quickbooks", apiKey, "QuickBooks OAuth client secret")
+//	// save id in your organization_integrations row
+//	secret, err := creds.Retrieve(ctx, id)
+//
+// Migrate runs as the connection's own role, not the one given with
+// [WithRole]: that role owns the functions.
+//
+// On hosted Supabase and `supabase start`, the migration role postgres may
+// not create objects in schema vault, so pass [WithSchema] with a schema of
+// your own (the functions still use Vault in schema vault). On plain
+// PostgreSQL without the supabase_vault extension, opt into the
+// compatibility layer with [WithCompatVault].
+//
+// # Privileges
+//
+// The functions are SECURITY DEFINER, owned by the role that ran Migrate,
+// with search_path pinned to pg_catalog, pg_temp. EXECUTE is revoked from
+// PUBLIC, anon and authenticated and granted to service_role only, so end
+// users reaching the database through PostgREST cannot call them even when
+// the schema is exposed. [WithRole] makes every call run as a given role
+// (SET LOCAL ROLE), which is how a service connected as postgres calls
+// them as service_role. The access log can be read only by its owner.
+//
+// # Connections
+//
+// [New] accepts a [*pgxpool.Pool], a [*pgx.Conn] or a [pgx.Tx]. On a pool
+// every call is one round trip; inside a transaction a call takes a
+// savepoint first, so a failed call leaves the transaction usable. Building
+// the client on a transaction is also how a Store and the row that keeps
+// its id commit together. Behind a transaction-mode pooler (PgBouncer,
+// Supavisor on port 6543) set ConnConfig.DefaultQueryExecMode to
+// [pgx.QueryExecModeExec]: with pgx's default, prepared statements reach
+// other server connections and calls fail with [ErrUnsupported]. New refuses
+// [pgx.QueryExecModeSimpleProtocol], which would put secrets into SQL text
+// that the server logs for failing statements. Every call but List writes,
+// Retrieve included (the access log), so send them to the primary in a
+// read-write transaction; elsewhere they fail with [ErrReadOnly].
+//
+// # Errors
+//
+// Every method returns an [*Error] carrying the operation and the
+// credential's id or name, never its value. Its Kind is one of this
+// package's sentinel errors (ErrNotFound, ErrPermissionDenied, ...), which
+// [errors.Is] matches; [KindOf] returns it, [IsRetryable] tells which
+// failures may pass when the call is made again, and [Hint] says what to do.
+// The kinds are kept in one table, listed in the README's "Errors and
+// SQLSTATEs" section with the SQLSTATEs that map to each, whether it is
+// retryable and the level its calls are logged at. Reach the server's
+// [*pgconn.PgError] with [errors.As]. Context cancellation stays reachable
+// as [context.Canceled] or [context.DeadlineExceeded], which are also the
+// kind of such errors.
+//
+// For errors of your own statements, KindOf answers only where the answer
+// does not depend on the statement: the plaintext guard's rejection, and
+// conditions of the connection or server such as [ErrConnection] or
+// [ErrConflict]. A [pgx.ErrNoRows] from your own query is not [ErrNotFound].
+//
+// # Logging
+//
+// Each call writes one record, message "vault call", to the [*slog.Logger]
+// given with [WithLogger] (default [slog.Default]), with its operation, the
+// credential's id or name, outcome, duration, schema, role and SQLSTATE;
+// values are never logged. A successful call is logged at DEBUG; a failed
+// one at INFO when the caller caused it and handles it (not found, invalid
+// argument, in use), at WARN when it is security-relevant or transient
+// (permission denied, connection, timeout, conflict), and at ERROR when an
+// operator must fix something (decryption, not migrated, read-only,
+// unsupported, server). The README's kinds table gives each kind's level.
+//
+// Each call also sets log_parameter_max_length_on_error = 0 for its
+// transaction so a failing statement does not write the secret into the
+// server log. Statement logging (log_statement = 'all' or 'mod',
+// log_min_duration_statement) still logs bind parameters unless a
+// superuser sets log_parameter_max_length = 0: [Client.Migrate] warns when
+// the server would. Do not attach pgx tracers that log query arguments
+// (tracelog) to the pool used here.
+//
+// # Testing
+//
+// Package github.com/credvault/vault/vaulttest starts a throwaway
+// PostgreSQL with Supabase's roles, Vault and these migrations for your own
+// tests, and runs code as anon, authenticated or service_role with JWT
+// claims, as PostgREST does.
+//
+// # Plaintext guard
+//
+// Migrate also installs a trigger that rejects rows holding what looks like
+// a plaintext credential (API keys of common providers, private keys, JWTs,
+// passwords in URLs, api_key= assignments) with SQLSTATE VA001, naming the
+// column but never echoing the value. Attach it to each integration table
+// once, as its owner:
+//
+//	SELECT credentials.guard_plaintext_credentials('public.organization_integrations');
+//
+// Migrate attaches it to public.organization_integrations itself when that
+// table exists. Classify the rejected INSERT's error with [KindOf], which
+// returns [ErrPlaintextCredential].
+package vault
