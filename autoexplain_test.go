@@ -28,7 +28,8 @@ import (
 // force generic plans for their transaction, so neither their own plan nor
 // the plans of the statements inside the credential functions and Vault's
 // functions hold a value, through a pool and inside a caller's transaction,
-// whose plan_cache_mode the call gives back.
+// whose plan_cache_mode the call gives back. Migrate warns about
+// log_verbose, which still shows the values of other clients' statements.
 func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -112,6 +113,13 @@ func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 	owner, err := vault.New(pool, vault.WithSchema(db.Schema), vault.WithLogger(logger))
 	require.NoError(t, err)
 	require.NoError(t, owner.Migrate(ctx))
+	warnings := 0
+	for _, r := range secRecords(t, logs) {
+		if msg, _ := r["msg"].(string); r["level"] == "WARN" && strings.Contains(msg, "auto_explain.log_verbose = off") {
+			warnings++
+		}
+	}
+	require.Equal(t, 1, warnings, "Migrate warns that auto_explain logs plans with values")
 
 	var secrets []string
 	secret := func() string { v := newSecret(); secrets = append(secrets, v); return v }

@@ -98,8 +98,10 @@
 // logging (log_statement = 'all' or 'mod', log_min_duration_statement)
 // still logs bind parameters unless a superuser sets
 // log_parameter_max_length = 0: [Client.Migrate] warns when the server
-// would. Do not attach pgx tracers that log query arguments (tracelog) to
-// the pool used here.
+// would, and when auto_explain would log values (log_verbose, which shows
+// those of other clients' statements, and from PostgreSQL 16 any
+// auto_explain.log_parameter_max_length but 0). Do not attach pgx tracers
+// that log query arguments (tracelog) to the pool used here.
 package vault
 
 import (
