@@ -97,8 +97,8 @@ func (a AutoExplain) Problems() []Problem {
 	if !a.Active() {
 		return nil
 	}
-	const who = "a superuser may change it; on Supabase, postgres may set auto_explain.* per role " +
-		"(ALTER ROLE ... SET, which applies to sessions that log in as that role)"
+	const who = "a superuser may change it; on Supabase (current images), postgres may set auto_explain.* " +
+		"per role with ALTER ROLE ... SET, which applies to the sessions that log in as that role"
 	var ps []Problem
 	if a.HasParamMaxLength && a.ParamMaxLength != 0 {
 		ps = append(ps, Problem{
