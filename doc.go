@@ -91,11 +91,17 @@
 //
 // Each call also sets log_parameter_max_length_on_error = 0 for its
 // transaction so a failing statement does not write the secret into the
-// server log. Statement logging (log_statement = 'all' or 'mod',
+// server log, and plan_cache_mode = force_generic_plan so that auto_explain
+// (log_verbose) finds no value in its plans or in those of the statements
+// it runs inside the credential functions and Vault; inside a caller's
+// transaction the caller's plan_cache_mode is restored after the call.
+// Statement logging (log_statement = 'all' or 'mod',
 // log_min_duration_statement) still logs bind parameters unless a
 // superuser sets log_parameter_max_length = 0: [Client.Migrate] warns when
-// the server would. Do not attach pgx tracers that log query arguments
-// (tracelog) to the pool used here.
+// the server would, and when auto_explain would log values (log_verbose,
+// which shows those of other clients' statements, and from PostgreSQL 16
+// any auto_explain.log_parameter_max_length but 0). Do not attach pgx
+// tracers that log query arguments (tracelog) to the pool used here.
 //
 // # Testing
 //

@@ -188,6 +188,9 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 			c.logger.WarnContext(ctx, "vault: the server logs bind parameters, which include secrets: "+msg,
 				"schema", c.schema)
 		}
+		if err := c.warnPlanLogging(ctx, tx); err != nil {
+			return fail("", err)
+		}
 	}
 
 	var status []MigrationStatus

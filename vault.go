@@ -320,7 +320,9 @@ func queryRows[T any](ctx context.Context, c *Client, scan pgx.RowToFunc[T], sql
 
 // run sends the statements queued by queue in a single round trip, in a
 // batch whose first statement keeps bind parameters out of the server's
-// error log and switches to the client's role, if any. The statements of a
+// error log, makes the server plan them with generic plans (which hold no
+// values for auto_explain to log) and switches to the client's role, if
+// any. The statements of a
 // batch share one implicit transaction, so these settings end with it and a
 // failure anywhere rolls everything back.
 //
@@ -349,6 +351,7 @@ func (c *Client) run(ctx context.Context, queue func(*pgx.Batch)) error {
 	}
 	queue(b)
 	if inTx {
+		b.Queue(qRestorePlanCacheMode)
 		if c.role != "" {
 			b.Queue(qRestoreRole)
 		}
@@ -362,16 +365,32 @@ func (c *Client) run(ctx context.Context, queue func(*pgx.Batch)) error {
 	return err
 }
 
+// The first statement of every call's batch. Besides keeping parameters out
+// of error reports, it makes the transaction plan with generic plans: a
+// custom plan folds bind parameters into constants, and auto_explain with
+// log_verbose then logs the secret inside the plan of the call and, with
+// log_nested_statements, inside the plans of the statements the credential
+// functions and Vault run with it, whatever log_parameter_max_length says.
+// A generic plan shows $1 instead. The caller's plan_cache_mode is kept in
+// a transaction-local placeholder setting so that qRestorePlanCacheMode can
+// put it back when db is a transaction.
 const (
-	qQuietErrors = "SELECT pg_catalog.set_config('log_parameter_max_length_on_error', '0', true)"
+	qQuietErrors = "SELECT pg_catalog.set_config('log_parameter_max_length_on_error', '0', true), " +
+		qGenericPlans
 
-	// The caller's role is kept in a transaction-local placeholder setting
-	// so that qRestoreRole can put it back when db is a transaction, where
-	// releasing the savepoint would otherwise keep the switched role.
+	// The caller's role is kept the same way, so that qRestoreRole can put
+	// it back when db is a transaction, where releasing the savepoint would
+	// otherwise keep the switched role.
 	qQuietErrorsAsRole = "SELECT pg_catalog.set_config('log_parameter_max_length_on_error', '0', true), " +
+		qGenericPlans + ", " +
 		"pg_catalog.set_config('credvault.outer_role', pg_catalog.current_setting('role'), true), " +
 		"pg_catalog.set_config('role', $1, true)"
 	qRestoreRole = "SELECT pg_catalog.set_config('role', pg_catalog.current_setting('credvault.outer_role'), true)"
+
+	qGenericPlans = "pg_catalog.set_config('credvault.outer_plan_cache_mode', pg_catalog.current_setting('plan_cache_mode'), true), " +
+		"pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)"
+	qRestorePlanCacheMode = "SELECT pg_catalog.set_config('plan_cache_mode', " +
+		"pg_catalog.current_setting('credvault.outer_plan_cache_mode'), true)"
 
 	qSavepoint  = "SAVEPOINT credvault_call"
 	qRelease    = "RELEASE SAVEPOINT credvault_call"

@@ -355,6 +355,40 @@ func TestDoctor(t *testing.T) {
 	require.Regexp(t, `FINDING +guard +public.organization_integrations has no enabled plaintext guard`, out)
 	_, err = db.Pool.Exec(ctx, "SELECT "+pgx.Identifier{db.Schema, "guard_plaintext_credentials"}.Sanitize()+"('public.organization_integrations')")
 	require.NoError(t, err)
+
+	// The default log_min_error_statement logs the text of a statement the
+	// guard rejects, literal credential included.
+	alterDB := "ALTER DATABASE " + pgx.Identifier{db.Name}.Sanitize() + " "
+	out = doctor(cli.ExitFindings)
+	require.Len(t, findings(out), 1, out)
+	require.Regexp(t, `FINDING +logging +log_min_error_statement = error: .*lands in the log; set log_min_error_statement = panic`, out)
+	exec1(t, db.AdminURL, alterDB+"SET log_min_error_statement = panic")
+	doctor(cli.ExitOK)
+
+	// auto_explain loaded for the database's sessions, logging verbose plans.
+	var version int
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version))
+	autoExplain := []string{"session_preload_libraries", "auto_explain.log_min_duration", "auto_explain.log_verbose",
+		"auto_explain.log_nested_statements"}
+	for _, set := range []string{"session_preload_libraries = 'auto_explain'", "auto_explain.log_min_duration = 0",
+		"auto_explain.log_verbose = on", "auto_explain.log_nested_statements = on"} {
+		exec1(t, db.AdminURL, alterDB+"SET "+set)
+	}
+	if version >= 160000 {
+		exec1(t, db.AdminURL, alterDB+"SET auto_explain.log_parameter_max_length = 0")
+		autoExplain = append(autoExplain, "auto_explain.log_parameter_max_length")
+	}
+	out = doctor(cli.ExitFindings)
+	require.Len(t, findings(out), 1, out)
+	require.Regexp(t, `FINDING +logging +auto_explain logs plans with their values .*log_nested_statements.*: set auto_explain.log_verbose = off`, out)
+	if version >= 160000 { // its default logs every logged statement's parameters
+		exec1(t, db.AdminURL, alterDB+"RESET auto_explain.log_parameter_max_length")
+		out = doctor(cli.ExitFindings)
+		require.Regexp(t, `FINDING +logging +auto_explain logs the bind parameters.*: set auto_explain.log_parameter_max_length = 0`, out)
+	}
+	for _, name := range autoExplain {
+		exec1(t, db.AdminURL, alterDB+"RESET "+name)
+	}
 	doctor(cli.ExitOK)
 
 	// A function opened to end users.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -112,7 +113,8 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 				printHelp(stdio.Stdout, c, fs)
 				return ExitOK
 			}
-			fmt.Fprintf(stdio.Stderr, "credvault: unknown command %q\n", args[1])
+			// Never repeat what was typed: it may be a secret typed in the wrong place.
+			fmt.Fprintln(stdio.Stderr, "credvault: unknown command; run 'credvault --help' for the list")
 			return ExitUsage
 		}
 		printMainHelp(stdio.Stdout)
@@ -120,7 +122,7 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	}
 	c := findCommand(name)
 	if c == nil {
-		fmt.Fprintf(stdio.Stderr, "credvault: unknown command %q; run 'credvault --help' for the list\n", name)
+		fmt.Fprintln(stdio.Stderr, "credvault: unknown command; run 'credvault --help' for the list")
 		return ExitUsage
 	}
 	s := &session{io: stdio, cmd: c}
@@ -131,8 +133,11 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		printHelp(stdio.Stdout, c, fs)
 		return ExitOK
 	}
-	if err != nil { // the flag package has printed what was wrong
-		fmt.Fprintf(stdio.Stderr, "run 'credvault %s --help' for usage\n", c.name)
+	if err == nil {
+		err = checkNameFlags(fs, s)
+	}
+	if err != nil {
+		fmt.Fprintf(stdio.Stderr, "credvault %s: %v\nrun 'credvault %s --help' for usage\n", c.name, err, c.name)
 		return ExitUsage
 	}
 	defer s.close()
@@ -197,8 +202,8 @@ func hint(c *command, s *session, err error) string {
 
 func newFlagSet(c *command, s *session) *flag.FlagSet {
 	fs := flag.NewFlagSet("credvault "+c.name, flag.ContinueOnError)
-	fs.SetOutput(s.stderr())
-	fs.Usage = func() {} // Main prints the help
+	fs.SetOutput(io.Discard) // its messages quote arguments; parseInterspersed reports errors itself
+	fs.Usage = func() {}     // Main prints the help
 	switch c.conn {
 	case connSchema:
 		fs.StringVar(&s.schema, "schema", vault.DefaultSchema, "`schema` holding the credential functions")
@@ -218,26 +223,89 @@ func newFlagSet(c *command, s *session) *flag.FlagSet {
 	return fs
 }
 
-// parseInterspersed parses flags that may follow positional arguments
-// ("retrieve ID --force") and returns the positional arguments. A "--"
-// ends flag parsing.
+// parseInterspersed parses the flags defined in fs, which may follow
+// positional arguments ("retrieve ID --force"), as the flag package does
+// ("-f", "--f", "-f=v", "--f v"; a boolean flag takes no separate value),
+// and returns the positional arguments. A "--" ends flag parsing; "-h" and
+// "--help" return [flag.ErrHelp].
+//
+// Its errors are usage errors that name a flag only when fs defines it and
+// never repeat a value or an unknown flag: a secret typed in the wrong
+// place ("--name x --sk_live_...", "--limit sk_live_...") must not be
+// echoed to a terminal or a CI log.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			return append(positional, args[i+1:]...), nil
 		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, nil
+		if len(arg) < 2 || arg[0] != '-' {
+			positional = append(positional, arg)
+			continue
 		}
-		// fs.Parse consumed a "--" if the argument before rest was one.
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(positional, rest...), nil
+		name := strings.TrimPrefix(arg[1:], "-")
+		value, hasValue := "", false
+		if eq := strings.IndexByte(name, '='); eq > 0 {
+			name, value, hasValue = name[:eq], name[eq+1:], true
 		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
+		if name == "" || name[0] == '-' || name[0] == '=' {
+			return nil, usagef("malformed flag: flags are written -name, --name, --name=value or --name value")
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			if name == "h" || name == "help" {
+				return nil, flag.ErrHelp
+			}
+			return nil, usagef("unknown flag (not repeated here; secrets are read from standard input or --file)")
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			if !hasValue {
+				value = "true"
+			}
+		} else if !hasValue {
+			if i+1 == len(args) {
+				return nil, usagef("flag --%s needs a value", name)
+			}
+			i++
+			value = args[i]
+		}
+		if err := fs.Set(name, value); err != nil {
+			return nil, usagef("flag --%s: invalid value (%s)", name, flagValueHelp(f))
+		}
 	}
+	return positional, nil
+}
+
+// flagValueHelp says what f accepts, without the value it was given.
+func flagValueHelp(f *flag.Flag) string {
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return "write --" + f.Name + " alone, or --" + f.Name + "=true or =false"
+	}
+	if g, ok := f.Value.(flag.Getter); ok {
+		if _, ok := g.Get().(int); ok {
+			return "a whole number is expected"
+		}
+	}
+	return "see --help"
+}
+
+// checkNameFlags rejects a --schema or --role that cannot be a PostgreSQL
+// identifier, without repeating it. An empty --role means the connection's
+// own role.
+func checkNameFlags(fs *flag.FlagSet, s *session) error {
+	for _, f := range []struct {
+		name, value string
+		emptyOK     bool
+	}{{"schema", s.schema, false}, {"role", s.role, true}} {
+		if fs.Lookup(f.name) == nil || (f.value == "" && f.emptyOK) {
+			continue
+		}
+		if f.value == "" || len(f.value) > 63 || !utf8.ValidString(f.value) || strings.ContainsRune(f.value, 0) {
+			return usagef("--%s must be a name of 1 to 63 bytes of UTF-8 without NUL", f.name)
+		}
+	}
+	return nil
 }
 
 func printMainHelp(w io.Writer) {
@@ -320,9 +388,12 @@ func (s *session) connect(ctx context.Context) (*pgx.Conn, error) {
 	if url == "" {
 		return nil, usagef("no database: pass --database-url or set %s", EnvDatabaseURL)
 	}
-	cfg, err := pgx.ParseConfig(url) // its errors mask the password
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return nil, usagef("%v", err)
+		// Its errors mask a password but quote the rest, which may be
+		// anything typed in the wrong place.
+		return nil, usagef("--database-url or %s is not a PostgreSQL connection string "+
+			"(postgres://user@host:5432/database?sslmode=require, or host=... user=... dbname=...)", EnvDatabaseURL)
 	}
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "credvault"

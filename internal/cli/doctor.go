@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/serverlog"
 )
 
 var doctorCmd = &command{
@@ -33,7 +34,9 @@ check, then exits 3 if anything needs fixing:
   privileges  no function of --schema is executable by PUBLIC, anon or
               authenticated, --role may execute the credential functions,
               and only the owner may read the access log
-  logging     the server does not write bind parameters (secrets) to its log
+  logging     the server does not write bind parameters (secrets) to its log,
+              auto_explain logs no plan with values, and a statement the
+              plaintext guard rejects is not logged with its text
   guard       public.organization_integrations, if it exists, has the
               plaintext guard trigger
 
@@ -464,9 +467,54 @@ func checkLogging(ctx context.Context, d *doctor) error {
 	if set["pgaudit.log_parameter"] == "on" && set["pgaudit.log"] != "" && set["pgaudit.log"] != "none" {
 		d.finding("pgaudit logs statement parameters (pgaudit.log = %s, pgaudit.log_parameter = on): set pgaudit.log_parameter = off", set["pgaudit.log"])
 	}
+	if err := d.checkPlanLogging(ctx); err != nil {
+		return err
+	}
+	if err := d.checkRejectedStatements(ctx); err != nil {
+		return err
+	}
 	if d.findings == before {
 		d.ok("bind parameters are not written to the server log")
 	}
+	return nil
+}
+
+// checkPlanLogging reports auto_explain settings that write values to the
+// server log.
+func (d *doctor) checkPlanLogging(ctx context.Context) error {
+	ae, err := serverlog.ReadAutoExplain(ctx, d.conn)
+	if err != nil {
+		return err
+	}
+	for _, p := range ae.Problems() {
+		d.finding("%s", p)
+	}
+	return nil
+}
+
+// checkRejectedStatements reports that a statement the plaintext guard
+// rejects would be logged with its text, credential included, when the
+// database has a guarded table.
+func (d *doctor) checkRejectedStatements(ctx context.Context) error {
+	var level, db string
+	var guarded bool
+	err := d.conn.QueryRow(ctx, `
+SELECT pg_catalog.current_setting('log_min_error_statement'), pg_catalog.current_database(),
+       EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
+                WHERE t.tgname OPERATOR(pg_catalog.=) 'credvault_reject_plaintext'
+                  AND t.tgenabled OPERATOR(pg_catalog.<>) 'D')`).Scan(&level, &db, &guarded)
+	if err != nil {
+		return err
+	}
+	if !guarded || !serverlog.LogsErrorStatements(level) {
+		return nil
+	}
+	d.finding("log_min_error_statement = %s: when the plaintext guard rejects a statement the server logs its text, "+
+		"so a credential sent as literal SQL (psql, seed files, the Supabase SQL editor) lands in the log; "+
+		"set log_min_error_statement = panic: a superuser may run ALTER DATABASE %s SET log_min_error_statement = panic "+
+		"(or ALTER ROLE ... SET for the roles that send such SQL); on hosted Supabase postgres may not set it "+
+		"(it is not among the settings supautils lets postgres change): ask Supabase support",
+		level, pgx.Identifier{db}.Sanitize())
 	return nil
 }
 

@@ -18,26 +18,27 @@ import (
 var dayWeekRE = regexp.MustCompile(`^(\d+(?:\.\d+)?)([dw])$`)
 
 // parseAge parses a positive age: a number of days or weeks ("90d",
-// "2w", "1.5d") or a Go duration ("12h", "1h30m").
+// "2w", "1.5d") or a Go duration ("12h", "1h30m"). Its errors never repeat
+// s, which may be a secret typed in the wrong place.
 func parseAge(s string) (time.Duration, error) {
 	var d time.Duration
 	if m := dayWeekRE.FindStringSubmatch(s); m != nil {
 		n, err := strconv.ParseFloat(m[1], 64)
 		if err != nil {
-			return 0, err
+			return 0, errors.New("the number of days or weeks is not valid")
 		}
 		unit := 24 * time.Hour
 		if m[2] == "w" {
 			unit *= 7
 		}
 		if n*float64(unit) > float64(1<<62) {
-			return 0, fmt.Errorf("%q is too long", s)
+			return 0, errors.New("the age is too long")
 		}
 		d = time.Duration(n * float64(unit))
 	} else {
 		var err error
 		if d, err = time.ParseDuration(s); err != nil {
-			return 0, fmt.Errorf("%q is not an age such as 90d, 2w, 12h or 1h30m", s)
+			return 0, errors.New("not an age such as 90d, 2w, 12h or 1h30m")
 		}
 	}
 	if d <= 0 {

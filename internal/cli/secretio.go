@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -28,10 +29,12 @@ func readSecret(stdio IO, path string) (string, error) {
 	case path != "" && path != "-":
 		var f *os.File
 		if f, err = os.Open(path); err != nil {
-			return "", err
+			return "", fileError(err)
 		}
 		defer f.Close()
-		b, err = readLimited(f)
+		if b, err = readLimited(f); err != nil {
+			return "", fileError(err)
+		}
 	default:
 		if f, ok := stdio.Stdin.(*os.File); ok && isTerminal(f) {
 			b, err = readFromTerminal(f, stdio.Stderr)
@@ -105,4 +108,16 @@ func writeSecret(stdio IO, secret string, tty bool) error {
 	}
 	_, err := io.WriteString(stdio.Stdout, secret)
 	return err
+}
+
+// fileError describes a failure to open or read the file given with
+// --file without its path, which may be anything typed in the wrong
+// place: "no such file or directory", "permission denied", "is a
+// directory". errors.Is still matches fs.ErrNotExist and the like.
+func fileError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("cannot read the file given with --file: %w", err)
 }
