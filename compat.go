@@ -170,10 +170,10 @@ func pgcryptoSchema(ctx context.Context, tx pgx.Tx) (string, error) {
 	err := tx.QueryRow(ctx, find).Scan(&schema)
 	if errors.Is(err, pgx.ErrNoRows) {
 		const target = "extensions"
-		exists, problem, err := schemaControl(ctx, tx, target)
+		exists, problem, cerr := schemaControl(ctx, tx, target)
 		switch {
-		case err != nil:
-			return "", err
+		case cerr != nil:
+			return "", cerr
 		case problem != "":
 			return "", fmt.Errorf("%w: pgcrypto is not installed, and schema %s, where the compatibility layer would install it, %s: "+
 				"a role that controls the schema of pgcrypto can make the layer hand it the root key. Have a superuser install "+
@@ -237,8 +237,13 @@ func schemaControl(ctx context.Context, tx pgx.Tx, schema string) (exists bool, 
 	var owner string
 	var ownerSuper bool
 	var creators []string
+	// A schema owned by pg_database_owner (public, by default) is the
+	// database owner's.
 	err = tx.QueryRow(ctx, `
-SELECT pg_catalog.pg_get_userbyid(n.nspowner)::pg_catalog.text, o.rolsuper,
+SELECT CASE WHEN n.nspowner OPERATOR(pg_catalog.=) x.owner THEN pg_catalog.quote_ident(o.rolname)
+            ELSE 'pg_database_owner (the owner of the database, ' OPERATOR(pg_catalog.||)
+                 pg_catalog.quote_ident(o.rolname) OPERATOR(pg_catalog.||) ')' END,
+       o.rolsuper,
        ARRAY(SELECT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
                          ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END
                FROM pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) AS a
@@ -246,7 +251,11 @@ SELECT pg_catalog.pg_get_userbyid(n.nspowner)::pg_catalog.text, o.rolsuper,
               WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE' AND NOT coalesce(r.rolsuper, false)
               ORDER BY 1)
   FROM pg_catalog.pg_namespace AS n
-  JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) n.nspowner
+ CROSS JOIN LATERAL (SELECT CASE WHEN n.nspowner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole
+                                 THEN (SELECT d.datdba FROM pg_catalog.pg_database AS d
+                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                                 ELSE n.nspowner END) AS x(owner)
+  JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) x.owner
  WHERE n.nspname OPERATOR(pg_catalog.=) $1`, schema).Scan(&owner, &ownerSuper, &creators)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -254,7 +263,7 @@ SELECT pg_catalog.pg_get_userbyid(n.nspowner)::pg_catalog.text, o.rolsuper,
 	case err != nil:
 		return false, "", err
 	case !ownerSuper:
-		return true, fmt.Sprintf("is owned by %s, which is not a superuser", quoteIdent(owner)), nil
+		return true, "is owned by " + owner + ", which is not a superuser", nil
 	case len(creators) > 0:
 		return true, "lets " + strings.Join(creators, ", ") + " create objects in it", nil
 	}
