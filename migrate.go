@@ -194,14 +194,28 @@ func migrationLockKey(schema string) int64 {
 //
 // When every migration is already applied Migrate only reads, so roles
 // without CREATE on the schema may call it. Otherwise it creates the schema
-// if missing and needs CREATE on it (or on the database).
+// if missing and needs CREATE on it (or on the database). With
+// [WithCompatVault] it also installs the compatibility layer, or upgrades
+// one an older version of this module installed.
+//
+// Nothing another role planted runs as the migrating role: every
+// transaction first pins search_path to pg_catalog, pg_temp (and gives a
+// caller's transaction its own back before committing), so look-alike
+// operators, functions and types in public or elsewhere are never found.
+// Migrate trusts schema vault only as the supabase_vault extension or as
+// the compatibility layer owned by superusers, and creates objects only in
+// a schema that the migrating role (or a superuser) owns.
 //
 // Errors: [ErrVaultUnavailable] when Vault is not installed and
-// [WithCompatVault] was not given; [ErrSchemaNotWritable] when the role
-// may not create in the schema (on Supabase use [WithSchema]);
+// [WithCompatVault] was not given, or when schema vault is neither Vault
+// nor the compatibility layer owned by superusers (a look-alike that the
+// functions would hand every secret to); [ErrSchemaNotWritable] when the
+// role may not create in the schema (on Supabase use [WithSchema]) or the
+// schema or its migration table belongs to another role;
 // [ErrMigrationChecksum] when an applied migration was edited or the
-// database is ahead of this module. A failing migration's error names its
-// file in [Error.Name] and unwraps to the server's error.
+// database is ahead of this module; with [WithCompatVault], the errors of
+// [InstallCompatVault]. A failing migration's error names its file in
+// [Error.Name] and unwraps to the server's error.
 func (c *Client) Migrate(ctx context.Context) error {
 	migs, err := loadMigrations(Migrations)
 	if err != nil {
@@ -380,7 +394,10 @@ func (m MigrationStatus) Drifted() bool {
 // and every version the database recorded that this module does not know,
 // in version order. It only reads, so any role that may read the
 // migration table can run it, for example in a health check. A schema
-// without the table reports every migration as pending.
+// without the table reports every migration as pending. It reads in a
+// transaction of its own (a savepoint when the client's DB is a
+// transaction) with search_path pinned to pg_catalog, pg_temp, and rolls
+// it back.
 //
 // Errors: [ErrPermissionDenied], and errors reading the database.
 func (c *Client) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
