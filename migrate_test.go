@@ -284,3 +284,23 @@ RESET ROLE;`, secIdent(other)))
 		})
 	}
 }
+
+// TestMigrateKeepsCallerSearchPath runs Migrate and MigrationStatus inside
+// a caller's transaction whose search_path is its own: they pin theirs
+// while they run and leave the caller's as it was.
+func TestMigrateKeepsCallerSearchPath(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tx := vaulttest.Tx(t, vaulttest.NewDatabase(t).Pool)
+	const own = "public, pg_catalog"
+	_, err := tx.Exec(ctx, "SELECT pg_catalog.set_config('search_path', $1, true)", own)
+	require.NoError(t, err)
+	c, err := vault.New(tx, vault.WithSchema("in_caller_tx"), quiet())
+	require.NoError(t, err)
+	require.NoError(t, c.Migrate(ctx))
+	_, err = c.MigrationStatus(ctx)
+	require.NoError(t, err)
+	var got string
+	require.NoError(t, tx.QueryRow(ctx, "SELECT pg_catalog.current_setting('search_path')").Scan(&got))
+	require.Equal(t, own, got)
+}
