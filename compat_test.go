@@ -6,16 +6,20 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/pgcluster"
 	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
@@ -346,35 +350,43 @@ func TestCompatRootKeyNotExposed(t *testing.T) {
 func secQuoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // TestCompatFunctionsAreClosed checks the compatibility layer's functions
-// in the catalog: each is SECURITY DEFINER with an empty search_path, and
-// only create_secret, update_secret and _crypto_aead_det_decrypt are
-// executable by postgres and service_role, as on Supabase; none by PUBLIC,
-// anon or authenticated.
+// in the catalog: each is owned by a superuser, SECURITY DEFINER with
+// search_path pinned to pg_catalog, pg_temp, and only create_secret,
+// update_secret and _crypto_aead_det_decrypt are executable by postgres and
+// service_role, as on Supabase; none by PUBLIC, anon or authenticated.
+// pgcrypto is called only from SQL-standard bodies, bound when created.
 func TestCompatFunctionsAreClosed(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	tx := vaulttest.Tx(t, vaulttest.Shared(t).Pool)
-	if !secIsCompat(t, tx) {
-		t.Skip("the server runs supabase_vault")
-	}
-	rows, err := tx.Query(ctx, `
-SELECT p.proname, p.prosecdef, coalesce(p.proconfig::text, ''),
+	db := newCompatBareDB(t)
+	require.NoError(t, vault.InstallCompatVault(context.Background(), db.admin, db.keyFile))
+	compatFunctionsClosed(t, db.admin)
+}
+
+func compatFunctionsClosed(t *testing.T, db vault.DB) {
+	t.Helper()
+	rows, err := db.Query(context.Background(), `
+SELECT p.proname, r.rolsuper, p.prosecdef, coalesce(p.proconfig::text, ''),
        has_function_privilege('public', p.oid, 'EXECUTE') OR has_function_privilege('anon', p.oid, 'EXECUTE')
            OR has_function_privilege('authenticated', p.oid, 'EXECUTE'),
        has_function_privilege('postgres', p.oid, 'EXECUTE'),
-       has_function_privilege('service_role', p.oid, 'EXECUTE')
-  FROM pg_proc AS p WHERE p.pronamespace = 'vault'::regnamespace ORDER BY 1`)
+       has_function_privilege('service_role', p.oid, 'EXECUTE'),
+       p.prosqlbody IS NULL AND p.prosrc ~ '(^|[^_a-z])(hmac|encrypt_iv|decrypt_iv|gen_random_bytes)\s*\('
+  FROM pg_proc AS p JOIN pg_roles AS r ON r.oid = p.proowner
+ WHERE p.pronamespace = 'vault'::regnamespace ORDER BY 1`)
 	require.NoError(t, err)
+	defer rows.Close()
 	granted := []string{"_crypto_aead_det_decrypt", "create_secret", "update_secret"}
 	n := 0
 	for rows.Next() {
 		var name, config string
-		var definer, endUsers, postgres, service bool
-		require.NoError(t, rows.Scan(&name, &definer, &config, &endUsers, &postgres, &service))
+		var super, definer, endUsers, postgres, service, pgcryptoByName bool
+		require.NoError(t, rows.Scan(&name, &super, &definer, &config, &endUsers, &postgres, &service, &pgcryptoByName))
 		n++
+		require.True(t, super, "%s is owned by a superuser", name)
 		require.True(t, definer, "%s is SECURITY DEFINER", name)
-		require.Equal(t, `{"search_path=\"\""}`, config, "%s pins an empty search_path", name)
+		require.Equal(t, `{"search_path=pg_catalog, pg_temp"}`, config, "%s pins search_path to pg_catalog, pg_temp", name)
 		require.False(t, endUsers, "%s is executable by PUBLIC, anon or authenticated", name)
+		require.False(t, pgcryptoByName, "%s calls pgcrypto by name at run time", name)
 		want := false
 		for _, g := range granted {
 			want = want || g == name
@@ -383,5 +395,426 @@ SELECT p.proname, p.prosecdef, coalesce(p.proconfig::text, ''),
 		require.Equal(t, want, service, "service_role EXECUTE on %s", name)
 	}
 	require.NoError(t, rows.Err())
-	require.GreaterOrEqual(t, n, 6)
+	require.GreaterOrEqual(t, n, 10)
+}
+
+// compatBareDB is a database on the shared server with neither Vault nor
+// pgcrypto, owned by a fresh role that is not a superuser, as an
+// application role owns its database on plain PostgreSQL. In the attack
+// tests below that owner is the attacker: it owns schema public (through
+// pg_database_owner) and may create schemas.
+type compatBareDB struct {
+	name     string
+	owner    string        // the database owner, LOGIN NOSUPERUSER
+	admin    *pgxpool.Pool // connected as the superuser
+	ownerDB  *pgxpool.Pool // connected as the owner
+	adminURL string
+	ownerURL string
+	keyFile  string // the cluster's root key file
+}
+
+func newCompatBareDB(t *testing.T) *compatBareDB {
+	t.Helper()
+	ctx := context.Background()
+	cluster := testserver.SharedServer(t).Cluster()
+	if cluster == nil || cluster.KeyFile() == "" {
+		t.Skip("needs a throwaway server with a root key file: VAULT_TEST_DATABASE_URL points at an existing database")
+	}
+	suffix := randomHex(t, 6)
+	db := &compatBareDB{name: "credvault_bare_" + suffix, owner: "credvault_owner_" + suffix, keyFile: cluster.KeyFile()}
+	root, err := pgx.Connect(ctx, cluster.AdminURL())
+	require.NoError(t, err)
+	defer root.Close(ctx)
+	_, err = root.Exec(ctx, "CREATE ROLE "+secIdent(db.owner)+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		root, err := pgx.Connect(ctx, cluster.AdminURL())
+		if err != nil {
+			t.Errorf("drop %s: %v", db.name, err)
+			return
+		}
+		defer root.Close(ctx)
+		for _, sql := range []string{
+			"DROP DATABASE IF EXISTS " + secIdent(db.name) + " WITH (FORCE)",
+			"DROP ROLE IF EXISTS " + secIdent(db.owner),
+		} {
+			if _, err := root.Exec(ctx, sql); err != nil {
+				t.Errorf("%s: %v", sql, err)
+			}
+		}
+	})
+	_, err = root.Exec(ctx, "CREATE DATABASE "+secIdent(db.name)+" OWNER "+secIdent(db.owner))
+	require.NoError(t, err)
+	db.adminURL = cluster.URL(pgcluster.AdminUser, db.name)
+	db.ownerURL = cluster.URL(db.owner, db.name)
+	db.admin = connect(t, db.adminURL)
+	db.ownerDB = connect(t, db.ownerURL)
+	return db
+}
+
+// exec runs statements (no arguments: one simple-protocol query) on pool.
+func (db *compatBareDB) exec(t *testing.T, pool *pgxpool.Pool, sql string) {
+	t.Helper()
+	_, err := pool.Exec(context.Background(), sql)
+	require.NoError(t, err)
+}
+
+// plantLoot creates, as the owner, the table where planted code records
+// that it ran, writable by everyone.
+func (db *compatBareDB) plantLoot(t *testing.T) {
+	t.Helper()
+	db.exec(t, db.ownerDB, `CREATE SCHEMA loot;
+GRANT USAGE ON SCHEMA loot TO PUBLIC;
+CREATE TABLE loot.ran (fn text NOT NULL, ran_as name NOT NULL, key_bytes integer);
+GRANT INSERT, SELECT ON loot.ran TO PUBLIC;`)
+}
+
+// plantPgcryptoWrappers creates, as the owner, look-alikes of the pgcrypto
+// functions the layer calls in schema into, each of which records its
+// caller and the length of the key it was handed, tries to make the owner
+// a superuser, and then calls the real function in schema real.
+func (db *compatBareDB) plantPgcryptoWrappers(t *testing.T, into, real string) {
+	t.Helper()
+	grab := `INSERT INTO loot.ran (fn, ran_as, key_bytes) VALUES (%s, current_user, pg_catalog.length(%s));
+    BEGIN
+        EXECUTE 'ALTER ROLE ` + secIdent(db.owner) + ` SUPERUSER';
+    EXCEPTION WHEN OTHERS THEN NULL;
+    END;`
+	in, re := secIdent(into), secIdent(real)
+	db.exec(t, db.ownerDB, fmt.Sprintf(`
+CREATE FUNCTION %[1]s.hmac(data bytea, key bytea, alg text) RETURNS bytea LANGUAGE plpgsql AS $$
+BEGIN
+    `+fmt.Sprintf(grab, "'hmac'", "key")+`
+    RETURN %[2]s.hmac(data, key, alg);
+END $$;
+CREATE FUNCTION %[1]s.encrypt_iv(data bytea, key bytea, iv bytea, alg text) RETURNS bytea LANGUAGE plpgsql AS $$
+BEGIN
+    `+fmt.Sprintf(grab, "'encrypt_iv'", "key")+`
+    RETURN %[2]s.encrypt_iv(data, key, iv, alg);
+END $$;
+CREATE FUNCTION %[1]s.decrypt_iv(data bytea, key bytea, iv bytea, alg text) RETURNS bytea LANGUAGE plpgsql AS $$
+BEGIN
+    `+fmt.Sprintf(grab, "'decrypt_iv'", "key")+`
+    RETURN %[2]s.decrypt_iv(data, key, iv, alg);
+END $$;
+CREATE FUNCTION %[1]s.gen_random_bytes(n integer) RETURNS bytea LANGUAGE plpgsql AS $$
+BEGIN
+    `+fmt.Sprintf(grab, "'gen_random_bytes'", "''::bytea")+`
+    RETURN %[2]s.gen_random_bytes(n);
+END $$;`, in, re))
+}
+
+// requireNothingRan fails when planted code ran, or the owner became a
+// superuser.
+func (db *compatBareDB) requireNothingRan(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	var ran []string
+	rows, err := db.admin.Query(ctx, "SELECT fn || ' as ' || ran_as FROM loot.ran ORDER BY 1")
+	require.NoError(t, err)
+	ran, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Empty(t, ran, "planted functions ran (as the superuser, they received the root key)")
+	var super bool
+	require.NoError(t, db.admin.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = $1", db.owner).Scan(&super))
+	require.False(t, super, "the database owner made itself a superuser")
+}
+
+// useCredentials stores, retrieves and rotates a credential as service_role
+// through the functions in schema on pool.
+func useCredentials(t *testing.T, pool *pgxpool.Pool, schema string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := vault.New(pool, vault.WithSchema(schema), vault.WithRole("service_role"), quiet())
+	require.NoError(t, err)
+	secret := newSecret()
+	id, err := c.Store(ctx, "compat/attack/"+uuid.NewString(), secret, "")
+	require.NoError(t, err)
+	got, err := c.Retrieve(ctx, id)
+	require.NoError(t, err)
+	require.True(t, got == secret, "Retrieve returned another value")
+	require.NoError(t, c.Rotate(ctx, id, newSecret()))
+}
+
+// requireNoVault fails when schema vault or the credential functions exist.
+func (db *compatBareDB) requireNoVault(t *testing.T) {
+	t.Helper()
+	var n int
+	require.NoError(t, db.admin.QueryRow(context.Background(), `
+SELECT (SELECT count(*) FROM pg_namespace WHERE nspname = 'vault')
+     + (SELECT count(*) FROM pg_proc WHERE proname = 'store_credential')
+     + (SELECT count(*) FROM pg_class WHERE relname = 'credvault_migrations')`).Scan(&n))
+	require.Zero(t, n, "nothing of the layer or the credential functions is installed")
+}
+
+// TestCompatRefusesPgcryptoInOwnersSchema reproduces the attack on the
+// layer through pgcrypto: pgcrypto is installed in public, which the
+// database owner (not a superuser) controls; once the layer is installed
+// the owner renames public, recreates it and plants hmac, encrypt_iv,
+// decrypt_iv and gen_random_bytes wrappers. The layer must either refuse
+// to install or never call them: no wrapper runs, so the root key never
+// reaches the owner and the owner does not become a superuser.
+func TestCompatRefusesPgcryptoInOwnersSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newCompatBareDB(t)
+	db.exec(t, db.admin, "CREATE EXTENSION pgcrypto SCHEMA public")
+	superuser, err := vault.New(db.admin, vault.WithCompatVault(db.keyFile), quiet())
+	require.NoError(t, err)
+
+	err = superuser.Migrate(ctx)
+	if err != nil {
+		require.ErrorIs(t, err, vault.ErrVaultUnavailable)
+		require.Contains(t, err.Error(), `pgcrypto is installed in schema "public", which is owned by pg_database_owner (the owner of the database, `+db.owner+`), which is not a superuser`)
+		db.requireNoVault(t)
+	}
+	db.plantLoot(t)
+	db.exec(t, db.ownerDB, "ALTER SCHEMA public RENAME TO public_orig; CREATE SCHEMA public; GRANT USAGE ON SCHEMA public TO PUBLIC")
+	db.plantPgcryptoWrappers(t, "public", "public_orig")
+	if err == nil {
+		useCredentials(t, db.admin, vault.DefaultSchema)
+	} else {
+		require.ErrorIs(t, superuser.Migrate(ctx), vault.ErrVaultUnavailable, "pgcrypto's renamed schema is the owner's too")
+		require.ErrorIs(t, vault.InstallCompatVault(ctx, db.admin, db.keyFile), vault.ErrVaultUnavailable)
+		db.requireNoVault(t)
+	}
+	db.requireNothingRan(t)
+}
+
+// TestCompatRefusesOwnersExtensionsSchema is the same attack when pgcrypto
+// is not installed yet and the database owner has created schema
+// extensions, where the layer installs pgcrypto: the layer must not install
+// into it, or must never call what the owner plants after renaming it.
+func TestCompatRefusesOwnersExtensionsSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newCompatBareDB(t)
+	db.exec(t, db.ownerDB, "CREATE SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC")
+	superuser, err := vault.New(db.admin, vault.WithCompatVault(db.keyFile), quiet())
+	require.NoError(t, err)
+
+	err = superuser.Migrate(ctx)
+	if err != nil {
+		require.ErrorIs(t, err, vault.ErrVaultUnavailable)
+		require.Contains(t, err.Error(), "schema extensions")
+		db.requireNoVault(t)
+		var pgcrypto int
+		require.NoError(t, db.admin.QueryRow(ctx, "SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'").Scan(&pgcrypto))
+		require.Zero(t, pgcrypto, "pgcrypto is not installed into the owner's schema")
+	}
+	db.plantLoot(t)
+	if err == nil {
+		db.exec(t, db.ownerDB, "ALTER SCHEMA extensions RENAME TO extensions_orig; CREATE SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC")
+		db.plantPgcryptoWrappers(t, "extensions", "extensions_orig")
+		useCredentials(t, db.admin, vault.DefaultSchema)
+	}
+	db.requireNothingRan(t)
+}
+
+// TestCompatInstallsPgcryptoIntoItsOwnSchema installs the layer where
+// pgcrypto is missing: pgcrypto lands in schema extensions, created by the
+// superuser and closed to everybody else. The database owner then plants
+// pgcrypto look-alikes in public and puts public first on the database's
+// search_path; calls never reach them.
+func TestCompatInstallsPgcryptoIntoItsOwnSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newCompatBareDB(t)
+	superuser, err := vault.New(db.admin, vault.WithCompatVault(db.keyFile), quiet())
+	require.NoError(t, err)
+	require.NoError(t, superuser.Migrate(ctx))
+
+	var schema, owner string
+	var super, othersMayUse bool
+	require.NoError(t, db.admin.QueryRow(ctx, `
+SELECT n.nspname, pg_get_userbyid(n.nspowner), r.rolsuper,
+       has_schema_privilege($1, n.oid, 'CREATE') OR has_schema_privilege($1, n.oid, 'USAGE')
+  FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace JOIN pg_roles AS r ON r.oid = n.nspowner
+ WHERE e.extname = 'pgcrypto'`, db.owner).Scan(&schema, &owner, &super, &othersMayUse))
+	require.Equal(t, "extensions", schema)
+	require.Equal(t, pgcluster.AdminUser, owner)
+	require.True(t, super)
+	require.False(t, othersMayUse, "the database owner may neither create in nor use schema extensions")
+
+	db.plantLoot(t)
+	db.plantPgcryptoWrappers(t, "public", "extensions_unreachable") // bodies are never run
+	db.exec(t, db.ownerDB, "ALTER DATABASE "+secIdent(db.name)+" SET search_path = public, pg_catalog")
+	useCredentials(t, connect(t, db.adminURL), vault.DefaultSchema) // new sessions get the database's search_path
+	db.requireNothingRan(t)
+}
+
+// TestCompatRefusesFakeVault has the database owner create a look-alike
+// schema vault (secrets, decrypted_secrets, create_secret, update_secret,
+// and the layer's own comment) before the first compat migration. Migrate,
+// with or without WithCompatVault, and InstallCompatVault refuse it with
+// ErrVaultUnavailable, install nothing, and never call the look-alikes.
+func TestCompatRefusesFakeVault(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newCompatBareDB(t)
+	db.plantLoot(t)
+	plantFakeVault(t, db.ownerDB)
+
+	superuser, err := vault.New(db.admin, vault.WithCompatVault(db.keyFile), quiet())
+	require.NoError(t, err)
+	err = superuser.Migrate(ctx)
+	require.ErrorIs(t, err, vault.ErrVaultUnavailable)
+	require.Contains(t, err.Error(), "which is not a superuser")
+	err = vault.InstallCompatVault(ctx, db.admin, db.keyFile)
+	require.ErrorIs(t, err, vault.ErrVaultUnavailable)
+
+	owner, err := vault.New(db.ownerDB, vault.WithSchema("credentials"), quiet())
+	require.NoError(t, err)
+	require.ErrorIs(t, owner.Migrate(ctx), vault.ErrVaultUnavailable)
+
+	var n int
+	require.NoError(t, db.admin.QueryRow(ctx, `
+SELECT (SELECT count(*) FROM pg_proc WHERE proname = 'store_credential')
+     + (SELECT count(*) FROM pg_proc WHERE pronamespace = 'vault'::regnamespace AND proowner <> $1::regrole)
+     + (SELECT count(*) FROM pg_class WHERE relname = 'credvault_migrations')
+     + (SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto')`, db.owner).Scan(&n))
+	require.Zero(t, n, "nothing is installed next to or into the look-alike")
+	db.requireNothingRan(t)
+}
+
+// plantFakeVault creates, as whoever pool connects as, a schema vault that
+// looks like the compatibility layer, with functions that record their
+// calls in loot.ran.
+func plantFakeVault(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	_, err := pool.Exec(context.Background(), `
+CREATE SCHEMA vault;
+COMMENT ON SCHEMA vault IS 'Supabase Vault 0.3 compatible layer installed by github.com/credvault/vault (compat 2)';
+GRANT USAGE ON SCHEMA vault TO PUBLIC;
+CREATE TABLE vault.secrets (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text, description text NOT NULL DEFAULT '',
+    secret text NOT NULL, key_id uuid, nonce bytea, created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now());
+CREATE VIEW vault.decrypted_secrets AS SELECT s.*, s.secret AS decrypted_secret FROM vault.secrets AS s;
+CREATE FUNCTION vault.create_secret(new_secret text, new_name text DEFAULT NULL, new_description text DEFAULT '',
+    new_key_id uuid DEFAULT NULL) RETURNS uuid LANGUAGE plpgsql AS $$
+DECLARE v_id uuid;
+BEGIN
+    INSERT INTO loot.ran (fn, ran_as, key_bytes) VALUES ('create_secret', current_user, pg_catalog.length(new_secret));
+    INSERT INTO vault.secrets (name, description, secret) VALUES (new_name, new_description, new_secret) RETURNING id INTO v_id;
+    RETURN v_id;
+END $$;
+CREATE FUNCTION vault.update_secret(secret_id uuid, new_secret text DEFAULT NULL, new_name text DEFAULT NULL,
+    new_description text DEFAULT NULL, new_key_id uuid DEFAULT NULL) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO loot.ran (fn, ran_as, key_bytes) VALUES ('update_secret', current_user, pg_catalog.length(new_secret));
+END $$;
+CREATE FUNCTION vault._crypto_aead_det_decrypt(message bytea, additional bytea, key_id bigint, context bytea DEFAULT 'pgsodium',
+    nonce bytea DEFAULT NULL) RETURNS bytea LANGUAGE sql AS $$ SELECT message $$;
+CREATE FUNCTION vault._compat_root_key() RETURNS bytea LANGUAGE sql AS $$ SELECT NULL::bytea $$;
+GRANT ALL ON ALL TABLES IN SCHEMA vault TO PUBLIC;`)
+	require.NoError(t, err)
+}
+
+// TestCompatIgnoresCallerTempTypes gives the caller, service_role,
+// temporary domains named bytea, text and uuid whose CHECK records every
+// value it sees, then stores, retrieves and rotates through the layer in
+// the same session. The layer's functions, running as the superuser, must
+// resolve the built-in types: with an empty search_path PostgreSQL looks
+// type names up in the caller's pg_temp first, and the domain received the
+// root key.
+func TestCompatIgnoresCallerTempTypes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newCompatBareDB(t)
+	superuser, err := vault.New(db.admin, vault.WithCompatVault(db.keyFile), quiet())
+	require.NoError(t, err)
+	require.NoError(t, superuser.Migrate(ctx))
+
+	tx := vaulttest.Tx(t, db.admin)
+	_, err = tx.Exec(ctx, `SET LOCAL ROLE service_role;
+CREATE TEMP TABLE ran (type text, ran_as name, bytes integer);
+CREATE FUNCTION pg_temp.saw(p_type pg_catalog.text, p_bytes pg_catalog.int4) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pg_temp.ran VALUES (p_type, current_user, p_bytes);
+    RETURN true;
+END $$;
+CREATE DOMAIN pg_temp.bytea AS pg_catalog.bytea CHECK (pg_temp.saw('bytea', pg_catalog.length(VALUE)));
+CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (pg_temp.saw('text', pg_catalog.length(VALUE)));
+CREATE DOMAIN pg_temp.uuid AS pg_catalog.uuid CHECK (pg_temp.saw('uuid', 16));
+RESET ROLE;`)
+	require.NoError(t, err)
+	c, err := vault.New(tx, vault.WithRole("service_role"), quiet())
+	require.NoError(t, err)
+	secret := newSecret()
+	id, err := c.Store(ctx, "compat/temp-types/"+uuid.NewString(), secret, "")
+	require.NoError(t, err)
+	got, err := c.Retrieve(ctx, id)
+	require.NoError(t, err)
+	require.True(t, got == secret, "Retrieve returned another value")
+	require.NoError(t, c.Rotate(ctx, id, newSecret()))
+
+	rows, err := tx.Query(ctx, "SELECT type || ' seen by ' || ran_as FROM pg_temp.ran")
+	require.NoError(t, err)
+	seen, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Empty(t, seen, "the layer used the caller's temporary types")
+}
+
+// compat1SQL returns the compatibility layer as compat 1 shipped, rendered
+// for pgcrypto in schema extensions and keyFile.
+func compat1SQL(t *testing.T, keyFile string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/compat1_vault.sql")
+	require.NoError(t, err)
+	return strings.NewReplacer("@pgcrypto@", `"extensions"`, "@keyfile@", secQuoteLiteral(keyFile)).Replace(string(b))
+}
+
+// TestCompatUpgradesOlderLayer installs compat 1, stores a credential
+// under it, and upgrades with Migrate: a key file that does not decrypt the
+// stored secrets is refused and leaves compat 1 in place; the right one
+// upgrades to the current layer in place, whose functions pin their
+// search_path, and the earlier credential still decrypts.
+func TestCompatUpgradesOlderLayer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	adminURL, _ := plainDatabase(t) // pgcrypto in schema extensions, owned by the superuser
+	pool := connect(t, adminURL)
+	keyFile := testserver.SharedServer(t).Cluster().KeyFile()
+	_, err := pool.Exec(ctx, compat1SQL(t, keyFile))
+	require.NoError(t, err)
+
+	logs := &logBuffer{}
+	owner, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+	require.NoError(t, err)
+	require.NoError(t, owner.Migrate(ctx), "compat 1 is still Vault")
+	require.Contains(t, logs.String(), "compatibility layer is version 1")
+	c, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithRole("service_role"), quiet())
+	require.NoError(t, err)
+	secret := newSecret()
+	id, err := c.Store(ctx, "compat/upgrade/"+uuid.NewString(), secret, "")
+	require.NoError(t, err)
+
+	comment := func() string {
+		var s string
+		require.NoError(t, pool.QueryRow(ctx, "SELECT obj_description('vault'::regnamespace, 'pg_namespace')").Scan(&s))
+		return s
+	}
+	otherKey := filepath.Join(filepath.Dir(keyFile), "other-"+randomHex(t, 4)+".key")
+	require.NoError(t, os.WriteFile(otherKey, []byte(hex.EncodeToString(randomBytes(t, 32))), 0o600))
+	t.Cleanup(func() { _ = os.Remove(otherKey) })
+	if os.Geteuid() == 0 {
+		fi, err := os.Stat(keyFile)
+		require.NoError(t, err)
+		st := fi.Sys().(*syscall.Stat_t)
+		require.NoError(t, os.Chown(otherKey, int(st.Uid), int(st.Gid)))
+	}
+	wrong, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithCompatVault(otherKey), quiet())
+	require.NoError(t, err)
+	require.ErrorIs(t, wrong.Migrate(ctx), vault.ErrDecryption, "a key file that does not decrypt the stored secrets")
+	require.True(t, strings.HasSuffix(comment(), "(compat 1)"), "a failed upgrade leaves the layer as it was")
+
+	upgrade, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithCompatVault(keyFile), quiet())
+	require.NoError(t, err)
+	require.NoError(t, upgrade.Migrate(ctx))
+	require.True(t, strings.HasSuffix(comment(), "(compat 2)"), comment())
+	got, err := c.Retrieve(ctx, id)
+	require.NoError(t, err)
+	require.True(t, got == secret, "the credential stored under compat 1 decrypts after the upgrade")
+	require.NoError(t, upgrade.Migrate(ctx), "a second run finds nothing to do")
+	compatFunctionsClosed(t, pool)
 }

@@ -55,13 +55,20 @@ var (
 
 	// ErrVaultUnavailable means neither the supabase_vault extension nor the
 	// compatibility layer is usable: Vault is not installed and
-	// [WithCompatVault] was not given, or the compatibility layer's root key
-	// file is missing or malformed (SQLSTATE VA002).
+	// [WithCompatVault] was not given; the compatibility layer's root key
+	// file is missing or malformed (SQLSTATE VA002); or schema vault, or
+	// the schema of pgcrypto the layer would use, is owned by or open to a
+	// role that is not a superuser (or, for schema vault, not the
+	// supabase_vault extension's owner), so that trusting it would hand
+	// secrets or the root key to that role.
 	ErrVaultUnavailable = errors.New("vault: Supabase Vault is not available")
 
 	// ErrSchemaNotWritable means [Client.Migrate] may not create objects in
 	// the target schema. On Supabase the migration role postgres cannot
-	// create in schema vault: pick another schema with [WithSchema].
+	// create in schema vault: pick another schema with [WithSchema]. It also
+	// means the schema, or its credvault_migrations table, belongs to a
+	// role other than the migrating one (or a superuser), which could
+	// replace the functions or attach triggers to the table.
 	ErrSchemaNotWritable = errors.New("vault: target schema is not writable by the migration role")
 
 	// ErrNotMigrated means the credential functions do not exist in the

@@ -267,9 +267,14 @@ func ExampleMigrationSQL() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(strings.SplitN(sql, "\n", 2)[0])
+	for _, line := range strings.Split(sql, "\n") {
+		if strings.HasPrefix(line, "CREATE SCHEMA") || strings.HasPrefix(line, "       pg_catalog.set_config('search_path'") {
+			fmt.Println(line)
+		}
+	}
 	fmt.Println(strings.Contains(sql, `CREATE FUNCTION "credentials".retrieve_credential(`))
 	// Output:
+	//        pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false);
 	// CREATE SCHEMA IF NOT EXISTS "credentials";
 	// true
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/credvault/vault/internal/vaultstate"
 )
 
 //go:embed schema/*.sql
@@ -95,6 +97,12 @@ func render(sql, schema string) string {
 // script that creates the schema if needed. It does not record versions:
 // use it to hand the SQL to another migration tool, and either let
 // [Client.Migrate] manage the schema or never call it on that schema.
+//
+// The script first sets search_path to pg_catalog, pg_temp, so that no
+// function, operator or type that a role planted in another schema (such as
+// an = for oid and regclass in public) runs with the privileges of the role
+// applying it, and at its end sets search_path back to what it was,
+// through the placeholder setting credvault.search_path.
 func MigrationSQL(schema string) (string, error) {
 	if err := checkIdentifier("schema", schema); err != nil {
 		return "", err
@@ -104,11 +112,65 @@ func MigrationSQL(schema string) (string, error) {
 		return "", err
 	}
 	var sb strings.Builder
+	sb.WriteString(scriptPinSearchPath)
 	fmt.Fprintf(&sb, "CREATE SCHEMA IF NOT EXISTS %s;\n", quoteIdent(schema))
 	for _, m := range migs {
 		fmt.Fprintf(&sb, "\n-- %s (sha256 %s)\n%s", m.file, m.checksum, render(m.sql, schema))
 	}
+	sb.WriteString(scriptRestoreSearchPath)
 	return sb.String(), nil
+}
+
+// The first and last statements of MigrationSQL's script. Session-level
+// (is_local false), as the script may run outside a transaction; inside
+// one, a rollback undoes them too.
+const (
+	scriptPinSearchPath = `-- Resolve every name in pg_catalog (and pg_temp, last) while this script runs,
+-- so that nothing planted in another schema runs as the role applying it.
+SELECT pg_catalog.set_config('credvault.search_path', pg_catalog.current_setting('search_path'), false),
+       pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false);
+`
+	scriptRestoreSearchPath = `
+-- Give the session its search_path back.
+SELECT pg_catalog.set_config('search_path', pg_catalog.current_setting('credvault.search_path'), false);
+`
+)
+
+// pinnedSearchPath is the search_path of every statement Migrate,
+// MigrationStatus and InstallCompatVault send: pg_catalog first, then the
+// session's temporary schema, named last explicitly (when left out it is
+// searched first for tables and types), and nothing a role other than a
+// superuser may create objects in. Operators, functions and types planted
+// in public or any other schema are never found.
+const pinnedSearchPath = "pg_catalog, pg_temp"
+
+// pinSearchPath sets search_path to pinnedSearchPath for the rest of tx;
+// its own statement qualifies every name, so nothing planted runs before
+// the pin. When tx is a savepoint in a caller's transaction (nested), the
+// setting would outlive the release of the savepoint: call restore before
+// committing to give the caller's transaction its search_path back. restore
+// does nothing otherwise.
+func pinSearchPath(ctx context.Context, tx pgx.Tx, nested bool) (restore func(context.Context) error, err error) {
+	var before string
+	err = tx.QueryRow(ctx, "SELECT pg_catalog.current_setting('search_path'), "+
+		"pg_catalog.set_config('search_path', $1, true)", pinnedSearchPath).Scan(&before, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !nested {
+		return func(context.Context) error { return nil }, nil
+	}
+	return func(ctx context.Context) error {
+		_, err := tx.Exec(ctx, "SELECT pg_catalog.set_config('search_path', $1, true)", before)
+		return err
+	}, nil
+}
+
+// isTx reports whether db is a caller's transaction, in which Begin takes a
+// savepoint.
+func isTx(db DB) bool {
+	_, ok := db.(pgx.Tx)
+	return ok
 }
 
 // migrationLockKey is the pg_advisory_xact_lock key that serializes Migrate
@@ -131,14 +193,28 @@ func migrationLockKey(schema string) int64 {
 //
 // When every migration is already applied Migrate only reads, so roles
 // without CREATE on the schema may call it. Otherwise it creates the schema
-// if missing and needs CREATE on it (or on the database).
+// if missing and needs CREATE on it (or on the database). With
+// [WithCompatVault] it also installs the compatibility layer, or upgrades
+// one an older version of this module installed.
+//
+// Nothing another role planted runs as the migrating role: every
+// transaction first pins search_path to pg_catalog, pg_temp (and gives a
+// caller's transaction its own back before committing), so look-alike
+// operators, functions and types in public or elsewhere are never found.
+// Migrate trusts schema vault only as the supabase_vault extension or as
+// the compatibility layer owned by superusers, and creates objects only in
+// a schema that the migrating role (or a superuser) owns.
 //
 // Errors: [ErrVaultUnavailable] when Vault is not installed and
-// [WithCompatVault] was not given; [ErrSchemaNotWritable] when the role
-// may not create in the schema (on Supabase use [WithSchema]);
+// [WithCompatVault] was not given, or when schema vault is neither Vault
+// nor the compatibility layer owned by superusers (a look-alike that the
+// functions would hand every secret to); [ErrSchemaNotWritable] when the
+// role may not create in the schema (on Supabase use [WithSchema]) or the
+// schema or its migration table belongs to another role;
 // [ErrMigrationChecksum] when an applied migration was edited or the
-// database is ahead of this module. A failing migration's error names its
-// file in [Error.Name] and unwraps to the server's error.
+// database is ahead of this module; with [WithCompatVault], the errors of
+// [InstallCompatVault]. A failing migration's error names its file in
+// [Error.Name] and unwraps to the server's error.
 func (c *Client) Migrate(ctx context.Context) error {
 	migs, err := loadMigrations(Migrations)
 	if err != nil {
@@ -175,6 +251,17 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 	}()
 
+	// First, before any statement that names something unqualified.
+	restore, err := pinSearchPath(ctx, tx, isTx(c.db))
+	if err != nil {
+		return fail("", err)
+	}
+	commit := func() error {
+		if err := restore(ctx); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	}
 	if _, err := tx.Exec(ctx, "SELECT pg_catalog.pg_advisory_xact_lock($1)", migrationLockKey(c.schema)); err != nil {
 		return fail("", err)
 	}
@@ -182,6 +269,10 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 	if err != nil {
 		return fail("", err)
 	}
+	if st.vault.Kind == vaultstate.Foreign {
+		return fail("", untrustedVault(st.vault))
+	}
+	outdated := st.vault.Kind == vaultstate.Compat && st.vault.CompatVersion < vaultstate.CompatVersion
 	if !*warned {
 		*warned = true
 		if msg := st.parameterLogging(); msg != "" {
@@ -191,7 +282,14 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 		if err := c.warnPlanLogging(ctx, tx); err != nil {
 			return fail("", err)
 		}
+		if outdated && c.compat == "" {
+			c.logger.WarnContext(ctx, fmt.Sprintf("vault: the Vault compatibility layer is version %d, which a role controlling "+
+				"the schema of pgcrypto or a caller's temporary types can subvert; upgrade it to version %d by running "+
+				"Migrate with WithCompatVault (credvault migrate --compat-key-file) as a superuser",
+				st.vault.CompatVersion, vaultstate.CompatVersion))
+		}
 	}
+	layerDue := c.compat != "" && (st.vault.Kind == vaultstate.Absent || outdated)
 
 	var status []MigrationStatus
 	if st.tableExists {
@@ -214,28 +312,35 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 			next = &migs[m.Version-1]
 		}
 	}
-	if next == nil {
-		if err := tx.Commit(ctx); err != nil {
+	if next == nil && !layerDue {
+		if err := commit(); err != nil {
 			return fail("", err)
 		}
 		return true, nil
 	}
 
-	if !st.vaultInstalled {
-		if c.compat == "" {
-			return fail(next.file, fmt.Errorf("%w: schema vault has no create_secret function: install the supabase_vault extension "+
-				"(CREATE EXTENSION supabase_vault) or opt into the compatibility layer with WithCompatVault", ErrVaultUnavailable))
-		}
-		installed, err := installCompat(ctx, tx, c.compat)
+	if layerDue {
+		action, err := installCompat(ctx, tx, c.compat)
 		if err != nil {
 			return fail("compat/vault.sql", err)
 		}
-		if installed {
-			c.logger.InfoContext(ctx, "vault: installed the Vault compatibility layer")
+		if action != compatNone {
+			c.logger.InfoContext(ctx, "vault: "+string(action)+" the Vault compatibility layer",
+				"version", vaultstate.CompatVersion)
 		}
 		if st, err = readServerState(ctx, tx, c.schema); err != nil { // it may have created the schema
 			return fail("", err)
 		}
+		if next == nil {
+			if err := commit(); err != nil {
+				return fail("compat/vault.sql", err)
+			}
+			return true, nil
+		}
+	}
+	if st.vault.Kind == vaultstate.Absent {
+		return fail(next.file, fmt.Errorf("%w: there is no schema vault: install the supabase_vault extension "+
+			"(CREATE EXTENSION supabase_vault) or opt into the compatibility layer with WithCompatVault", ErrVaultUnavailable))
 	}
 	if !st.canCreate {
 		return fail(next.file, fmt.Errorf("%w: role %q may not create objects in schema %q; "+
@@ -245,6 +350,9 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 	if !st.rolesExist {
 		return fail(next.file, errors.New("roles anon, authenticated and service_role must exist: Supabase has them, "+
 			"and the compatibility layer creates them on plain PostgreSQL"))
+	}
+	if err := checkTargetOwners(ctx, tx, c.schema); err != nil {
+		return fail(next.file, err)
 	}
 	if err := c.ensureMigrationTable(ctx, tx, st); err != nil {
 		return fail("", err)
@@ -258,7 +366,7 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 		next.version, next.file, next.checksum); err != nil {
 		return fail(next.file, err)
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := commit(); err != nil {
 		return fail(next.file, err)
 	}
 	c.logger.InfoContext(ctx, "vault: applied migration", "schema", c.schema, "version", next.version,
@@ -288,7 +396,10 @@ func (m MigrationStatus) Drifted() bool {
 // and every version the database recorded that this module does not know,
 // in version order. It only reads, so any role that may read the
 // migration table can run it, for example in a health check. A schema
-// without the table reports every migration as pending.
+// without the table reports every migration as pending. It reads in a
+// transaction of its own (a savepoint when the client's DB is a
+// transaction) with search_path pinned to pg_catalog, pg_temp, and rolls
+// it back.
 //
 // Errors: [ErrPermissionDenied], and errors reading the database.
 func (c *Client) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
@@ -296,17 +407,32 @@ func (c *Client) MigrationStatus(ctx context.Context) ([]MigrationStatus, error)
 	if err != nil {
 		return nil, newError("migration_status", uuid.Nil, "", err)
 	}
-	var exists bool
-	err = c.db.QueryRow(ctx, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
-		quoteIdent(c.schema)+"."+migrationTable).Scan(&exists)
-	status := pendingStatus(migs)
-	if err == nil && exists {
-		status, err = c.readStatus(ctx, c.db, migs)
-	}
+	status, err := c.migrationStatus(ctx, migs)
 	if err != nil {
 		return nil, newError("migration_status", uuid.Nil, "", err)
 	}
 	return status, nil
+}
+
+// migrationStatus reads the status in a transaction of its own (a
+// savepoint in a caller's transaction) with the search_path pinned, which
+// it rolls back: it changes nothing, not even the caller's search_path.
+func (c *Client) migrationStatus(ctx context.Context, migs []migration) ([]MigrationStatus, error) {
+	tx, err := c.db.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := pinSearchPath(ctx, tx, false); err != nil { // the rollback restores it
+		return nil, err
+	}
+	var exists bool
+	err = tx.QueryRow(ctx, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+		quoteIdent(c.schema)+"."+migrationTable).Scan(&exists)
+	if err != nil || !exists {
+		return pendingStatus(migs), err
+	}
+	return c.readStatus(ctx, tx, migs)
 }
 
 func pendingStatus(migs []migration) []MigrationStatus {
@@ -360,15 +486,14 @@ func (c *Client) ensureMigrationTable(ctx context.Context, tx pgx.Tx, st serverS
 	return err
 }
 
-// serverState is what Migrate needs to know before it changes anything,
-// read in one query.
+// serverState is what Migrate needs to know before it changes anything.
 type serverState struct {
-	vaultInstalled bool
-	schemaExists   bool
-	tableExists    bool
-	canCreate      bool
-	rolesExist     bool
-	currentUser    string
+	vault        vaultstate.State
+	schemaExists bool
+	tableExists  bool
+	canCreate    bool
+	rolesExist   bool
+	currentUser  string
 
 	logStatement   string
 	logMinDuration int
@@ -376,10 +501,13 @@ type serverState struct {
 }
 
 func readServerState(ctx context.Context, tx pgx.Tx, schema string) (serverState, error) {
-	var st serverState
-	err := tx.QueryRow(ctx, `
-SELECT pg_catalog.to_regprocedure('vault.create_secret(text,text,text,uuid)') IS NOT NULL,
-       n.oid IS NOT NULL,
+	vs, err := vaultstate.Read(ctx, tx)
+	if err != nil {
+		return serverState{}, err
+	}
+	st := serverState{vault: vs}
+	err = tx.QueryRow(ctx, `
+SELECT n.oid IS NOT NULL,
        n.oid IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_class c
                                       WHERE c.relnamespace = n.oid AND c.relname = $2 AND c.relkind = 'r'),
        CASE WHEN n.oid IS NULL THEN pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE')
@@ -393,9 +521,51 @@ SELECT pg_catalog.to_regprocedure('vault.create_secret(text,text,text,uuid)') IS
   FROM (SELECT $1::text AS name) AS want
   LEFT JOIN pg_catalog.pg_namespace AS n ON n.nspname = want.name`,
 		schema, migrationTable).Scan(
-		&st.vaultInstalled, &st.schemaExists, &st.tableExists, &st.canCreate, &st.rolesExist, &st.currentUser,
+		&st.schemaExists, &st.tableExists, &st.canCreate, &st.rolesExist, &st.currentUser,
 		&st.logStatement, &st.logMinDuration, &st.logParamMaxLen)
 	return st, err
+}
+
+// checkTargetOwners refuses a target schema, or a migration table in it,
+// that a role other than the current one (or a superuser) owns: a schema's
+// owner may drop and replace the functions Migrate creates there, which
+// run as the current role, and a table's owner may attach triggers that
+// would run as the current role when Migrate records a version. A schema
+// owned by pg_database_owner counts as the database owner's.
+func checkTargetOwners(ctx context.Context, tx pgx.Tx, schema string) error {
+	var schemaOwner, tableOwner string
+	var schemaOK, tableOK bool
+	err := tx.QueryRow(ctx, `
+SELECT pg_catalog.pg_get_userbyid(x.owner)::pg_catalog.text,
+       x.owner OPERATOR(pg_catalog.=) me.oid OR o.rolsuper,
+       coalesce(pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text, ''),
+       c.oid IS NULL OR c.relowner OPERATOR(pg_catalog.=) me.oid OR coalesce(t.rolsuper, false)
+  FROM pg_catalog.pg_namespace AS n
+ CROSS JOIN LATERAL (SELECT CASE WHEN n.nspowner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole
+                                 THEN (SELECT d.datdba FROM pg_catalog.pg_database AS d
+                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                                 ELSE n.nspowner END) AS x(owner)
+  JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) x.owner
+  JOIN pg_catalog.pg_roles AS me ON me.rolname OPERATOR(pg_catalog.=) current_user
+  LEFT JOIN pg_catalog.pg_class AS c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
+                                    AND c.relname OPERATOR(pg_catalog.=) $2
+  LEFT JOIN pg_catalog.pg_roles AS t ON t.oid OPERATOR(pg_catalog.=) c.relowner
+ WHERE n.nspname OPERATOR(pg_catalog.=) $1`, schema, migrationTable).Scan(&schemaOwner, &schemaOK, &tableOwner, &tableOK)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows): // Migrate creates the schema
+		return nil
+	case err != nil:
+		return err
+	case !schemaOK:
+		return fmt.Errorf("%w: schema %s is owned by %s, which could replace the functions Migrate would create there "+
+			"as the current role: migrate as its owner, or into a schema the current role owns", ErrSchemaNotWritable,
+			quoteIdent(schema), quoteIdent(schemaOwner))
+	case !tableOK:
+		return fmt.Errorf("%w: %s.%s is owned by %s, whose triggers on it would run as the current role: "+
+			"migrate as its owner, or have it dropped", ErrSchemaNotWritable,
+			quoteIdent(schema), migrationTable, quoteIdent(tableOwner))
+	}
+	return nil
 }
 
 // parameterLogging explains how the server would write bind parameters,

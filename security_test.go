@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/cli"
 	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
@@ -641,5 +642,262 @@ func TestWithRoleFromNoInheritLogin(t *testing.T) {
 			require.True(t, got == secret)
 			require.NoError(t, c.Delete(ctx, id))
 		})
+	}
+}
+
+// plantTypes are the argument types of the look-alike operators planted by
+// plantLookAlikes: every type the library's own statements compare (oids
+// and their reg* aliases, names and text, "char" flags, integers,
+// booleans).
+var plantTypes = []string{"oid", "regclass", "regnamespace", "regproc", "regprocedure", "regrole", "regtype",
+	"name", "text", `"char"`, "int2", "int4", "int8", "bool"}
+
+// plantFunctions are look-alikes of catalog functions, as name(arguments)
+// and result type.
+var plantFunctions = [][2]string{
+	{"current_database()", "name"},
+	{"current_setting(pg_catalog.text)", "text"},
+	{"current_setting(pg_catalog.text, pg_catalog.bool)", "text"},
+	{"set_config(pg_catalog.text, pg_catalog.text, pg_catalog.bool)", "text"},
+	{"to_regclass(pg_catalog.text)", "regclass"},
+	{"to_regnamespace(pg_catalog.text)", "regnamespace"},
+	{"to_regprocedure(pg_catalog.text)", "regprocedure"},
+	{"to_regrole(pg_catalog.text)", "regrole"},
+	{"has_schema_privilege(pg_catalog.oid, pg_catalog.text)", "bool"},
+	{"has_schema_privilege(pg_catalog.text, pg_catalog.text)", "bool"},
+	{"has_database_privilege(pg_catalog.text, pg_catalog.text)", "bool"},
+	{"has_function_privilege(pg_catalog.oid, pg_catalog.oid, pg_catalog.text)", "bool"},
+	{"has_table_privilege(pg_catalog.oid, pg_catalog.oid, pg_catalog.text)", "bool"},
+	{"obj_description(pg_catalog.oid, pg_catalog.name)", "text"},
+	{"pg_get_userbyid(pg_catalog.oid)", "name"},
+	{"quote_ident(pg_catalog.text)", "text"},
+	{"length(pg_catalog.text)", "int4"},
+	{"lower(pg_catalog.text)", "text"},
+	{"format(pg_catalog.text)", "text"},
+	{"now()", "timestamptz"},
+	{"gen_random_uuid()", "uuid"},
+	{"acldefault(pg_catalog.\"char\", pg_catalog.oid)", "aclitem[]"},
+}
+
+// plantLookAlikes returns SQL that creates, in schema public, look-alike
+// operators (=, <> for every pair of plantTypes; ordering, pattern and
+// concatenation operators for strings and integers), functions
+// (plantFunctions, count(*)) and domains named like built-in types, each of
+// which records that it ran: it advances the sequence
+// public.credvault_planted_runs, which no rollback undoes, and adds a row
+// to public.credvault_planted_log.
+func plantLookAlikes() string {
+	var b strings.Builder
+	b.WriteString(`
+CREATE TABLE public.credvault_planted_log (what pg_catalog.text, ran_as pg_catalog.name);
+CREATE SEQUENCE public.credvault_planted_runs;
+GRANT INSERT, SELECT ON public.credvault_planted_log TO PUBLIC;
+GRANT USAGE, SELECT, UPDATE ON SEQUENCE public.credvault_planted_runs TO PUBLIC;
+CREATE FUNCTION public.credvault_planted_ran(p_what pg_catalog.text) RETURNS pg_catalog.bool
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM pg_catalog.nextval('public.credvault_planted_runs');
+    INSERT INTO public.credvault_planted_log VALUES (p_what, current_user);
+    RETURN true;
+END $$;
+GRANT EXECUTE ON FUNCTION public.credvault_planted_ran(pg_catalog.text) TO PUBLIC;
+`)
+	// Operators return what the real one would for types of one kind, so
+	// that code running them goes on and the log shows all it ran.
+	kind := map[string]string{"oid": "oid", "regclass": "oid", "regnamespace": "oid", "regproc": "oid",
+		"regprocedure": "oid", "regrole": "oid", "regtype": "oid", "name": "text", "text": "text",
+		`"char"`: `"char"`, "int2": "int8", "int4": "int8", "int8": "int8", "bool": "bool"}
+	n := 0
+	op := func(name, left, right, result string) {
+		n++
+		fn := fmt.Sprintf("public.credvault_planted_op%d", n)
+		what := secQuoteLiteral(fmt.Sprintf("operator %s(%s, %s)", name, left, right))
+		real := "NULL"
+		if k := kind[left]; k == kind[right] {
+			real = fmt.Sprintf("$1::pg_catalog.%[1]s OPERATOR(pg_catalog.%[2]s) $2::pg_catalog.%[1]s", k, name)
+		}
+		fmt.Fprintf(&b, `CREATE FUNCTION %s(pg_catalog.%s, pg_catalog.%s) RETURNS pg_catalog.%s
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$ BEGIN PERFORM public.credvault_planted_ran(%s); RETURN %s; END $$;
+CREATE OPERATOR public.%s (LEFTARG = pg_catalog.%s, RIGHTARG = pg_catalog.%s, FUNCTION = %s);
+`, fn, left, right, result, what, real, name, left, right, fn)
+	}
+	for _, l := range plantTypes {
+		for _, r := range plantTypes {
+			op("=", l, r, "bool")
+			op("<>", l, r, "bool")
+		}
+	}
+	for _, pair := range [][2]string{{"text", "text"}, {"name", "text"}, {"text", "name"}, {"name", "name"},
+		{"int4", "int4"}, {"int8", "int8"}, {"int4", "int8"}, {"int8", "int4"}, {"oid", "oid"}} {
+		for _, name := range []string{"<", "<=", ">", ">="} {
+			op(name, pair[0], pair[1], "bool")
+		}
+	}
+	for _, pair := range [][2]string{{"text", "text"}, {"name", "text"}, {"text", "name"}} {
+		for _, name := range []string{"~", "!~", "~*", "~~", "!~~"} {
+			op(name, pair[0], pair[1], "bool")
+		}
+		op("||", pair[0], pair[1], "text")
+	}
+	for i, f := range plantFunctions {
+		sig, result := f[0], f[1]
+		name := sig[:strings.IndexByte(sig, '(')]
+		args := strings.Split(strings.TrimSuffix(sig[len(name)+1:], ")"), ", ")
+		if args[0] == "" {
+			args = nil
+		}
+		call := make([]string, len(args))
+		for j := range args {
+			call[j] = fmt.Sprintf("$%d", j+1)
+		}
+		fmt.Fprintf(&b, `CREATE FUNCTION public.%s RETURNS pg_catalog.%s
+LANGUAGE plpgsql SET search_path = pg_catalog AS $f%d$ BEGIN PERFORM public.credvault_planted_ran(%s); RETURN pg_catalog.%s(%s); END $f%d$;
+`, sig, result, i, secQuoteLiteral("function "+sig), name, strings.Join(call, ", "), i)
+	}
+	b.WriteString(`CREATE FUNCTION public.credvault_planted_count(pg_catalog.int8) RETURNS pg_catalog.int8
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$ BEGIN PERFORM public.credvault_planted_ran('aggregate count(*)'); RETURN $1 + 1; END $$;
+CREATE AGGREGATE public.count(*) (SFUNC = public.credvault_planted_count, STYPE = pg_catalog.int8, INITCOND = '0');
+`)
+	for _, typ := range []string{"text", "name", "oid", "regclass", "bytea", "uuid", "int4", "bool"} {
+		fmt.Fprintf(&b, "CREATE DOMAIN public.%s AS pg_catalog.%s CHECK (public.credvault_planted_ran(%s));\n",
+			typ, typ, secQuoteLiteral("type "+typ))
+	}
+	return b.String()
+}
+
+// plantedRuns returns what planted look-alikes recorded, and whether any
+// ran at all (the sequence survives rollbacks that remove log rows).
+func plantedRuns(t *testing.T, admin *pgxpool.Pool) (ran bool, log []string) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, admin.QueryRow(ctx, "SELECT is_called FROM public.credvault_planted_runs").Scan(&ran))
+	rows, err := admin.Query(ctx, "SELECT DISTINCT what || ' as ' || ran_as FROM public.credvault_planted_log ORDER BY 1")
+	require.NoError(t, err)
+	log, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return ran, log
+}
+
+// runAsMigrationOwner runs, on url, everything the library sends outside
+// its pinned functions: Migrate into a fresh schema (with WithCompatVault
+// when keyFile is set), MigrationStatus, the MigrationSQL script applied
+// into another fresh schema, and credvault doctor. It returns doctor's
+// output and checks that the script gives the session its search_path
+// back.
+func runAsMigrationOwner(t *testing.T, url, schema, keyFile string) string {
+	t.Helper()
+	ctx := context.Background()
+	opts := []vault.Option{vault.WithSchema(schema), quiet()}
+	if keyFile != "" {
+		opts = append(opts, vault.WithCompatVault(keyFile))
+	}
+	pool := connect(t, url)
+	c, err := vault.New(pool, opts...)
+	require.NoError(t, err)
+	require.NoError(t, c.Migrate(ctx))
+	status, err := c.MigrationStatus(ctx)
+	require.NoError(t, err)
+	require.Len(t, status, migrationCount(t))
+	for _, m := range status {
+		require.True(t, m.Applied, m.File)
+	}
+
+	script, err := vault.MigrationSQL(schema + "_script")
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var before, after string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT pg_catalog.current_setting('search_path')").Scan(&before))
+	_, err = conn.Exec(ctx, script)
+	require.NoError(t, err)
+	require.NoError(t, conn.QueryRow(ctx, "SELECT pg_catalog.current_setting('search_path')").Scan(&after))
+	require.Equal(t, before, after, "the script gives the session its search_path back")
+
+	var stdout, stderr strings.Builder
+	code := cli.Main(ctx, []string{"doctor", "--schema", schema, "--database-url", url},
+		cli.IO{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }})
+	require.Contains(t, []int{cli.ExitOK, cli.ExitFindings}, code, "doctor: %s%s", stdout.String(), stderr.String())
+	require.NotContains(t, stdout.String(), "cannot check", stdout.String())
+	return stdout.String()
+}
+
+// TestPlantedObjectsNeverRunAsMigrationOwner plants look-alike operators,
+// functions, aggregates and types in public (plantLookAlikes) and runs
+// Migrate, MigrationStatus, the MigrationSQL script and credvault doctor as
+// the owner of the functions: none of them may run. On supabase_vault the
+// attacker is a role with CREATE on public (the default of PostgreSQL 14
+// and older) and the owner is postgres; on the compatibility layer the
+// attacker owns the database and also puts public first on its
+// search_path, and the owner is the superuser, which also installs the
+// layer. Pinning search_path to pg_catalog, pg_temp is what stops them;
+// casts between built-in types cannot be planted at all.
+func TestPlantedObjectsNeverRunAsMigrationOwner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("supabase_vault", func(t *testing.T) {
+		t.Parallel()
+		db := vaulttest.NewDatabase(t)
+		if db.AdminURL == "" {
+			t.Skip("creates roles: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+		}
+		admin := connect(t, db.AdminURL)
+		attacker := "credvault_planter_" + randomHex(t, 4)
+		_, err := admin.Exec(ctx, "CREATE ROLE "+secIdent(attacker)+" NOLOGIN; GRANT CREATE ON SCHEMA public TO "+secIdent(attacker))
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			_, _ = admin.Exec(context.Background(), "DROP OWNED BY "+secIdent(attacker)+" CASCADE; DROP ROLE "+secIdent(attacker))
+		})
+		_, err = admin.Exec(ctx, "SET ROLE "+secIdent(attacker)+";"+plantLookAlikes()+"RESET ROLE;")
+		require.NoError(t, err)
+		requireNoBuiltinCast(t, admin, attacker)
+		// Makes migration 0002 look for the guard on this table.
+		_, err = db.Pool.Exec(ctx, "CREATE TABLE public.organization_integrations (id bigint PRIMARY KEY, secret_id uuid)")
+		require.NoError(t, err)
+
+		out := runAsMigrationOwner(t, db.URL, "planted_"+randomHex(t, 4), "")
+		require.Regexp(t, `ok +vault +supabase_vault `, out)
+		ran, log := plantedRuns(t, admin)
+		require.Empty(t, log, "planted objects ran")
+		require.False(t, ran, "planted objects ran")
+	})
+
+	t.Run("compat", func(t *testing.T) {
+		t.Parallel()
+		db := newCompatBareDB(t)
+		_, err := db.ownerDB.Exec(ctx, plantLookAlikes()+
+			"ALTER DATABASE "+secIdent(db.name)+" SET search_path = public, pg_catalog;")
+		require.NoError(t, err)
+		requireNoBuiltinCast(t, db.ownerDB, "")
+
+		out := runAsMigrationOwner(t, db.adminURL, vault.DefaultSchema, db.keyFile) // new sessions
+		require.Regexp(t, `ok +vault +compatibility layer compat \d+`, out)
+		useCredentials(t, connect(t, db.adminURL), vault.DefaultSchema)
+		ran, log := plantedRuns(t, db.admin)
+		require.Empty(t, log, "planted objects ran")
+		require.False(t, ran, "planted objects ran")
+	})
+}
+
+// requireNoBuiltinCast checks that role (the pool's own when "") cannot
+// plant a cast between built-in types, as used by the library's
+// statements: only the owner of one of the types may create one.
+func requireNoBuiltinCast(t *testing.T, pool *pgxpool.Pool, role string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, pair := range [][2]string{{"oid", "regclass"}, {"text", "regnamespace"}, {"text", "int4"}, {"name", "text"}} {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if role != "" {
+				if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+secIdent(role)); err != nil {
+					return err
+				}
+			}
+			_, err := tx.Exec(ctx, fmt.Sprintf(`CREATE FUNCTION public.credvault_planted_cast(pg_catalog.%[1]s) RETURNS pg_catalog.%[2]s
+LANGUAGE sql AS 'SELECT NULL::pg_catalog.%[2]s';
+CREATE CAST (pg_catalog.%[1]s AS pg_catalog.%[2]s) WITH FUNCTION public.credvault_planted_cast(pg_catalog.%[1]s)`, pair[0], pair[1]))
+			return err
+		})
+		require.Equal(t, "42501", sqlstate(err), "CREATE CAST (%s AS %s): %v", pair[0], pair[1], err)
 	}
 }

@@ -117,7 +117,8 @@ func WithLogger(l *slog.Logger) Option {
 // absolute path, on the database server, of a file holding the 256-bit root
 // key as 64 hexadecimal characters; the server reads it on every use and it
 // is never stored in the database. Default: off, and Migrate fails with
-// [ErrVaultUnavailable] when Vault is missing. Installing the layer needs a
+// [ErrVaultUnavailable] when Vault is missing. Installing the layer, or
+// upgrading one an older version of this module installed, needs a
 // superuser; see [InstallCompatVault].
 func WithCompatVault(keyFile string) Option {
 	return func(c *Client) error {

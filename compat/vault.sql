@@ -4,7 +4,9 @@
 -- vault.secrets, view vault.decrypted_secrets, vault.create_secret,
 -- vault.update_secret, vault._crypto_aead_det_decrypt) with pgcrypto, so the
 -- credential functions run unchanged on both. Installed only on explicit
--- opt-in (WithCompatVault / InstallCompatVault), by a superuser.
+-- opt-in (WithCompatVault / InstallCompatVault), by a superuser, after
+-- compat/tables.sql on a first installation; on its own to upgrade an older
+-- layer in place, so every statement here may run again.
 --
 -- Crypto: a deterministic AEAD in SIV mode built from HMAC-SHA-256 and
 -- AES-256-CBC. Two subkeys are derived from the 256-bit root key; the
@@ -13,46 +15,45 @@
 -- associated data is the row id, so a ciphertext moved to another row fails to
 -- decrypt (SQLSTATE 22000, as in Vault). The root key is read from
 -- @keyfile@ on every use: it is never stored in a table, a setting or
--- a catalog. Template placeholders: @pgcrypto@ is the schema holding pgcrypto,
--- @keyfile@ the quoted path of the key file.
+-- a catalog.
+--
+-- Nothing here runs code another role controls. Every function is owned by
+-- the installing superuser and pins search_path to pg_catalog, pg_temp (an
+-- empty search_path would look type names up in the caller's pg_temp first,
+-- where a caller's domain named bytea could check, and so receive, the root
+-- key). pgcrypto is called only from SQL-standard bodies (BEGIN ATOMIC),
+-- which PostgreSQL binds to pgcrypto's functions when they are created: the
+-- root key never reaches a function looked up by name at run time, even if
+-- pgcrypto's schema is later renamed. The installer checks that this schema
+-- is owned by a superuser and that no other role may create objects in it.
+--
+-- Template placeholders: @pgcrypto@ is the quoted schema holding pgcrypto,
+-- @keyfile@ the quoted path of the key file, @comment@ the quoted comment that
+-- marks schema vault as this layer and records its version.
 
 -- Supabase's API roles, created NOLOGIN when this server has none, so the
 -- grants below and the credential functions' grants mean the same here.
 DO $roles$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'anon') THEN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'anon') THEN
         CREATE ROLE anon NOLOGIN NOINHERIT;
     END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'authenticated') THEN
         CREATE ROLE authenticated NOLOGIN NOINHERIT;
     END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'service_role') THEN
         CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
     END IF;
 END;
 $roles$;
 
-CREATE SCHEMA vault;
-COMMENT ON SCHEMA vault IS 'Supabase Vault 0.3 compatible layer installed by github.com/credvault/vault (compat 1)';
-REVOKE ALL ON SCHEMA vault FROM PUBLIC;
+COMMENT ON SCHEMA vault IS @comment@;
 
-CREATE TABLE vault.secrets (
-    id          uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
-    name        text,
-    description text        NOT NULL DEFAULT '',
-    secret      text        NOT NULL,
-    key_id      uuid,
-    nonce       bytea,
-    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
-);
-CREATE UNIQUE INDEX secrets_name_idx ON vault.secrets (name) WHERE name IS NOT NULL;
-
-CREATE FUNCTION vault._compat_root_key() RETURNS bytea
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = '' AS $$
+CREATE OR REPLACE FUNCTION vault._compat_root_key() RETURNS pg_catalog.bytea
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_raw bytea;
-    v_hex text;
+    v_raw pg_catalog.bytea;
+    v_hex pg_catalog.text;
 BEGIN
     BEGIN
         v_raw := pg_catalog.pg_read_binary_file(@keyfile@, 0, 256, true);
@@ -75,52 +76,85 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION vault._crypto_aead_det_noncegen() RETURNS bytea
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
-    SELECT @pgcrypto@.gen_random_bytes(16)
-$$;
+-- pgcrypto, bound at creation (BEGIN ATOMIC): the only functions that see
+-- keys derived from the root key, and the root key itself through _compat_hmac.
+CREATE OR REPLACE FUNCTION vault._compat_hmac(p_message pg_catalog.bytea, p_key pg_catalog.bytea)
+RETURNS pg_catalog.bytea
+LANGUAGE sql IMMUTABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT @pgcrypto@.hmac(p_message, p_key, 'sha256'::pg_catalog.text);
+END;
+
+CREATE OR REPLACE FUNCTION vault._compat_aes_cbc_encrypt(
+    p_message pg_catalog.bytea, p_key pg_catalog.bytea, p_iv pg_catalog.bytea)
+RETURNS pg_catalog.bytea
+LANGUAGE sql IMMUTABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT @pgcrypto@.encrypt_iv(p_message, p_key, p_iv, 'aes-cbc/pad:pkcs'::pg_catalog.text);
+END;
+
+-- No padding check inside pgcrypto: a wrong key must end in the same 22000
+-- as a tampered ciphertext, decided by the SIV check of the caller.
+CREATE OR REPLACE FUNCTION vault._compat_aes_cbc_decrypt_unpadded(
+    p_message pg_catalog.bytea, p_key pg_catalog.bytea, p_iv pg_catalog.bytea)
+RETURNS pg_catalog.bytea
+LANGUAGE sql IMMUTABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT @pgcrypto@.decrypt_iv(p_message, p_key, p_iv, 'aes-cbc/pad:none'::pg_catalog.text);
+END;
+
+CREATE OR REPLACE FUNCTION vault._crypto_aead_det_noncegen() RETURNS pg_catalog.bytea
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT @pgcrypto@.gen_random_bytes(16);
+END;
 
 ALTER TABLE vault.secrets ALTER COLUMN nonce SET DEFAULT vault._crypto_aead_det_noncegen();
 
-CREATE FUNCTION vault._compat_siv(p_mac_key bytea, p_nonce bytea, p_additional bytea, p_message bytea) RETURNS bytea
-LANGUAGE sql IMMUTABLE SECURITY DEFINER SET search_path = '' AS $$
+CREATE OR REPLACE FUNCTION vault._compat_siv(
+    p_mac_key pg_catalog.bytea, p_nonce pg_catalog.bytea, p_additional pg_catalog.bytea, p_message pg_catalog.bytea)
+RETURNS pg_catalog.bytea
+LANGUAGE sql IMMUTABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
     SELECT pg_catalog.substr(
         @pgcrypto@.hmac(
             p_nonce
             OPERATOR(pg_catalog.||) pg_catalog.int4send(pg_catalog.length(p_additional))
             OPERATOR(pg_catalog.||) p_additional
             OPERATOR(pg_catalog.||) p_message,
-            p_mac_key, 'sha256'),
-        1, 16)
-$$;
+            p_mac_key, 'sha256'::pg_catalog.text),
+        1, 16);
+END;
 
-CREATE FUNCTION vault._crypto_aead_det_encrypt(
-    message bytea, additional bytea, key_id bigint, context bytea DEFAULT 'pgsodium', nonce bytea DEFAULT NULL)
-RETURNS bytea
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
+CREATE OR REPLACE FUNCTION vault._crypto_aead_det_encrypt(
+    message pg_catalog.bytea, additional pg_catalog.bytea, key_id pg_catalog.int8,
+    context pg_catalog.bytea DEFAULT 'pgsodium', nonce pg_catalog.bytea DEFAULT NULL)
+RETURNS pg_catalog.bytea
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_root bytea := vault._compat_root_key();
-    v_siv  bytea;
+    v_root pg_catalog.bytea := vault._compat_root_key();
+    v_siv  pg_catalog.bytea;
 BEGIN
     IF nonce IS NULL OR pg_catalog.length(nonce) OPERATOR(pg_catalog.<>) 16 THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'vault compat: nonce must be 16 bytes';
     END IF;
-    v_siv := vault._compat_siv(@pgcrypto@.hmac('credvault compat mac'::bytea, v_root, 'sha256'), nonce, additional, message);
-    RETURN v_siv OPERATOR(pg_catalog.||) @pgcrypto@.encrypt_iv(
-        message, @pgcrypto@.hmac('credvault compat enc'::bytea, v_root, 'sha256'), v_siv, 'aes-cbc/pad:pkcs');
+    v_siv := vault._compat_siv(vault._compat_hmac('credvault compat mac'::pg_catalog.bytea, v_root), nonce, additional, message);
+    RETURN v_siv OPERATOR(pg_catalog.||) vault._compat_aes_cbc_encrypt(
+        message, vault._compat_hmac('credvault compat enc'::pg_catalog.bytea, v_root), v_siv);
 END;
 $$;
 
-CREATE FUNCTION vault._crypto_aead_det_decrypt(
-    message bytea, additional bytea, key_id bigint, context bytea DEFAULT 'pgsodium', nonce bytea DEFAULT NULL)
-RETURNS bytea
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = '' AS $$
+CREATE OR REPLACE FUNCTION vault._crypto_aead_det_decrypt(
+    message pg_catalog.bytea, additional pg_catalog.bytea, key_id pg_catalog.int8,
+    context pg_catalog.bytea DEFAULT 'pgsodium', nonce pg_catalog.bytea DEFAULT NULL)
+RETURNS pg_catalog.bytea
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_root   bytea;
-    v_siv    bytea;
-    v_padded bytea;
-    v_pad    int;
-    v_plain  bytea;
+    v_root   pg_catalog.bytea;
+    v_siv    pg_catalog.bytea;
+    v_padded pg_catalog.bytea;
+    v_pad    pg_catalog.int4;
+    v_plain  pg_catalog.bytea;
 BEGIN
     IF message IS NULL THEN
         RETURN NULL;
@@ -132,17 +166,14 @@ BEGIN
     END IF;
     v_root := vault._compat_root_key();
     v_siv := pg_catalog.substr(message, 1, 16);
-    -- No padding check inside pgcrypto: a wrong key must end in the same
-    -- 22000 as a tampered ciphertext, decided by the SIV check below.
-    v_padded := @pgcrypto@.decrypt_iv(
-        pg_catalog.substr(message, 17), @pgcrypto@.hmac('credvault compat enc'::bytea, v_root, 'sha256'),
-        v_siv, 'aes-cbc/pad:none');
+    v_padded := vault._compat_aes_cbc_decrypt_unpadded(
+        pg_catalog.substr(message, 17), vault._compat_hmac('credvault compat enc'::pg_catalog.bytea, v_root), v_siv);
     v_pad := pg_catalog.get_byte(v_padded, pg_catalog.length(v_padded) OPERATOR(pg_catalog.-) 1);
     IF v_pad OPERATOR(pg_catalog.<) 1 OR v_pad OPERATOR(pg_catalog.>) 16 THEN
         RAISE EXCEPTION USING ERRCODE = '22000', MESSAGE = 'invalid ciphertext';
     END IF;
     v_plain := pg_catalog.substr(v_padded, 1, pg_catalog.length(v_padded) OPERATOR(pg_catalog.-) v_pad);
-    IF vault._compat_siv(@pgcrypto@.hmac('credvault compat mac'::bytea, v_root, 'sha256'), nonce, additional, v_plain)
+    IF vault._compat_siv(vault._compat_hmac('credvault compat mac'::pg_catalog.bytea, v_root), nonce, additional, v_plain)
        OPERATOR(pg_catalog.<>) v_siv THEN
         RAISE EXCEPTION USING ERRCODE = '22000', MESSAGE = 'invalid ciphertext';
     END IF;
@@ -150,36 +181,37 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION vault.create_secret(
-    new_secret text, new_name text DEFAULT NULL, new_description text DEFAULT '', new_key_id uuid DEFAULT NULL)
-RETURNS uuid
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
+CREATE OR REPLACE FUNCTION vault.create_secret(
+    new_secret pg_catalog.text, new_name pg_catalog.text DEFAULT NULL,
+    new_description pg_catalog.text DEFAULT '', new_key_id pg_catalog.uuid DEFAULT NULL)
+RETURNS pg_catalog.uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_id    uuid  := pg_catalog.gen_random_uuid();
-    v_nonce bytea := vault._crypto_aead_det_noncegen();
+    v_id    pg_catalog.uuid  := pg_catalog.gen_random_uuid();
+    v_nonce pg_catalog.bytea := vault._crypto_aead_det_noncegen();
 BEGIN
     INSERT INTO vault.secrets (id, name, description, secret, key_id, nonce)
     VALUES (
         v_id, new_name, new_description,
         pg_catalog.encode(vault._crypto_aead_det_encrypt(
-            pg_catalog.convert_to(new_secret, 'utf8'), pg_catalog.convert_to(v_id::text, 'utf8'),
-            0, 'pgsodium'::bytea, v_nonce), 'base64'),
+            pg_catalog.convert_to(new_secret, 'utf8'), pg_catalog.convert_to(v_id::pg_catalog.text, 'utf8'),
+            0, 'pgsodium'::pg_catalog.bytea, v_nonce), 'base64'),
         new_key_id, v_nonce);
     RETURN v_id;
 END;
 $$;
 
-CREATE FUNCTION vault.update_secret(
-    secret_id uuid, new_secret text DEFAULT NULL, new_name text DEFAULT NULL,
-    new_description text DEFAULT NULL, new_key_id uuid DEFAULT NULL)
+CREATE OR REPLACE FUNCTION vault.update_secret(
+    secret_id pg_catalog.uuid, new_secret pg_catalog.text DEFAULT NULL, new_name pg_catalog.text DEFAULT NULL,
+    new_description pg_catalog.text DEFAULT NULL, new_key_id pg_catalog.uuid DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE vault.secrets AS s
        SET secret = CASE WHEN new_secret IS NULL THEN s.secret
                          ELSE pg_catalog.encode(vault._crypto_aead_det_encrypt(
-                                  pg_catalog.convert_to(new_secret, 'utf8'), pg_catalog.convert_to(s.id::text, 'utf8'),
-                                  0, 'pgsodium'::bytea, s.nonce), 'base64')
+                                  pg_catalog.convert_to(new_secret, 'utf8'), pg_catalog.convert_to(s.id::pg_catalog.text, 'utf8'),
+                                  0, 'pgsodium'::pg_catalog.bytea, s.nonce), 'base64')
                     END,
            name        = coalesce(new_name, s.name),
            description = coalesce(new_description, s.description),
@@ -189,12 +221,12 @@ BEGIN
 END;
 $$;
 
-CREATE VIEW vault.decrypted_secrets AS
+CREATE OR REPLACE VIEW vault.decrypted_secrets AS
 SELECT s.id, s.name, s.description, s.secret,
        pg_catalog.convert_from(
            vault._crypto_aead_det_decrypt(
-               pg_catalog.decode(s.secret, 'base64'), pg_catalog.convert_to(s.id::text, 'utf8'),
-               0, 'pgsodium'::bytea, s.nonce),
+               pg_catalog.decode(s.secret, 'base64'), pg_catalog.convert_to(s.id::pg_catalog.text, 'utf8'),
+               0, 'pgsodium'::pg_catalog.bytea, s.nonce),
            'utf8') AS decrypted_secret,
        s.key_id, s.nonce, s.created_at, s.updated_at
   FROM vault.secrets AS s;
@@ -205,24 +237,28 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA vault FROM PUBLIC;
 -- The grants Supabase gives on Vault 0.3, for the roles that exist here.
 DO $grants$
 BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'postgres' AND rolname <> current_user) THEN
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles
+                WHERE rolname OPERATOR(pg_catalog.=) 'postgres' AND rolname OPERATOR(pg_catalog.<>) current_user) THEN
         GRANT USAGE ON SCHEMA vault TO postgres WITH GRANT OPTION;
         GRANT SELECT, DELETE, TRUNCATE, REFERENCES ON vault.secrets, vault.decrypted_secrets TO postgres WITH GRANT OPTION;
-        GRANT EXECUTE ON FUNCTION vault.create_secret(text, text, text, uuid),
-                                  vault.update_secret(uuid, text, text, text, uuid),
-                                  vault._crypto_aead_det_decrypt(bytea, bytea, bigint, bytea, bytea)
+        GRANT EXECUTE ON FUNCTION vault.create_secret(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.uuid),
+                                  vault.update_secret(pg_catalog.uuid, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.uuid),
+                                  vault._crypto_aead_det_decrypt(pg_catalog.bytea, pg_catalog.bytea, pg_catalog.int8, pg_catalog.bytea, pg_catalog.bytea)
             TO postgres WITH GRANT OPTION;
     END IF;
-    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'service_role') THEN
         GRANT USAGE ON SCHEMA vault TO service_role;
         GRANT SELECT, DELETE ON vault.secrets, vault.decrypted_secrets TO service_role;
-        GRANT EXECUTE ON FUNCTION vault.create_secret(text, text, text, uuid),
-                                  vault.update_secret(uuid, text, text, text, uuid),
-                                  vault._crypto_aead_det_decrypt(bytea, bytea, bigint, bytea, bytea)
+        GRANT EXECUTE ON FUNCTION vault.create_secret(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.uuid),
+                                  vault.update_secret(pg_catalog.uuid, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.uuid),
+                                  vault._crypto_aead_det_decrypt(pg_catalog.bytea, pg_catalog.bytea, pg_catalog.int8, pg_catalog.bytea, pg_catalog.bytea)
             TO service_role;
     END IF;
 END;
 $grants$;
 
--- Fail the installation, not the first call, when the key file is unusable.
+-- Fail the installation, not the first call, when the key file is unusable,
+-- and an upgrade when the key file does not decrypt the secrets already
+-- stored (22000): the layer reads its key from the path given to this run.
 SELECT pg_catalog.length(vault._compat_root_key());
+SELECT pg_catalog.length(s.decrypted_secret) FROM vault.decrypted_secrets AS s LIMIT 1;

@@ -307,7 +307,9 @@ func TestSQL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "")
 	out := h.ok("", "sql", "--schema", "team_creds")
-	require.True(t, strings.HasPrefix(out, `CREATE SCHEMA IF NOT EXISTS "team_creds";`), out[:80])
+	require.True(t, strings.HasPrefix(out, "-- Resolve every name in pg_catalog"), out[:80])
+	require.Contains(t, out, "\nSELECT pg_catalog.set_config('credvault.search_path', pg_catalog.current_setting('search_path'), false),\n"+
+		"       pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false);\nCREATE SCHEMA IF NOT EXISTS \"team_creds\";\n")
 	require.Contains(t, out, `"team_creds".store_credential(`)
 	require.NotContains(t, out, "@schema@")
 	require.Contains(t, h.ok("", "sql"), `CREATE SCHEMA IF NOT EXISTS "vault";`)

@@ -402,6 +402,14 @@ func (s *session) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before anything else: no function, operator or type planted in
+	// public or another schema may run as the connected role. The library
+	// pins it again in each transaction it opens, which holds behind a
+	// transaction pooler too.
+	if _, err := conn.Exec(ctx, "SET search_path = pg_catalog, pg_temp"); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
 	s.conn = conn
 	return conn, nil
 }

@@ -44,7 +44,7 @@ PATH is the root key file on the database server (64 hex characters).`,
 				return err
 			}
 			var n int
-			err = s.conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{s.schema, "credvault_migrations"}.Sanitize()).Scan(&n)
+			err = s.conn.QueryRow(ctx, "SELECT pg_catalog.count(*) FROM "+pgx.Identifier{s.schema, "credvault_migrations"}.Sanitize()).Scan(&n)
 			if err != nil {
 				return err
 			}

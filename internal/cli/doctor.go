@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/credvault/vault"
 	"github.com/credvault/vault/internal/serverlog"
+	"github.com/credvault/vault/internal/vaultstate"
 )
 
 var doctorCmd = &command{
@@ -27,7 +27,8 @@ check, then exits 3 if anything needs fixing:
 
   server      PostgreSQL 14 or later
   vault       the supabase_vault extension (and its version) or the
-              compatibility layer
+              current compatibility layer, owned by superusers; any other
+              schema vault is an impostor the functions must not use
   roles       anon, authenticated and service_role exist
   connection  the connected role may SET ROLE to --role
   migrations  every migration of this build is applied to --schema, unchanged
@@ -57,15 +58,15 @@ Run it as the role that ran migrate (postgres on Supabase).`,
 			if _, err := vault.New(conn, opts...); err != nil {
 				return usagef("%v", err) // an invalid --schema or --role
 			}
-			d := &doctor{conn: conn, schema: s.schema, role: s.role, w: s.io.Stdout}
-			return d.run(ctx)
+			d := &doctor{schema: s.schema, role: s.role, w: s.io.Stdout}
+			return d.run(ctx, conn)
 		}
 	},
 }
 
 // doctor runs the checks and counts the findings.
 type doctor struct {
-	conn     *pgx.Conn
+	conn     pgx.Tx // the check's savepoint in doctor's transaction
 	schema   string
 	role     string
 	w        io.Writer
@@ -89,15 +90,29 @@ var checks = []check{
 	{"guard", checkGuard},
 }
 
-func (d *doctor) run(ctx context.Context) error {
+// run runs every check in one transaction on conn whose search_path is
+// pinned to pg_catalog, pg_temp before anything else is sent, so that no
+// function, operator or type planted in public or another schema runs as
+// the role running doctor, even behind a transaction pooler. Each check
+// runs in a savepoint that is rolled back: doctor changes nothing, and a
+// failing check does not stop the others.
+func (d *doctor) run(ctx context.Context, conn *pgx.Conn) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path = pg_catalog, pg_temp"); err != nil {
+		return err
+	}
 	var db, user string
-	if err := d.conn.QueryRow(ctx, "SELECT current_database(), session_user").Scan(&db, &user); err != nil {
+	if err := tx.QueryRow(ctx, "SELECT pg_catalog.current_database(), session_user").Scan(&db, &user); err != nil {
 		return err
 	}
 	fmt.Fprintf(d.w, "credvault doctor: database %q as %s, schema %q\n", db, user, d.schema)
 	for _, c := range checks {
 		d.current = c.name
-		if err := c.run(ctx, d); err != nil {
+		if err := d.runCheck(ctx, tx, c); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
@@ -110,6 +125,17 @@ func (d *doctor) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(d.w, "%d finding(s)\n", d.findings)
 	return errFindings
+}
+
+// runCheck runs c in a savepoint of tx and rolls it back.
+func (d *doctor) runCheck(ctx context.Context, tx pgx.Tx, c check) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sp.Rollback(context.WithoutCancel(ctx)) }()
+	d.conn = sp
+	return c.run(ctx, d)
 }
 
 func (d *doctor) ok(format string, args ...any) {
@@ -146,36 +172,30 @@ func checkServer(ctx context.Context, d *doctor) error {
 }
 
 func checkVault(ctx context.Context, d *doctor) error {
-	var extVersion, comment *string
-	var hasCreate bool
-	err := d.conn.QueryRow(ctx, `
-SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'supabase_vault'),
-       (SELECT pg_catalog.obj_description(oid, 'pg_namespace') FROM pg_catalog.pg_namespace WHERE nspname = 'vault'),
-       pg_catalog.to_regprocedure('vault.create_secret(text,text,text,uuid)') IS NOT NULL`).
-		Scan(&extVersion, &comment, &hasCreate)
+	vs, err := vaultstate.Read(ctx, d.conn)
 	if err != nil {
 		return err
 	}
 	switch {
-	case extVersion != nil && strings.HasPrefix(*extVersion, "0.2."):
-		d.ok("supabase_vault %s (the pgsodium-based line; 0.3 is current)", *extVersion)
-	case extVersion != nil:
-		d.ok("supabase_vault %s", *extVersion)
-	case comment != nil && strings.Contains(*comment, "credvault/vault") && hasCreate:
-		version := ""
-		if m := compatVersionRE.FindStringSubmatch(*comment); m != nil {
-			version = " " + m[1]
-		}
-		d.ok("compatibility layer%s (plain PostgreSQL: keep its root key file backed up)", version)
-	case hasCreate:
-		d.finding("vault.create_secret exists but neither the supabase_vault extension nor this module's compatibility layer installed it")
+	case vs.Kind == vaultstate.Extension && strings.HasPrefix(vs.ExtVersion, "0.2."):
+		d.ok("supabase_vault %s (the pgsodium-based line; 0.3 is current)", vs.ExtVersion)
+	case vs.Kind == vaultstate.Extension:
+		d.ok("supabase_vault %s", vs.ExtVersion)
+	case vs.Kind == vaultstate.Compat && vs.CompatVersion < vaultstate.CompatVersion:
+		d.finding("compatibility layer compat %d is outdated: a role that controls the schema of pgcrypto, or a caller's "+
+			"temporary types, can make it run code as its superuser owner with the root key; upgrade it to compat %d with "+
+			"'credvault migrate --compat-key-file PATH' as a superuser", vs.CompatVersion, vaultstate.CompatVersion)
+	case vs.Kind == vaultstate.Compat:
+		d.ok("compatibility layer compat %d (plain PostgreSQL: keep its root key file backed up)", vs.CompatVersion)
+	case vs.Kind == vaultstate.Foreign:
+		d.finding("%s: it is not Vault, and the credential functions would hand every secret to it; "+
+			"have a superuser inspect and drop schema vault, then install the supabase_vault extension, "+
+			"or on plain PostgreSQL run migrate with --compat-key-file as a superuser", vs.Problem)
 	default:
 		d.finding("Vault is not installed: CREATE EXTENSION supabase_vault, or on plain PostgreSQL run migrate with --compat-key-file as a superuser")
 	}
 	return nil
 }
-
-var compatVersionRE = regexp.MustCompile(`\((compat \d+)\)`)
 
 // supabaseRoles are the roles the migrations grant to and revoke from.
 var supabaseRoles = []string{"anon", "authenticated", "service_role"}
