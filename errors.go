@@ -76,6 +76,16 @@ var (
 	// the one embedded in this module, or the database has a migration this
 	// module does not know. Migrations are never edited once shipped.
 	ErrMigrationChecksum = errors.New("vault: applied migration does not match the embedded one")
+
+	// ErrVersionMismatch means a check-and-set ([IfVersion]) found the
+	// credential at another version than the one expected (SQLSTATE VA003).
+	// Nothing was changed. It is not retryable as is: read the credential
+	// again and decide with its current version.
+	ErrVersionMismatch = errors.New("vault: credential version mismatch")
+
+	// ErrAlreadyExists means the name is already used by another credential
+	// of the namespace, for example by [Client.Update] (SQLSTATE 23505).
+	ErrAlreadyExists = errors.New("vault: credential name already in use")
 )
 
 // Error is the error type of every [Client] operation. It carries the
@@ -145,6 +155,7 @@ func trimPrefix(s string) string {
 const (
 	codePlaintextCredential  = "VA001"
 	codeCompatKeyUnavailable = "VA002"
+	codeVersionMismatch      = "VA003"
 )
 
 // KindOf returns the sentinel error matching err, or nil. err may be an
@@ -186,6 +197,10 @@ func kindOf(err error) error {
 		return ErrPlaintextCredential
 	case codeCompatKeyUnavailable:
 		return ErrVaultUnavailable
+	case codeVersionMismatch:
+		return ErrVersionMismatch
+	case "23505": // unique_violation
+		return ErrAlreadyExists
 	case "42883", "3F000", "42P01": // undefined_function, invalid_schema_name, undefined_table
 		return ErrNotMigrated
 	case "57014", "55P03": // query_canceled (statement_timeout), lock_not_available (lock_timeout)
@@ -232,6 +247,7 @@ func IsRetryable(err error) bool {
 var sentinels = [...]error{
 	ErrNotFound, ErrPermissionDenied, ErrInvalidArgument, ErrPlaintextCredential, ErrDecryption,
 	ErrVaultUnavailable, ErrSchemaNotWritable, ErrNotMigrated, ErrMigrationChecksum, ErrConnection, ErrTimeout, ErrConflict,
+	ErrVersionMismatch, ErrAlreadyExists,
 }
 
 // newError builds the *Error for a failed operation. Context errors stay

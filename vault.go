@@ -52,6 +52,56 @@
 // [pgx.QueryExecModeSimpleProtocol], which would put secrets into SQL text
 // that the server logs for failing statements.
 //
+// # Lifecycle
+//
+// Store, Retrieve, Rotate and Delete address credentials by the id Store
+// returns. Around them the package keeps each credential's metadata in its
+// own indexed table next to Vault (namespace, name, description, version,
+// expiry, timestamps) and offers the rest of a secret store's lifecycle:
+//
+//   - [WithNamespace] scopes a client to one namespace, typically an
+//     organization: another namespace's credential is, to every call, an
+//     unknown id. Clients without it use the default namespace "".
+//   - [Client.Put] creates or updates the one credential with an exact name
+//     in the namespace (at most one, even under concurrent Puts and
+//     retries), [Client.Lookup] finds it by name, [Client.Read] returns its
+//     value with its metadata as a [Secret], which never prints its value.
+//   - Every change of the value makes a new [Credential.Version].
+//     [IfVersion] makes [Client.Rotate] a check-and-set
+//     ([ErrVersionMismatch]); [Client.Rollback] makes the previous value
+//     current again, as a new version (the previous value is kept as Vault
+//     ciphertext, never in plaintext).
+//   - [Client.Refresh] renews a token at its provider once per version,
+//     however many workers refresh it at once (see below).
+//   - [Client.Update] changes name, description and expiry;
+//     [ListFilter.ExpiresBefore] finds what to renew, [ListFilter.After]
+//     and [Client.All] page through any number of credentials at a constant
+//     cost per page.
+//   - The access log ([Client.AccessLog]) records every successful
+//     operation with its [AccessRecord.Op]: store, put, retrieve, read,
+//     refresh, rotate, rollback, update, delete.
+//
+// The OAuth refresh pattern, for providers that rotate the refresh token on
+// every use: fn runs once per version; concurrent callers wait and return
+// its result.
+//
+//	token, err := creds.Refresh(ctx, id, func(ctx context.Context, cur vault.Secret) (string, error) {
+//		return exchangeRefreshToken(ctx, cur.Value) // your call to the provider
+//	})
+//
+// Vault names are unique across a database, so a namespace's names are
+// kept in the library's table only: credentials created by Put or stored
+// in a namespace other than the default one have no Vault name, and Store
+// in the default namespace names the Vault secret as it always has.
+// Vault secrets that existed when this version's migration was applied,
+// and those created later without the library, belong to the default
+// namespace: Retrieve, Read, Rotate and Delete reach them by id, Lookup and
+// Put by their Vault name, and List shows them (the later ones once a
+// write has recorded them). The original SQL functions
+// (store_credential, retrieve_credential, rotate_credential,
+// delete_credential) keep their behaviour and act on any namespace; the
+// credential_* functions are the namespace-scoped SQL API.
+//
 // # Testing
 //
 // Package github.com/credvault/vault/vaulttest starts a throwaway
@@ -154,9 +204,11 @@ type Client struct {
 	role   string // unquoted; "" means the connection's own role
 	logger *slog.Logger
 	compat string // key file path for the compatibility layer; "" = off
+	ns     string // namespace of every call; "" is the default one
 
 	// SQL built once in New, with identifiers quoted.
 	qStore, qRetrieve, qRotate, qDelete, qAccessLog, qList string
+	lifecycleQueries
 }
 
 // Option configures a [Client]. Options are applied in order by [New], which
@@ -242,12 +294,13 @@ func New(db DB, opts ...Option) (*Client, error) {
 		}
 	}
 	s := quoteIdent(c.schema)
-	c.qStore = "SELECT " + s + ".store_credential($1, $2, $3)"
-	c.qRetrieve = "SELECT " + s + ".retrieve_credential($1)"
-	c.qRotate = "SELECT " + s + ".rotate_credential($1, $2)"
-	c.qDelete = "SELECT " + s + ".delete_credential($1)"
-	c.qList = "SELECT * FROM " + s + ".list_credentials($1, $2, $3)"
-	c.qAccessLog = "SELECT id, secret_id, accessed_at, session_user_name, current_user_name, jwt_role, jwt_sub, " +
+	c.qStore = "SELECT " + s + ".credential_store($1, $2, $3, $4)"
+	c.qRetrieve = "SELECT " + s + ".credential_retrieve($1, $2)"
+	c.qRotate = "SELECT " + s + ".credential_rotate($1, $2, $3, $4)"
+	c.qDelete = "SELECT " + s + ".credential_delete($1, $2)"
+	c.qList = "SELECT * FROM " + s + ".credential_list($1, $2, $3, $4, $5, $6, $7, $8)"
+	c.lifecycleQueries = newLifecycleQueries(s)
+	c.qAccessLog = "SELECT id, secret_id, op, accessed_at, session_user_name, current_user_name, jwt_role, jwt_sub, " +
 		"application_name, pg_catalog.host(client_addr) FROM " + s + ".vault_access_log " +
 		"WHERE secret_id OPERATOR(pg_catalog.=) $1 " +
 		"ORDER BY accessed_at DESC, id DESC LIMIT $2"
@@ -275,11 +328,12 @@ func execMode(db DB) pgx.QueryExecMode {
 // Schema returns the schema the client's functions live in.
 func (c *Client) Schema() string { return c.schema }
 
-// Store encrypts secret into Vault and returns the new credential's id, the
-// only thing your own tables should keep. name is a label for humans
-// (for example "acme/quickbooks"); names need not be unique: when Vault
-// already has one, the stored name gets a random " #suffix". An empty secret
-// is allowed, as in Vault.
+// Store encrypts secret into Vault, in the client's namespace, and returns
+// the new credential's id, the only thing your own tables should keep. name
+// is a label for humans (for example "acme/quickbooks"); names need not be
+// unique: when the namespace (or, in the default namespace, Vault) already
+// has one, the stored name gets a random " #suffix". Use [Client.Put] to
+// create or update by exact name. An empty secret is allowed, as in Vault.
 //
 // Errors: [ErrInvalidArgument] (empty or oversized name, oversized
 // description or secret, invalid UTF-8 or NUL bytes), [ErrPermissionDenied],
@@ -295,7 +349,7 @@ func (c *Client) Store(ctx context.Context, name, secret, description string) (u
 		err = validateText("secret", secret, 0, MaxSecretSize)
 	}
 	if err == nil {
-		err = c.call(ctx, c.qStore, []any{name, secret, description}, &id)
+		err = c.call(ctx, c.qStore, []any{c.ns, name, secret, description}, &id)
 	}
 	if err != nil {
 		e := newError("store", uuid.Nil, name, err)
@@ -310,14 +364,15 @@ func (c *Client) Store(ctx context.Context, name, secret, description string) (u
 // appends one row to the access log in the same transaction. Call it from
 // server-side code when the integration runs, not per end-user request.
 //
-// Errors: [ErrNotFound], [ErrPermissionDenied], [ErrDecryption],
+// Errors: [ErrNotFound] (also for another namespace's credential),
+// [ErrPermissionDenied], [ErrDecryption],
 // [ErrInvalidArgument] (nil id), [ErrNotMigrated], [ErrVaultUnavailable].
 func (c *Client) Retrieve(ctx context.Context, id uuid.UUID) (string, error) {
 	start := time.Now()
 	var secret *string
 	err := checkID(id)
 	if err == nil {
-		err = c.call(ctx, c.qRetrieve, []any{id}, &secret)
+		err = c.call(ctx, c.qRetrieve, []any{c.ns, id}, &secret)
 	}
 	if err == nil && secret == nil {
 		// Vault returns a NULL plaintext when its decryption yields nothing.
@@ -332,20 +387,26 @@ func (c *Client) Retrieve(ctx context.Context, id uuid.UUID) (string, error) {
 	return *secret, nil
 }
 
-// Rotate replaces the credential's value in place: the id stays, the
-// ciphertext and updated_at change. Readers see either the old or the new
-// value, never a mix.
+// Rotate replaces the credential's value in place as its next version:
+// the id stays, the ciphertext, Version and UpdatedAt change, and the
+// previous value is kept for [Client.Rollback]. Readers see either the old
+// or the new value, never a mix. With [IfVersion] the rotation applies only
+// at that version (check-and-set).
 //
-// Errors: [ErrNotFound], [ErrInvalidArgument], [ErrPermissionDenied],
+// Errors: [ErrNotFound] (also for another namespace's credential),
+// [ErrVersionMismatch], [ErrInvalidArgument], [ErrPermissionDenied],
 // [ErrNotMigrated], [ErrVaultUnavailable].
-func (c *Client) Rotate(ctx context.Context, id uuid.UUID, newSecret string) error {
+func (c *Client) Rotate(ctx context.Context, id uuid.UUID, newSecret string, opts ...RotateOption) error {
 	start := time.Now()
-	err := checkID(id)
+	ifVersion, err := rotateOptions(opts)
+	if err == nil {
+		err = checkID(id)
+	}
 	if err == nil {
 		err = validateText("secret", newSecret, 0, MaxSecretSize)
 	}
 	if err == nil {
-		err = c.call(ctx, c.qRotate, []any{id, newSecret}, nil)
+		err = c.call(ctx, c.qRotate, []any{c.ns, id, newSecret, ifVersion}, nil)
 	}
 	if err != nil {
 		e := newError("rotate", id, "", err)
@@ -357,7 +418,7 @@ func (c *Client) Rotate(ctx context.Context, id uuid.UUID, newSecret string) err
 }
 
 // Delete removes the credential from Vault. It is idempotent: deleting an
-// unknown id returns nil.
+// unknown id, or another namespace's credential (which stays), returns nil.
 //
 // Errors: [ErrInvalidArgument] (nil id), [ErrPermissionDenied],
 // [ErrNotMigrated].
@@ -365,7 +426,7 @@ func (c *Client) Delete(ctx context.Context, id uuid.UUID) error {
 	start := time.Now()
 	err := checkID(id)
 	if err == nil {
-		err = c.call(ctx, c.qDelete, []any{id}, nil)
+		err = c.call(ctx, c.qDelete, []any{c.ns, id}, nil)
 	}
 	if err != nil {
 		e := newError("delete", id, "", err)
