@@ -10,6 +10,7 @@ import (
 	"iter"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,15 +24,18 @@ import (
 // [WithNamespace] accepts.
 const MaxNamespaceSize = 256
 
-// lifecycleQueries is the SQL of the lifecycle calls, built once in New
-// with the schema quoted.
-type lifecycleQueries struct {
+// lifecycle is the Client's state for the lifecycle calls: their SQL,
+// built once in New with the schema quoted, and the refreshes in flight.
+type lifecycle struct {
 	qPut, qLookup, qRead, qRollback, qUpdate, qRefreshBegin, qRefreshFinish string
+
+	refreshes *refreshGroup
 }
 
-func newLifecycleQueries(schema string) lifecycleQueries {
+func newLifecycle(schema string) lifecycle {
 	const meta = "id, namespace, name, description, version, expires_at, created_at, updated_at, last_retrieved_at"
-	return lifecycleQueries{
+	return lifecycle{
+		refreshes:      &refreshGroup{flights: map[uuid.UUID]*refreshFlight{}},
 		qPut:           "SELECT " + meta + " FROM " + schema + ".credential_put($1, $2, $3, $4)",
 		qLookup:        "SELECT " + meta + " FROM " + schema + ".credential_lookup($1, $2)",
 		qRead:          "SELECT " + meta + ", secret FROM " + schema + ".credential_read($1, $2)",
@@ -529,10 +533,15 @@ func (c *Client) listPage(ctx context.Context, f ListFilter) ([]Credential, erro
 // version moved on while Refresh waited, another caller has just renewed
 // it: Refresh returns that value without calling fn. Otherwise it calls
 // fn with the current value, still holding the lock, stores what fn
-// returns as the next version and returns it. An error from fn (or a
-// panic, which propagates) changes nothing and releases the lock; the
-// error is returned, wrapped. Each successful Refresh adds one access-log
-// row (op "refresh").
+// returns as the next version and returns it. An error from fn changes
+// nothing, releases the lock and is returned, wrapped; so is a panic
+// (which propagates) after the transaction is rolled back. Concurrent
+// Refresh calls of one credential on the same Client share one such call:
+// they wait for it and return its value or its error, without touching
+// the database, so a small pool does not make late callers renew again;
+// when the sharing call failed because of its own context or a panic,
+// they refresh themselves. Each refresh that reaches the database adds one
+// access-log row (op "refresh").
 //
 // fn runs while a database connection and a row lock are held: give ctx a
 // deadline, and keep fn to the provider call. When the connection is lost
@@ -562,6 +571,39 @@ func (c *Client) Refresh(ctx context.Context, id uuid.UUID, fn func(ctx context.
 	return s, nil
 }
 
+// refreshGroup lets concurrent Refresh calls of one credential on one
+// Client share a single refresh.
+type refreshGroup struct {
+	mu      sync.Mutex
+	flights map[uuid.UUID]*refreshFlight
+}
+
+type refreshFlight struct {
+	done  chan struct{}
+	s     Secret
+	err   error
+	retry bool // the leader failed for reasons of its own: waiters refresh themselves
+}
+
+// join returns the flight of id and whether the caller leads it.
+func (g *refreshGroup) join(id uuid.UUID) (*refreshFlight, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f, ok := g.flights[id]; ok {
+		return f, false
+	}
+	f := &refreshFlight{done: make(chan struct{})}
+	g.flights[id] = f
+	return f, true
+}
+
+func (g *refreshGroup) leave(id uuid.UUID, f *refreshFlight) {
+	g.mu.Lock()
+	delete(g.flights, id)
+	g.mu.Unlock()
+	close(f.done)
+}
+
 func (c *Client) refresh(ctx context.Context, id uuid.UUID, fn func(context.Context, Secret) (string, error)) (Secret, error) {
 	if err := checkID(id); err != nil {
 		return Secret{}, err
@@ -569,9 +611,38 @@ func (c *Client) refresh(ctx context.Context, id uuid.UUID, fn func(context.Cont
 	if fn == nil {
 		return Secret{}, fmt.Errorf("%w: nil refresh function", ErrInvalidArgument)
 	}
-	if err := ctx.Err(); err != nil {
-		return Secret{}, err
+	for {
+		if err := ctx.Err(); err != nil {
+			return Secret{}, err
+		}
+		f, leader := c.refreshes.join(id)
+		if leader {
+			return c.leadRefresh(ctx, id, fn, f)
+		}
+		select {
+		case <-f.done:
+			if !f.retry {
+				return f.s, f.err
+			}
+		case <-ctx.Done():
+			return Secret{}, ctx.Err()
+		}
 	}
+}
+
+// leadRefresh runs the refresh of flight f and hands its outcome to the
+// callers waiting on it.
+func (c *Client) leadRefresh(ctx context.Context, id uuid.UUID, fn func(context.Context, Secret) (string, error), f *refreshFlight) (s Secret, err error) {
+	f.retry = true // until it returns normally: a panic makes the waiters refresh themselves
+	defer c.refreshes.leave(id, f)
+	s, err = c.refreshOnce(ctx, id, fn)
+	f.s, f.err = s, err
+	f.retry = err != nil && ctx.Err() != nil // this caller's context ended: not the others' business
+	return s, err
+}
+
+// refreshOnce is one refresh in the database.
+func (c *Client) refreshOnce(ctx context.Context, id uuid.UUID, fn func(context.Context, Secret) (string, error)) (Secret, error) {
 	sess, err := c.beginSession(ctx)
 	if err != nil {
 		return Secret{}, err
