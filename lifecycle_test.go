@@ -1,19 +1,27 @@
 package vault_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
@@ -546,3 +554,505 @@ func TestCursorRoundTrip(t *testing.T) {
 }
 
 var errProvider = errors.New("provider said no")
+
+// lcPool returns a pool of at most maxConns connections to db, closed when
+// the test ends.
+func lcPool(t testing.TB, db *vaulttest.Database, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	return newTestPool(t, db.URL, maxConns, "credvault-lifecycle-"+randomHex(t, 4), nil)
+}
+
+// TestPutConcurrentGoroutines puts one name from 16 goroutines at once:
+// one credential results, every Put made one version of it, and no Vault
+// secret is left behind by the Puts that lost the race to create it.
+func TestPutConcurrentGoroutines(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	pool := lcPool(t, db, 8)
+	ns := lcNamespace(t, "org")
+	c := lcClient(t, pool, db.Schema, ns)
+	const n = 16
+	name := "concurrent/put"
+	values := make([]string, n)
+	results := make([]vault.Credential, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		values[i] = newSecret()
+		wg.Go(func() {
+			<-start
+			results[i], errs[i] = c.Put(ctx, name, values[i], "")
+		})
+	}
+	close(start)
+	wg.Wait()
+	versions := map[int64]int{}
+	for i := range n {
+		require.NoError(t, errs[i])
+		require.Equal(t, results[0].ID, results[i].ID, "one credential per name")
+		versions[results[i].Version] = i
+	}
+	require.Len(t, versions, n, "each Put made its own version")
+	for v := int64(1); v <= n; v++ {
+		require.Contains(t, versions, v)
+	}
+	got, err := c.Read(ctx, results[0].ID)
+	require.NoError(t, err)
+	require.EqualValues(t, n, got.Version)
+	require.True(t, got.Value == values[versions[n]], "the last version holds the value of the Put that made it")
+	lcRequireOneCredential(t, db, ns, name)
+}
+
+// lcRequireOneCredential checks that the namespace has one credential
+// called name and that Vault holds no secret besides the database's
+// credentials.
+func lcRequireOneCredential(t *testing.T, db *vaulttest.Database, ns, name string) {
+	t.Helper()
+	ctx := context.Background()
+	var named, tracked, inVault int
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FILTER (WHERE namespace = $1 AND name = $2), count(*) FROM "+
+		secIdent(db.Schema)+".vault_credentials", ns, name).Scan(&named, &tracked))
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM vault.secrets").Scan(&inVault))
+	require.Equal(t, 1, named)
+	require.Equal(t, tracked, inVault, "a Put that lost the race left a Vault secret behind")
+}
+
+// Environment of the helper processes started by runLifecycleProcesses.
+const (
+	lifecycleHelperEnv    = "CREDVAULT_LIFECYCLE_HELPER_CONFIG"
+	lifecycleHelperResult = "CREDVAULT_LIFECYCLE_HELPER_RESULT"
+)
+
+type lifecycleHelperConfig struct {
+	Mode       string // "put" or "refresh"
+	URL        string
+	Schema     string
+	Namespace  string
+	Name       string    // put
+	ID         uuid.UUID // refresh
+	Calls      int       // concurrent calls in the process
+	FnDuration time.Duration
+}
+
+type lifecycleHelperReport struct {
+	Versions []int64     // put: the version each Put made
+	IDs      []uuid.UUID // put: the credential each Put returned
+	Values   []string    // refresh: the value each Refresh returned
+	FnCalls  int         // refresh: how often fn ran in this process
+	Errs     []string
+}
+
+// TestLifecycleHelperProcess is not a test of its own: it is the body of
+// the child processes started by runLifecycleProcesses, and returns at once
+// in a normal run. A child connects, prints "ready", waits for a line on
+// standard input so that all children start together, makes Calls
+// concurrent calls and writes a lifecycleHelperReport as JSON to the file
+// named by CREDVAULT_LIFECYCLE_HELPER_RESULT.
+func TestLifecycleHelperProcess(t *testing.T) {
+	raw := os.Getenv(lifecycleHelperEnv)
+	if raw == "" {
+		return
+	}
+	var cfg lifecycleHelperConfig
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, cfg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := vault.New(pool, vault.WithSchema(cfg.Schema), vault.WithRole(secService), vault.WithNamespace(cfg.Namespace), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu  sync.Mutex
+		rep lifecycleHelperReport
+		wg  sync.WaitGroup
+	)
+	for range cfg.Calls {
+		wg.Go(func() {
+			switch cfg.Mode {
+			case "put":
+				cred, err := c.Put(ctx, cfg.Name, newSecret(), "")
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					rep.Errs = append(rep.Errs, err.Error())
+					return
+				}
+				rep.Versions = append(rep.Versions, cred.Version)
+				rep.IDs = append(rep.IDs, cred.ID)
+			case "refresh":
+				s, err := c.Refresh(ctx, cfg.ID, func(ctx context.Context, _ vault.Secret) (string, error) {
+					mu.Lock()
+					rep.FnCalls++
+					mu.Unlock()
+					time.Sleep(cfg.FnDuration)
+					return newSecret(), nil
+				})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					rep.Errs = append(rep.Errs, err.Error())
+					return
+				}
+				rep.Values = append(rep.Values, s.Value)
+			}
+		})
+	}
+	wg.Wait()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv(lifecycleHelperResult), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runLifecycleProcesses starts n copies of the test binary in helper mode,
+// waits until every one is connected, releases them at once and returns
+// their reports.
+func runLifecycleProcesses(t *testing.T, n int, cfg lifecycleHelperConfig) []lifecycleHelperReport {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	raw, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	type child struct {
+		cmd    *exec.Cmd
+		stdin  io.WriteCloser
+		stderr strings.Builder
+		result string
+	}
+	children := make([]*child, n)
+	for i := range children {
+		c := &child{result: filepath.Join(dir, fmt.Sprintf("result-%d.json", i))}
+		c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^TestLifecycleHelperProcess$", "-test.count=1")
+		c.cmd.Env = append(os.Environ(), lifecycleHelperEnv+"="+string(raw), lifecycleHelperResult+"="+c.result)
+		c.cmd.Stderr = &c.stderr
+		stdout, err := c.cmd.StdoutPipe()
+		require.NoError(t, err)
+		c.stdin, err = c.cmd.StdinPipe()
+		require.NoError(t, err)
+		require.NoError(t, c.cmd.Start())
+		children[i] = c
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		require.NoError(t, err, "helper %d: %s", i, &c.stderr)
+		require.Equal(t, "ready\n", line)
+		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	}
+	for _, c := range children {
+		_, err := io.WriteString(c.stdin, "go\n")
+		require.NoError(t, err)
+	}
+	reports := make([]lifecycleHelperReport, n)
+	for i, c := range children {
+		require.NoError(t, c.cmd.Wait(), "helper %d: %s", i, &c.stderr)
+		b, err := os.ReadFile(c.result)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &reports[i]))
+	}
+	return reports
+}
+
+// TestPutConcurrentProcesses puts one name from four processes at once,
+// each with four concurrent calls: one credential, one version per Put.
+func TestPutConcurrentProcesses(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	ns := lcNamespace(t, "org")
+	const procs, calls = 4, 4
+	name := "processes/put"
+	reports := runLifecycleProcesses(t, procs, lifecycleHelperConfig{
+		Mode: "put", URL: db.URL, Schema: db.Schema, Namespace: ns, Name: name, Calls: calls,
+	})
+	versions := map[int64]bool{}
+	var id uuid.UUID
+	for i, r := range reports {
+		require.Empty(t, r.Errs, "helper %d", i)
+		for j, v := range r.Versions {
+			if id == uuid.Nil {
+				id = r.IDs[j]
+			}
+			require.Equal(t, id, r.IDs[j], "one credential per name")
+			require.False(t, versions[v], "version %d made twice", v)
+			versions[v] = true
+		}
+	}
+	require.Len(t, versions, procs*calls)
+	for v := int64(1); v <= procs*calls; v++ {
+		require.True(t, versions[v], "version %d missing", v)
+	}
+	lcRequireOneCredential(t, db, ns, name)
+}
+
+// TestRefreshExactlyOnce refreshes one credential from 32 goroutines at
+// once, while fn takes a while: fn runs once and every call returns its
+// value. Once with one Client on a pool of 4 connections (the calls share
+// one refresh in the process), once with 32 Clients on a pool of 40, where
+// the database lock alone serializes them.
+func TestRefreshExactlyOnce(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	for _, tc := range []struct {
+		name     string
+		maxConns int32
+		clients  int
+	}{{"one client, pool of 4", 4, 1}, {"32 clients, pool of 40", 40, 32}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			pool := lcPool(t, db, tc.maxConns)
+			ns := lcNamespace(t, "org")
+			clients := make([]*vault.Client, tc.clients)
+			for i := range clients {
+				clients[i] = lcClient(t, pool, db.Schema, ns)
+			}
+			cred, err := clients[0].Put(ctx, "oauth/refresh-token", newSecret(), "")
+			require.NoError(t, err)
+			if tc.clients > 1 { // open the connections before the race
+				conns := make([]*pgxpool.Conn, tc.clients)
+				for i := range conns {
+					conns[i], err = pool.Acquire(ctx)
+					require.NoError(t, err)
+				}
+				for _, c := range conns {
+					c.Release()
+				}
+			}
+
+			const n = 32
+			var (
+				fnCalls  atomic.Int32
+				fnSaw    atomic.Int64
+				produced atomic.Value
+				wg       sync.WaitGroup
+			)
+			results := make([]vault.Secret, n)
+			errs := make([]error, n)
+			start := make(chan struct{})
+			for i := range n {
+				c := clients[i%len(clients)]
+				wg.Go(func() {
+					<-start
+					results[i], errs[i] = c.Refresh(ctx, cred.ID, func(ctx context.Context, cur vault.Secret) (string, error) {
+						fnCalls.Add(1)
+						fnSaw.Store(cur.Version)
+						time.Sleep(time.Second)
+						v := newSecret()
+						produced.Store(v)
+						return v, nil
+					})
+				})
+			}
+			close(start)
+			wg.Wait()
+			require.EqualValues(t, 1, fnCalls.Load(), "fn ran more than once")
+			require.EqualValues(t, 1, fnSaw.Load(), "fn got the current version")
+			want := produced.Load().(string)
+			for i := range n {
+				require.NoError(t, errs[i])
+				require.True(t, results[i].Value == want, "call %d returned another value than fn's", i)
+				require.EqualValues(t, 2, results[i].Version)
+			}
+			got, err := clients[0].Read(ctx, cred.ID)
+			require.NoError(t, err)
+			require.True(t, got.Value == want)
+			require.EqualValues(t, 2, got.Version)
+		})
+	}
+}
+
+// TestRefreshAcrossProcesses refreshes one credential from two processes
+// at once, 16 calls each: fn runs once in all, and every call returns its
+// value.
+func TestRefreshAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	ns := lcNamespace(t, "org")
+	c := lcClient(t, db.Pool, db.Schema, ns)
+	cred, err := c.Put(ctx, "oauth/processes", newSecret(), "")
+	require.NoError(t, err)
+	reports := runLifecycleProcesses(t, 2, lifecycleHelperConfig{
+		Mode: "refresh", URL: db.URL, Schema: db.Schema, Namespace: ns, ID: cred.ID, Calls: 16, FnDuration: time.Second,
+	})
+	got, err := c.Read(ctx, cred.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, got.Version)
+	fnCalls := 0
+	for i, r := range reports {
+		require.Empty(t, r.Errs, "helper %d", i)
+		require.Len(t, r.Values, 16)
+		for _, v := range r.Values {
+			require.True(t, v == got.Value, "helper %d returned another value than the one stored", i)
+		}
+		fnCalls += r.FnCalls
+	}
+	require.Equal(t, 1, fnCalls, "fn calls per process: %d, %d", reports[0].FnCalls, reports[1].FnCalls)
+}
+
+// TestRefreshFailures: an error or a panic in fn changes nothing and
+// releases the lock; a caller waiting on a refresh that panicked refreshes
+// itself; a caller waiting for the lock gives up at its deadline without
+// calling fn; a Refresh inside a caller's transaction leaves its role as it
+// was.
+func TestRefreshFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	pool := lcPool(t, db, 4)
+	c := lcClient(t, pool, db.Schema, "")
+	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
+	require.NoError(t, err)
+	cred, err := c.Put(ctx, "oauth/failures", newSecret(), "")
+	require.NoError(t, err)
+	before := lcSnapshot(t, db.Pool, db.Schema, owner, cred.ID)
+
+	_, err = c.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) { return "", errProvider })
+	require.ErrorIs(t, err, errProvider)
+	require.Equal(t, before, lcSnapshot(t, db.Pool, db.Schema, owner, cred.ID), "a failed fn changed something")
+
+	_, err = c.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) { return "bad\x00value", nil })
+	require.ErrorIs(t, err, vault.ErrInvalidArgument)
+	require.Equal(t, before, lcSnapshot(t, db.Pool, db.Schema, owner, cred.ID))
+
+	// A panic propagates after the rollback; a caller that was waiting on
+	// the panicking refresh refreshes itself.
+	inFn := make(chan struct{})
+	release := make(chan struct{})
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		_, _ = c.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) {
+			close(inFn)
+			<-release
+			panic("fn panics")
+		})
+	}()
+	<-inFn
+	waiterDone := make(chan error, 1)
+	waiterCalls := 0
+	var waiterValue string
+	go func() {
+		s, err := c.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) {
+			waiterCalls++
+			return newSecret(), nil
+		})
+		waiterValue = s.Value
+		waiterDone <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // let the waiter join the refresh in flight
+	close(release)
+	require.Equal(t, "fn panics", <-panicked)
+	select {
+	case err := <-waiterDone:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiter is stuck: the panicking refresh kept its lock")
+	}
+	require.Equal(t, 1, waiterCalls)
+	got, err := c.Read(ctx, cred.ID)
+	require.NoError(t, err)
+	require.True(t, got.Value == waiterValue)
+	require.EqualValues(t, before.Credential.Version+1, got.Version)
+
+	// Waiting for the lock ends with the caller's deadline.
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, "SELECT FROM "+secIdent(db.Schema)+".vault_credentials WHERE id = $1 FOR UPDATE", cred.ID)
+	require.NoError(t, err)
+	other := lcClient(t, pool, db.Schema, "") // not sharing a flight with c
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	fnCalled := false
+	_, err = other.Refresh(short, cred.ID, func(context.Context, vault.Secret) (string, error) {
+		fnCalled = true
+		return newSecret(), nil
+	})
+	require.Error(t, err)
+	require.Less(t, time.Since(began), 5*time.Second)
+	require.False(t, fnCalled)
+	require.True(t, errors.Is(err, context.DeadlineExceeded) || errors.Is(err, vault.ErrTimeout), "%v", err)
+	require.NoError(t, tx.Rollback(ctx))
+	_, err = other.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) { return newSecret(), nil })
+	require.NoError(t, err, "the pool recovers")
+
+	// Inside a caller's transaction, as the shared test setup runs.
+	inTx, b := setup(t)
+	id, err := inTx.Store(ctx, "oauth/in-tx/"+uuid.NewString(), newSecret(), "")
+	require.NoError(t, err)
+	fresh := newSecret()
+	s, err := inTx.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) { return fresh, nil })
+	require.NoError(t, err)
+	require.True(t, s.Value == fresh)
+	var role string
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT current_setting('role')").Scan(&role))
+	require.Equal(t, "none", role, "the caller's role is restored")
+	_, err = inTx.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) { return "", errProvider })
+	require.ErrorIs(t, err, errProvider)
+	v, err := inTx.Retrieve(ctx, id)
+	require.NoError(t, err, "the caller's transaction is still usable")
+	require.True(t, v == fresh)
+}
+
+// TestIfVersionRace rotates one credential from eight goroutines at once,
+// each with IfVersion of the version they all read: exactly one wins each
+// round, the others get ErrVersionMismatch, and the value is the winner's.
+func TestIfVersionRace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	c := lcClient(t, lcPool(t, db, 8), db.Schema, "")
+	cred, err := c.Put(ctx, "cas/race", newSecret(), "")
+	require.NoError(t, err)
+	const n, rounds = 8, 5
+	for round := range rounds {
+		cur, err := c.Read(ctx, cred.ID)
+		require.NoError(t, err)
+		values := make([]string, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			values[i] = newSecret()
+			wg.Go(func() {
+				<-start
+				errs[i] = c.Rotate(ctx, cred.ID, values[i], vault.IfVersion(cur.Version))
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			if err == nil {
+				require.Equal(t, -1, winner, "round %d: two rotations won", round)
+				winner = i
+				continue
+			}
+			require.ErrorIs(t, err, vault.ErrVersionMismatch, "round %d", round)
+		}
+		require.NotEqual(t, -1, winner, "round %d: no rotation won", round)
+		got, err := c.Read(ctx, cred.ID)
+		require.NoError(t, err)
+		require.Equal(t, cur.Version+1, got.Version)
+		require.True(t, got.Value == values[winner], "round %d: the value is not the winner's", round)
+	}
+}
