@@ -548,8 +548,7 @@ func (c *Client) listPage(ctx context.Context, f ListFilter) ([]Credential, erro
 // after fn returned, Refresh cannot tell whether the new value was stored
 // ([ErrConnection]): the provider may already have retired the old token.
 //
-// On a pool Refresh takes two round trips plus fn, one when another caller
-// renewed the credential. Inside a caller's transaction (a [Client] on a
+// On a pool Refresh takes two round trips, before and after fn. Inside a caller's transaction (a [Client] on a
 // [pgx.Tx]) the lock is held until that transaction ends, and in a
 // REPEATABLE READ or SERIALIZABLE transaction a concurrent refresh ends in
 // [ErrConflict].

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
@@ -1054,5 +1056,377 @@ func TestIfVersionRace(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, cur.Version+1, got.Version)
 		require.True(t, got.Value == values[winner], "round %d: the value is not the winner's", round)
+	}
+}
+
+// TestListPaging pages through 2,500 credentials while another goroutine
+// keeps adding and deleting credentials of the same namespace: each of the
+// 2,500 is seen exactly once and no credential twice, in name order; then
+// the same in expiry order (with many equal expiries), through String
+// cursors, and with a name prefix. Finally, with vault.secrets locked
+// exclusively, List, All and Lookup still answer: they never read Vault.
+func TestListPaging(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	pool := lcPool(t, db, 4)
+	ns := lcNamespace(t, "org")
+	c := lcClient(t, pool, db.Schema, ns)
+	s := secIdent(db.Schema)
+
+	const n = 2500
+	_, err := db.Pool.Exec(ctx, "SELECT count(*) FROM generate_series(1, $2::int) AS i CROSS JOIN LATERAL "+s+
+		".credential_put($1, 'page/' || md5(i::text), md5(pg_catalog.random()::text), '') AS p", ns, n)
+	require.NoError(t, err)
+	originals := map[uuid.UUID]string{}
+	rows, err := db.Pool.Query(ctx, "SELECT id, name FROM "+s+".vault_credentials WHERE namespace = $1", ns)
+	require.NoError(t, err)
+	var id uuid.UUID
+	var name string
+	_, err = pgx.ForEachRow(rows, []any{&id, &name}, func() error { originals[id] = name; return nil })
+	require.NoError(t, err)
+	require.Len(t, originals, n)
+
+	// Others add and delete credentials meanwhile, all over the name range
+	// and with expiries among the originals'.
+	churn := func(t *testing.T) (stop func() int) {
+		done := make(chan struct{})
+		var added atomic.Int32
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			var mine []uuid.UUID
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				cred, err := c.Put(ctx, "page/"+randomHex(t, 16), newSecret(), "")
+				if !assert.NoError(t, err) {
+					return
+				}
+				exp := time.Now().Add(time.Duration(i%50) * time.Minute)
+				_, err = c.Update(ctx, cred.ID, vault.CredentialUpdate{ExpiresAt: &exp})
+				assert.NoError(t, err)
+				added.Add(1)
+				mine = append(mine, cred.ID)
+				if i%3 == 0 {
+					assert.NoError(t, c.Delete(ctx, mine[0]))
+					mine = mine[1:]
+				}
+			}
+		})
+		return func() int { close(done); wg.Wait(); return int(added.Load()) }
+	}
+	check := func(t *testing.T, seen []vault.Credential, less func(a, b vault.Credential) bool, want func(uuid.UUID) bool) {
+		t.Helper()
+		count := map[uuid.UUID]int{}
+		for i, cr := range seen {
+			count[cr.ID]++
+			require.Equal(t, 1, count[cr.ID], "%s seen twice", cr.ID)
+			require.Equal(t, ns, cr.Namespace)
+			if i > 0 {
+				require.True(t, less(seen[i-1], cr), "out of order at %d", i)
+			}
+		}
+		for id := range originals {
+			if want(id) {
+				require.Equal(t, 1, count[id], "%s not seen", id)
+			}
+		}
+	}
+	byName := func(a, b vault.Credential) bool { return a.Name < b.Name }
+
+	t.Run("name order", func(t *testing.T) {
+		stop := churn(t)
+		var seen []vault.Credential
+		for cr, err := range c.All(ctx, vault.ListFilter{Limit: 100}) {
+			require.NoError(t, err)
+			seen = append(seen, cr)
+		}
+		added := stop()
+		check(t, seen, byName, func(uuid.UUID) bool { return true })
+		t.Logf("%d credentials listed, %d added meanwhile", len(seen), added)
+	})
+
+	// Expiries for the originals: 50 distinct values, so many ties.
+	_, err = db.Pool.Exec(ctx, "UPDATE "+s+".vault_credentials SET expires_at = date_trunc('second', now()) + "+
+		"(get_byte(decode(md5(id::text), 'hex'), 0) % 50) * interval '1 minute' WHERE namespace = $1", ns)
+	require.NoError(t, err)
+	byExpiry := func(a, b vault.Credential) bool {
+		if !a.ExpiresAt.Equal(b.ExpiresAt) {
+			return a.ExpiresAt.Before(b.ExpiresAt)
+		}
+		return bytes.Compare(a.ID[:], b.ID[:]) < 0
+	}
+	t.Run("expiry order with string cursors", func(t *testing.T) {
+		stop := churn(t)
+		filter := vault.ListFilter{ExpiresBefore: time.Now().Add(2 * time.Hour), Limit: 64}
+		var seen []vault.Credential
+		for {
+			page, err := c.List(ctx, filter)
+			require.NoError(t, err)
+			seen = append(seen, page...)
+			if len(page) < filter.Limit {
+				break
+			}
+			filter.After, err = vault.ParseCursor(page[len(page)-1].Cursor().String())
+			require.NoError(t, err)
+		}
+		stop()
+		check(t, seen, byExpiry, func(uuid.UUID) bool { return true })
+		for _, cr := range seen {
+			require.False(t, cr.ExpiresAt.IsZero())
+		}
+	})
+
+	t.Run("name prefix", func(t *testing.T) {
+		prefix := "page/a"
+		var seen []vault.Credential
+		for cr, err := range c.All(ctx, vault.ListFilter{NamePrefix: prefix, Limit: 7}) {
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(cr.Name, prefix), cr.Name)
+			seen = append(seen, cr)
+		}
+		check(t, seen, byName, func(id uuid.UUID) bool { return strings.HasPrefix(originals[id], prefix) })
+	})
+
+	t.Run("never reads vault.secrets", func(t *testing.T) {
+		tx, err := db.Pool.Begin(ctx)
+		require.NoError(t, err)
+		defer tx.Rollback(ctx)
+		_, err = tx.Exec(ctx, "LOCK TABLE vault.secrets IN ACCESS EXCLUSIVE MODE")
+		require.NoError(t, err)
+		short, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		page, err := c.List(short, vault.ListFilter{Limit: 100})
+		require.NoError(t, err)
+		require.Len(t, page, 100)
+		_, err = c.List(short, vault.ListFilter{ExpiresBefore: time.Now().Add(time.Hour), After: page[0].Cursor()})
+		require.NoError(t, err)
+		for _, err := range c.All(short, vault.ListFilter{NamePrefix: "page/b", Limit: 10}) {
+			require.NoError(t, err)
+		}
+		_, err = c.Lookup(short, page[0].Name)
+		require.NoError(t, err)
+	})
+}
+
+// lcInstallBeforeLifecycle installs, in a new schema of db, the migrations
+// that came before the lifecycle one, recorded as Migrate records them,
+// and returns the schema.
+func lcInstallBeforeLifecycle(t *testing.T, db *vaulttest.Database) string {
+	t.Helper()
+	ctx := context.Background()
+	schema := "legacy_" + randomHex(t, 4)
+	s := secIdent(schema)
+	_, err := db.Pool.Exec(ctx, "CREATE SCHEMA "+s+"; CREATE TABLE "+s+".credvault_migrations (version integer PRIMARY KEY, "+
+		"name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+	require.NoError(t, err)
+	names, sums := migrationFiles(t)
+	installed := 0
+	for i, file := range names {
+		if strings.Contains(file, "credential_lifecycle") {
+			break
+		}
+		sql, err := fs.ReadFile(vault.Migrations, file)
+		require.NoError(t, err)
+		_, err = db.Pool.Exec(ctx, strings.ReplaceAll(string(sql), "@schema@", s))
+		require.NoError(t, err, file)
+		_, err = db.Pool.Exec(ctx, "INSERT INTO "+s+".credvault_migrations (version, name, checksum) VALUES ($1, $2, $3)", i+1, file, sums[i])
+		require.NoError(t, err)
+		installed++
+	}
+	require.Less(t, installed, len(names), "the lifecycle migration is not in the bundle")
+	return schema
+}
+
+// TestLegacyCredentials stores credentials with store_credential and
+// directly in Vault before the lifecycle migration, applies it, and checks
+// they keep working by id and appear in the default namespace (never in
+// another); then does the same with Vault secrets created afterwards
+// without the library, which are recorded on their first write.
+func TestLegacyCredentials(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	schema := lcInstallBeforeLifecycle(t, db)
+	s := secIdent(schema)
+	tag := randomHex(t, 4)
+	asService := func(sql string, args ...any) (id uuid.UUID) {
+		t.Helper()
+		require.NoError(t, vaulttest.AsRole(ctx, db.Pool, secService, nil, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, sql, args...).Scan(&id)
+		}))
+		return id
+	}
+	direct := func(value, name string) (id uuid.UUID) { // as postgres, straight into Vault
+		t.Helper()
+		var n *string
+		if name != "" {
+			n = &name
+		}
+		require.NoError(t, db.Pool.QueryRow(ctx, "SELECT vault.create_secret($1, $2)", value, n).Scan(&id))
+		return id
+	}
+
+	values := map[string]string{}
+	for _, k := range []string{"stored1", "stored2", "direct", "unnamed", "rotated"} {
+		values[k] = newSecret()
+	}
+	stored1 := asService("SELECT "+s+".store_credential($1, $2)", "legacy/"+tag, values["stored1"])
+	stored2 := asService("SELECT "+s+".store_credential($1, $2)", "legacy/"+tag, values["stored2"])
+	directID := direct(values["direct"], "legacy/direct-"+tag)
+	unnamed := direct(values["unnamed"], "")
+	require.NoError(t, vaulttest.AsRole(ctx, db.Pool, secService, nil, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT "+s+".rotate_credential($1, $2)", stored2, values["rotated"])
+		if err == nil {
+			_, err = tx.Exec(ctx, "SELECT "+s+".retrieve_credential($1)", stored1)
+		}
+		return err
+	}))
+	var suffixed string
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT name FROM vault.secrets WHERE id = $1", stored2).Scan(&suffixed))
+
+	owner, err := vault.New(db.Pool, vault.WithSchema(schema), quiet())
+	require.NoError(t, err)
+	require.NoError(t, owner.Migrate(ctx))
+	d := lcClient(t, db.Pool, schema, "")
+	o := lcClient(t, db.Pool, schema, lcNamespace(t, "org"))
+
+	want := map[uuid.UUID]string{stored1: values["stored1"], stored2: values["rotated"], directID: values["direct"], unnamed: values["unnamed"]}
+	for id, v := range want {
+		got, err := d.Retrieve(ctx, id)
+		require.NoError(t, err)
+		require.True(t, got == v, "a credential from before does not retrieve its value")
+		_, err = o.Retrieve(ctx, id)
+		require.ErrorIs(t, err, vault.ErrNotFound, "credentials from before belong to the default namespace")
+		sec, err := d.Read(ctx, id)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, sec.Version)
+		require.Empty(t, sec.Namespace)
+	}
+	records, err := owner.AccessLog(ctx, stored1, 10)
+	require.NoError(t, err)
+	require.Equal(t, "retrieve", records[len(records)-1].Op, "rows from before are retrievals")
+
+	for name, id := range map[string]uuid.UUID{"legacy/" + tag: stored1, suffixed: stored2, "legacy/direct-" + tag: directID, unnamed.String(): unnamed} {
+		cred, err := d.Lookup(ctx, name)
+		require.NoError(t, err, name)
+		require.Equal(t, id, cred.ID, name)
+		_, err = o.Lookup(ctx, name)
+		require.ErrorIs(t, err, vault.ErrNotFound)
+	}
+	listed := map[uuid.UUID]string{}
+	for cr, err := range d.All(ctx, vault.ListFilter{}) {
+		require.NoError(t, err)
+		listed[cr.ID] = cr.Name
+	}
+	require.Equal(t, map[uuid.UUID]string{stored1: "legacy/" + tag, stored2: suffixed, directID: "legacy/direct-" + tag,
+		unnamed: unnamed.String()}, listed, "listed under their Vault names, or their ids")
+	empty, err := o.List(ctx, vault.ListFilter{})
+	require.NoError(t, err)
+	require.Empty(t, empty)
+
+	// Put by the name updates the credential stored before; rollback works
+	// on a value set before the migration once it changed after.
+	cred, err := d.Put(ctx, "legacy/"+tag, newSecret(), "")
+	require.NoError(t, err)
+	require.Equal(t, stored1, cred.ID)
+	require.EqualValues(t, 2, cred.Version)
+	require.NoError(t, d.Rotate(ctx, stored2, newSecret()))
+	require.NoError(t, d.Rollback(ctx, stored2))
+	got, err := d.Retrieve(ctx, stored2)
+	require.NoError(t, err)
+	require.True(t, got == values["rotated"])
+	require.NoError(t, o.Delete(ctx, unnamed))
+	require.NoError(t, d.Delete(ctx, unnamed))
+	_, err = d.Retrieve(ctx, unnamed)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+
+	// Vault secrets created after the migration without the library.
+	later := newSecret()
+	laterName := "after/direct-" + tag
+	laterID := direct(later, laterName)
+	got, err = d.Retrieve(ctx, laterID)
+	require.NoError(t, err)
+	require.True(t, got == later)
+	_, err = o.Read(ctx, laterID)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+	require.NoError(t, o.Delete(ctx, laterID))
+	cred, err = d.Lookup(ctx, laterName)
+	require.NoError(t, err)
+	require.Equal(t, laterID, cred.ID)
+	require.EqualValues(t, 1, cred.Version)
+	page, err := d.List(ctx, vault.ListFilter{NamePrefix: "after/"})
+	require.NoError(t, err)
+	require.Empty(t, page, "not recorded before its first write")
+	require.NoError(t, d.Rotate(ctx, laterID, newSecret(), vault.IfVersion(1)))
+	page, err = d.List(ctx, vault.ListFilter{NamePrefix: "after/"})
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	require.Equal(t, laterID, page[0].ID)
+	require.EqualValues(t, 2, page[0].Version)
+	_, err = o.Lookup(ctx, laterName)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+
+	putName := "after/put-" + tag
+	putID := direct(newSecret(), putName)
+	cred, err = d.Put(ctx, putName, newSecret(), "")
+	require.NoError(t, err)
+	require.Equal(t, putID, cred.ID, "Put takes over a Vault secret of that name")
+	require.EqualValues(t, 2, cred.Version)
+
+	gone := direct(newSecret(), "")
+	require.NoError(t, d.Delete(ctx, gone))
+	var n int
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM vault.secrets WHERE id = $1", gone).Scan(&n))
+	require.Zero(t, n)
+	require.Equal(t, []string{"delete"}, lcOps(t, owner, gone))
+
+	// store_credential after the migration records the credential.
+	sqlID := asService("SELECT "+s+".store_credential($1, $2)", "after/sql-"+tag, newSecret())
+	cred, err = d.Lookup(ctx, "after/sql-"+tag)
+	require.NoError(t, err)
+	require.Equal(t, sqlID, cred.ID)
+	require.Equal(t, []string{"store"}, lcOps(t, owner, sqlID))
+}
+
+// TestLifecycleRoundTrips: on a pool each lifecycle call is one network
+// round trip (after pgx prepared its statements), Refresh two around fn.
+func TestLifecycleRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	pool, rt := countingPool(t, db, pgx.QueryExecModeCacheStatement)
+	c := lcClient(t, pool, db.Schema, lcNamespace(t, "org"))
+	cred, err := c.Put(ctx, "roundtrip/put", newSecret(), "")
+	require.NoError(t, err)
+	desc := "d"
+	noop := func(context.Context, vault.Secret) (string, error) { return newSecret(), nil }
+	version := cred.Version
+	calls := []struct {
+		name string
+		fn   func() error
+		want int
+	}{
+		{"put", func() error { _, err := c.Put(ctx, "roundtrip/put", newSecret(), ""); version++; return err }, 1},
+		{"put new", func() error { _, err := c.Put(ctx, "roundtrip/"+uuid.NewString(), newSecret(), ""); return err }, 1},
+		{"lookup", func() error { _, err := c.Lookup(ctx, "roundtrip/put"); return err }, 1},
+		{"read", func() error { _, err := c.Read(ctx, cred.ID); return err }, 1},
+		{"rotate IfVersion", func() error { version++; return c.Rotate(ctx, cred.ID, newSecret(), vault.IfVersion(version-1)) }, 1},
+		{"rollback", func() error { version++; return c.Rollback(ctx, cred.ID) }, 1},
+		{"update", func() error {
+			_, err := c.Update(ctx, cred.ID, vault.CredentialUpdate{Description: &desc})
+			return err
+		}, 1},
+		{"list", func() error { _, err := c.List(ctx, vault.ListFilter{After: cred.Cursor()}); return err }, 1},
+		{"refresh", func() error { _, err := c.Refresh(ctx, cred.ID, noop); version++; return err }, 2},
+	}
+	for _, call := range calls {
+		require.NoError(t, call.fn(), call.name) // pgx prepares the new statements
+	}
+	for _, call := range calls {
+		require.Equal(t, call.want, rt.measure(t, call.fn), call.name)
 	}
 }
