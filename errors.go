@@ -96,7 +96,7 @@ var (
 //	var pgErr *pgconn.PgError
 //	if errors.As(err, &pgErr) { log.Println(pgErr.Code) }
 type Error struct {
-	Op   string    // "store", "retrieve", "rotate", "delete", "access_log", "migrate", "install_compat"
+	Op   string    // "store", "retrieve", "rotate", "delete", "put", "lookup", "read", "refresh", "rollback", "update", "list", "access_log", "migrate", "install_compat"
 	ID   uuid.UUID // the credential's id; zero for store and migrate
 	Name string    // the credential's name (store only); never its value
 	Kind error     // one of the sentinels in this package, or nil

@@ -400,7 +400,9 @@ func (c *Client) Rollback(ctx context.Context, id uuid.UUID) error {
 
 // Update changes the metadata given in u (the fields that are not nil)
 // without touching the value or Version, and returns the credential's
-// metadata.
+// metadata. A description is changed in Vault too, for the Supabase
+// dashboard; a Vault name, which only credentials stored in the default
+// namespace have, stays as Store set it.
 //
 // Errors: [ErrNotFound] (also for another namespace's credential),
 // [ErrAlreadyExists] (the new name is taken in the namespace),

@@ -123,9 +123,10 @@ func TestLifecyclePutLookupReadUpdate(t *testing.T) {
 	require.Equal(t, created.ID, got.ID)
 	require.Equal(t, name, got.Name)
 	require.EqualValues(t, 1, got.Version)
-	found, err = c.Lookup(ctx, name)
+	listed, err := c.List(ctx, vault.ListFilter{NamePrefix: name})
 	require.NoError(t, err)
-	require.False(t, found.LastRetrievedAt.IsZero(), "Lookup reports the last read")
+	require.Len(t, listed, 1)
+	require.False(t, listed[0].LastRetrievedAt.IsZero(), "List reports the last read")
 
 	updated, err := c.Put(ctx, name, v2, "QuickBooks OAuth, production")
 	require.NoError(t, err)

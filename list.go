@@ -45,7 +45,7 @@ type Credential struct {
 	ExpiresAt       time.Time // zero: none (see [Client.Update])
 	CreatedAt       time.Time
 	UpdatedAt       time.Time // last change of the value (Store, Put, Rotate, Rollback, Refresh)
-	LastRetrievedAt time.Time // zero if never retrieved; set by List and Lookup only
+	LastRetrievedAt time.Time // zero if never retrieved; set by List (and All) only
 }
 
 // List returns the metadata of the client's namespace's credentials that

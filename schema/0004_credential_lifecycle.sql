@@ -487,9 +487,10 @@ BEGIN
     IF p_name IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'credential_lookup: p_name must not be null';
     END IF;
+    -- One probe of the unique index; the last retrieval is List's business.
     RETURN QUERY
     SELECT c.id, c.namespace::text, c.name::text, c.description, c.version, c.expires_at, c.created_at, c.updated_at,
-           @schema@._credential_last_retrieved_at(c.id)
+           NULL::timestamptz
       FROM @schema@.vault_credentials AS c
      WHERE c.namespace OPERATOR(pg_catalog.=) p_namespace AND c.name OPERATOR(pg_catalog.=) p_name;
     IF FOUND THEN
@@ -499,7 +500,7 @@ BEGIN
         -- A Vault secret created without these functions, by its Vault name.
         RETURN QUERY
         SELECT s.id, ''::text, s.name, s.description, 1::bigint, NULL::timestamptz, s.created_at, s.updated_at,
-               @schema@._credential_last_retrieved_at(s.id)
+               NULL::timestamptz
           FROM vault.secrets AS s
          WHERE s.name OPERATOR(pg_catalog.=) p_name
            AND NOT EXISTS (SELECT FROM @schema@.vault_credentials AS c WHERE c.id OPERATOR(pg_catalog.=) s.id);
@@ -1042,7 +1043,7 @@ COMMENT ON FUNCTION @schema@.credential_put(text, text, text, text) IS
     'changing concurrently.';
 COMMENT ON FUNCTION @schema@.credential_lookup(text, text) IS
     'Returns the metadata (never the value) of the credential with this exact name in the namespace, or raises '
-    'P0002. SECURITY DEFINER, executable by service_role only.';
+    'P0002; last_retrieved_at is NULL (see credential_list). SECURITY DEFINER, executable by service_role only.';
 COMMENT ON FUNCTION @schema@.credential_retrieve(text, uuid) IS
     'Returns the decrypted credential if it belongs to the namespace (otherwise P0002, as for an unknown id) and '
     'audits it as retrieve. SECURITY DEFINER, executable by service_role only. A ciphertext that does not decrypt '
