@@ -617,8 +617,11 @@ func lcRequireOneCredential(t *testing.T, db *vaulttest.Database, ns, name strin
 	var named, tracked, inVault int
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FILTER (WHERE namespace = $1 AND name = $2), count(*) FROM "+
 		secIdent(db.Schema)+".vault_credentials", ns, name).Scan(&named, &tracked))
-	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM vault.secrets").Scan(&inVault))
 	require.Equal(t, 1, named)
+	if db.AdminURL == "" {
+		return // VAULT_TEST_DATABASE_URL: Vault holds other tests' secrets too
+	}
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM vault.secrets").Scan(&inVault))
 	require.Equal(t, tracked, inVault, "a Put that lost the race left a Vault secret behind")
 }
 
@@ -1193,6 +1196,9 @@ func TestListPaging(t *testing.T) {
 	})
 
 	t.Run("never reads vault.secrets", func(t *testing.T) {
+		if db.AdminURL == "" {
+			t.Skip("locks vault.secrets: needs a database of its own, not VAULT_TEST_DATABASE_URL")
+		}
 		tx, err := db.Pool.Begin(ctx)
 		require.NoError(t, err)
 		defer tx.Rollback(ctx)
@@ -1251,6 +1257,9 @@ func TestLegacyCredentials(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("the migration records every Vault secret of the database: needs one of its own, not VAULT_TEST_DATABASE_URL")
+	}
 	schema := lcInstallBeforeLifecycle(t, db)
 	s := secIdent(schema)
 	tag := randomHex(t, 4)
@@ -1429,5 +1438,39 @@ func TestLifecycleRoundTrips(t *testing.T) {
 	}
 	for _, call := range calls {
 		require.Equal(t, call.want, rt.measure(t, call.fn), call.name)
+	}
+}
+
+// TestPutRetryAfterLostCall makes a Put give up while Vault is locked (its
+// connection is dropped with the call in flight, so the server may still
+// carry it out), then retries it as the caller would: still one credential
+// of that name, and no Vault secret without bookkeeping.
+func TestPutRetryAfterLostCall(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	c := lcClient(t, lcPool(t, db, 4), db.Schema, lcNamespace(t, "org"))
+	name := "retry/put"
+	for _, existing := range []bool{false, true} {
+		tx, err := db.Pool.Begin(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, "LOCK TABLE vault.secrets IN SHARE MODE") // create_secret and update_secret wait
+		require.NoError(t, err)
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, err = c.Put(short, name, newSecret(), "")
+		cancel()
+		require.Error(t, err, "existing=%v", existing)
+		require.True(t, vault.IsRetryable(err), "%v", err)
+		require.NoError(t, tx.Rollback(ctx))
+
+		value := newSecret()
+		cred, err := c.Put(ctx, name, value, "")
+		require.NoError(t, err)
+		got, err := c.Read(ctx, cred.ID)
+		require.NoError(t, err)
+		if got.Version == cred.Version { // the lost call may commit after the retry
+			require.True(t, got.Value == value)
+		}
+		lcRequireOneCredential(t, db, c.Namespace(), name)
 	}
 }
