@@ -136,8 +136,8 @@ func ExampleClient_Retrieve() {
 	// got an API key: true
 }
 
-// ExampleClient_AccessLog shows who retrieved a credential. Only the owner of
-// the functions (the role that ran Migrate) may read the log.
+// ExampleClient_AccessLog shows who stored and retrieved a credential. Only
+// the owner of the functions (the role that ran Migrate) may read the log.
 func ExampleClient_AccessLog() {
 	ctx := context.Background()
 	pool, done := examplePool()
@@ -167,15 +167,16 @@ func ExampleClient_AccessLog() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, r := range records {
-		fmt.Printf("login %s, as %s\n", r.SessionUser, r.CurrentUser)
+	for _, r := range records { // newest first
+		fmt.Printf("%s: login %s, as %s\n", r.Op, r.SessionUser, r.CurrentUser)
 	}
 
 	_, err = creds.AccessLog(ctx, id, 10)
 	fmt.Println("service_role may not read it:", errors.Is(err, vault.ErrPermissionDenied))
 	// Output:
-	// login postgres, as service_role
-	// login postgres, as service_role
+	// retrieve: login postgres, as service_role
+	// retrieve: login postgres, as service_role
+	// store: login postgres, as service_role
 	// service_role may not read it: true
 }
 

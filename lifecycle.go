@@ -72,8 +72,10 @@ func WithNamespace(ns string) Option {
 // [WithNamespace]).
 func (c *Client) Namespace() string { return c.ns }
 
-// RotateOption adjusts one [Client.Rotate] call.
-type RotateOption func(*rotateSettings) error
+// RotateOption adjusts one [Client.Rotate] call; see [IfVersion].
+type RotateOption interface {
+	applyRotate(*rotateSettings) error
+}
 
 type rotateSettings struct {
 	ifVersion *int64
@@ -82,14 +84,17 @@ type rotateSettings struct {
 // IfVersion makes a rotation check-and-set: it applies only if the
 // credential is at version v (see [Credential.Version]); otherwise Rotate
 // returns [ErrVersionMismatch] and nothing changes. v must be at least 1.
-func IfVersion(v int64) RotateOption {
-	return func(s *rotateSettings) error {
-		if v < 1 {
-			return fmt.Errorf("%w: IfVersion(%d): versions start at 1", ErrInvalidArgument, v)
-		}
-		s.ifVersion = &v
-		return nil
+func IfVersion(v int64) RotateOption { return ifVersion(v) }
+
+type ifVersion int64
+
+func (v ifVersion) applyRotate(s *rotateSettings) error {
+	if v < 1 {
+		return fmt.Errorf("%w: IfVersion(%d): versions start at 1", ErrInvalidArgument, int64(v))
 	}
+	n := int64(v)
+	s.ifVersion = &n
+	return nil
 }
 
 func rotateOptions(opts []RotateOption) (*int64, error) {
@@ -98,7 +103,7 @@ func rotateOptions(opts []RotateOption) (*int64, error) {
 		if opt == nil {
 			return nil, fmt.Errorf("%w: nil RotateOption", ErrInvalidArgument)
 		}
-		if err := opt(&s); err != nil {
+		if err := opt.applyRotate(&s); err != nil {
 			return nil, err
 		}
 	}
@@ -205,7 +210,13 @@ func (c Credential) Cursor() Cursor {
 // IsZero reports whether c is the beginning of a listing.
 func (c Cursor) IsZero() bool { return c.id == uuid.Nil && c.name == "" && c.expiresAt.IsZero() }
 
-const cursorFormat = 1
+const (
+	cursorFormat = 1
+	// maxCursorName bounds a cursor's name. Names made by this package are
+	// at most MaxNameSize bytes, but a Vault secret named by other means
+	// before the library was installed keeps its (longer) Vault name.
+	maxCursorName = 64 << 10
+)
 
 // String encodes c as URL-safe base64 text; the zero Cursor is "".
 func (c Cursor) String() string {
@@ -243,7 +254,7 @@ func ParseCursor(s string) (Cursor, error) {
 		c.expiresAt = time.UnixMicro(int64(binary.BigEndian.Uint64(b[18:26])))
 	}
 	c.name = string(b[26:])
-	if err := validateText("cursor name", c.name, 0, MaxNameSize); err != nil {
+	if err := validateText("cursor name", c.name, 0, maxCursorName); err != nil {
 		return Cursor{}, fmt.Errorf("%w: not a listing cursor", ErrInvalidArgument)
 	}
 	return c, nil
@@ -497,7 +508,7 @@ func (c *Client) listPage(ctx context.Context, f ListFilter) ([]Credential, erro
 	}
 	var afterID *uuid.UUID
 	if !f.After.IsZero() {
-		if err := validateText("cursor name", f.After.name, 0, MaxNameSize); err != nil {
+		if err := validateText("cursor name", f.After.name, 0, maxCursorName); err != nil {
 			return nil, err
 		}
 		switch {

@@ -195,6 +195,11 @@ func TestLifecyclePutLookupReadUpdate(t *testing.T) {
 	same := "acme/xero"
 	_, err = c.Update(ctx, other.ID, vault.CredentialUpdate{Name: &same})
 	require.NoError(t, err, "renaming to its own name is not a conflict")
+	err = vaulttest.AsRole(ctx, b.tx, secService, nil, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT * FROM "+secIdent(schema)+".credential_update($1, $2, NULL, NULL, '-infinity')", ns, other.ID)
+		return err
+	})
+	require.Equal(t, "22023", sqlstate(err), "an expiry Go cannot read is refused")
 
 	// Bad input never reaches the database.
 	empty := ""
@@ -1288,6 +1293,9 @@ func TestLegacyCredentials(t *testing.T) {
 	stored2 := asService("SELECT "+s+".store_credential($1, $2)", "legacy/"+tag, values["stored2"])
 	directID := direct(values["direct"], "legacy/direct-"+tag)
 	unnamed := direct(values["unnamed"], "")
+	longName := "legacy/long-" + strings.Repeat("x", vault.MaxNameSize) // longer than the library allows
+	values["long"] = newSecret()
+	long := direct(values["long"], longName)
 	require.NoError(t, vaulttest.AsRole(ctx, db.Pool, secService, nil, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "SELECT "+s+".rotate_credential($1, $2)", stored2, values["rotated"])
 		if err == nil {
@@ -1304,7 +1312,8 @@ func TestLegacyCredentials(t *testing.T) {
 	d := lcClient(t, db.Pool, schema, "")
 	o := lcClient(t, db.Pool, schema, lcNamespace(t, "org"))
 
-	want := map[uuid.UUID]string{stored1: values["stored1"], stored2: values["rotated"], directID: values["direct"], unnamed: values["unnamed"]}
+	want := map[uuid.UUID]string{stored1: values["stored1"], stored2: values["rotated"], directID: values["direct"],
+		unnamed: values["unnamed"], long: values["long"]}
 	for id, v := range want {
 		got, err := d.Retrieve(ctx, id)
 		require.NoError(t, err)
@@ -1320,7 +1329,8 @@ func TestLegacyCredentials(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "retrieve", records[len(records)-1].Op, "rows from before are retrievals")
 
-	for name, id := range map[string]uuid.UUID{"legacy/" + tag: stored1, suffixed: stored2, "legacy/direct-" + tag: directID, unnamed.String(): unnamed} {
+	for name, id := range map[string]uuid.UUID{"legacy/" + tag: stored1, suffixed: stored2, "legacy/direct-" + tag: directID,
+		unnamed.String(): unnamed} {
 		cred, err := d.Lookup(ctx, name)
 		require.NoError(t, err, name)
 		require.Equal(t, id, cred.ID, name)
@@ -1328,12 +1338,16 @@ func TestLegacyCredentials(t *testing.T) {
 		require.ErrorIs(t, err, vault.ErrNotFound)
 	}
 	listed := map[uuid.UUID]string{}
-	for cr, err := range d.All(ctx, vault.ListFilter{}) {
+	for cr, err := range d.All(ctx, vault.ListFilter{Limit: 1}) { // every one ends a page
 		require.NoError(t, err)
 		listed[cr.ID] = cr.Name
 	}
 	require.Equal(t, map[uuid.UUID]string{stored1: "legacy/" + tag, stored2: suffixed, directID: "legacy/direct-" + tag,
-		unnamed: unnamed.String()}, listed, "listed under their Vault names, or their ids")
+		unnamed: unnamed.String(), long: longName}, listed, "listed under their Vault names, or their ids")
+	cur, err := vault.ParseCursor(vault.Credential{ID: long, Name: longName}.Cursor().String())
+	require.NoError(t, err)
+	_, err = d.List(ctx, vault.ListFilter{After: cur})
+	require.NoError(t, err)
 	empty, err := o.List(ctx, vault.ListFilter{})
 	require.NoError(t, err)
 	require.Empty(t, empty)

@@ -19,7 +19,9 @@ type ListFilter struct {
 	NamePrefix string
 	// NotRotatedSince keeps credentials whose value was last set (stored
 	// or rotated) before it: time.Now().AddDate(0, 0, -90) finds those due
-	// under a 90-day rotation policy. Zero means no filter.
+	// under a 90-day rotation policy. Zero means no filter. It filters the
+	// listing rather than ordering it (rotations stay cheap that way), so
+	// when few of many credentials match, a page reads many rows.
 	NotRotatedSince time.Time
 	// ExpiresBefore keeps credentials with an expiry (see
 	// [Client.Update]) before it, soonest first:

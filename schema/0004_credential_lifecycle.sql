@@ -673,6 +673,9 @@ BEGIN
     IF pg_catalog.octet_length(p_description) OPERATOR(pg_catalog.>) 4096 THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'credential_update: p_description is longer than 4096 bytes';
     END IF;
+    IF p_expires_at OPERATOR(pg_catalog.=) '-infinity'::timestamptz THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'credential_update: p_expires_at must be a time, or infinity for none';
+    END IF;
     r := @schema@._credential_lock(p_namespace, p_secret_id);
     IF p_name IS NOT NULL AND p_name OPERATOR(pg_catalog.<>) r.name::text
        AND EXISTS (SELECT FROM @schema@.vault_credentials AS c
