@@ -128,8 +128,8 @@
 // credential's id or name, never its value. Match its kind with [errors.Is]
 // against [ErrNotFound], [ErrPermissionDenied], [ErrInvalidArgument],
 // [ErrPlaintextCredential], [ErrDecryption], [ErrVaultUnavailable],
-// [ErrNotMigrated], [ErrConnection], [ErrTimeout], [ErrConflict], [ErrSchemaNotWritable]
-// or [ErrMigrationChecksum]; [IsRetryable] tells which failures may pass
+// [ErrNotMigrated], [ErrConnection], [ErrTimeout], [ErrConflict], [ErrSchemaNotWritable],
+// [ErrMigrationChecksum], [ErrVersionMismatch] or [ErrAlreadyExists]; [IsRetryable] tells which failures may pass
 // when the call is made again. Reach
 // the server's [*pgconn.PgError] with [errors.As]. Context cancellation
 // stays reachable as [context.Canceled] or [context.DeadlineExceeded].
