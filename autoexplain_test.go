@@ -169,7 +169,7 @@ func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 	require.NoError(t, err)
 	serverLog := string(b)
 
-	require.Contains(t, serverLog, "Query Text: SELECT "+secIdent(db.Schema)+".store_credential($1, $2, $3)",
+	require.Contains(t, serverLog, "Query Text: SELECT "+secIdent(db.Schema)+".credential_store($1, $2, $3, $4)",
 		"auto_explain logged the calls' plans")
 	if realVault {
 		require.Contains(t, serverLog, "Query Text: INSERT INTO vault.secrets", "auto_explain logged the nested statements' plans")

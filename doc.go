@@ -103,6 +103,56 @@
 // any auto_explain.log_parameter_max_length but 0). Do not attach pgx
 // tracers that log query arguments (tracelog) to the pool used here.
 //
+// # Lifecycle
+//
+// Store, Retrieve, Rotate and Delete address credentials by the id Store
+// returns. Around them the package keeps each credential's metadata in its
+// own indexed table next to Vault (namespace, name, description, version,
+// expiry, timestamps) and offers the rest of a secret store's lifecycle:
+//
+//   - [WithNamespace] scopes a client to one namespace, typically an
+//     organization: another namespace's credential is, to every call, an
+//     unknown id. Clients without it use the default namespace "".
+//   - [Client.Put] creates or updates the one credential with an exact name
+//     in the namespace (at most one, even under concurrent Puts and
+//     retries), [Client.Lookup] finds it by name, [Client.Read] returns its
+//     value with its metadata as a [Secret], which never prints its value.
+//   - Every change of the value makes a new [Credential.Version].
+//     [IfVersion] makes [Client.Rotate] a check-and-set
+//     ([ErrVersionMismatch]); [Client.Rollback] makes the previous value
+//     current again, as a new version (the previous value is kept as Vault
+//     ciphertext, never in plaintext).
+//   - [Client.Refresh] renews a token at its provider once per version,
+//     however many workers refresh it at once (see below).
+//   - [Client.Update] changes name, description and expiry;
+//     [ListFilter.ExpiresBefore] finds what to renew, [ListFilter.After]
+//     and [Client.All] page through any number of credentials at a constant
+//     cost per page.
+//   - The access log ([Client.AccessLog]) records every successful
+//     operation with its [AccessRecord.Op]: store, put, retrieve, read,
+//     refresh, rotate, rollback, update, delete.
+//
+// The OAuth refresh pattern, for providers that rotate the refresh token on
+// every use: fn runs once per version; concurrent callers wait and return
+// its result.
+//
+//	token, err := creds.Refresh(ctx, id, func(ctx context.Context, cur vault.Secret) (string, error) {
+//		return exchangeRefreshToken(ctx, cur.Value) // your call to the provider
+//	})
+//
+// Vault names are unique across a database, so a namespace's names are
+// kept in the library's table only: credentials created by Put or stored
+// in a namespace other than the default one have no Vault name, and Store
+// in the default namespace names the Vault secret as it always has.
+// Vault secrets that existed when this version's migration was applied,
+// and those created later without the library, belong to the default
+// namespace: Retrieve, Read, Rotate and Delete reach them by id, Lookup and
+// Put by their Vault name, and List shows them (the later ones once a
+// write has recorded them). The original SQL functions
+// (store_credential, retrieve_credential, rotate_credential,
+// delete_credential) keep their behaviour and act on any namespace; the
+// credential_* functions are the namespace-scoped SQL API.
+//
 // # Testing
 //
 // Package github.com/credvault/vault/vaulttest starts a throwaway

@@ -120,6 +120,16 @@ var (
 	// (SQLSTATE class 53 but 53300), or failed (class 58, class XX). See the
 	// server's log.
 	ErrServer = errors.New("vault: the database server failed the call")
+
+	// ErrVersionMismatch means a check-and-set ([IfVersion]) found the
+	// credential at another version than the one expected (SQLSTATE VA003).
+	// Nothing was changed. It is not retryable as is: read the credential
+	// again and decide with its current version.
+	ErrVersionMismatch = errors.New("vault: credential version mismatch")
+
+	// ErrAlreadyExists means the name is already used by another credential
+	// of the namespace, for example by [Client.Update] (SQLSTATE 23505).
+	ErrAlreadyExists = errors.New("vault: credential name already in use")
 )
 
 // Error is the error type of every [Client] operation. It carries the
@@ -130,7 +140,7 @@ var (
 //	var pgErr *pgconn.PgError
 //	if errors.As(err, &pgErr) { log.Println(pgErr.Code) }
 type Error struct {
-	Op   string    // "store", "retrieve", "rotate", "delete", "list", "access_log", "migrate", ...
+	Op   string    // "store", "retrieve", "put", "read", "rotate", "refresh", "rollback", "update", "delete", "lookup", "list", "access_log", "migrate", ...
 	ID   uuid.UUID // the credential's id, when the call has one
 	Name string    // the credential's name (store), or a migration's file; never a value
 	Kind error     // one of the sentinels in this package, [context.Canceled], [context.DeadlineExceeded], or nil
@@ -190,6 +200,7 @@ func trimPrefix(s string) string {
 const (
 	codePlaintextCredential  = "VA001"
 	codeCompatKeyUnavailable = "VA002"
+	codeVersionMismatch      = "VA003"
 	codeTransactionTimeout   = "25P04"
 )
 
@@ -261,6 +272,16 @@ var kinds = [...]kind{
 		hint: fmt.Sprintf("fix the input: a name of 1 to %d bytes, a secret of at most %d bytes, "+
 			"valid UTF-8 without NUL bytes, a non-nil id; SQLSTATE 25P02 means the transaction the client "+
 			"runs in had already failed: roll it back", MaxNameSize, MaxSecretSize),
+	},
+	{
+		err: ErrAlreadyExists, outcome: "already_exists", level: slog.LevelInfo,
+		codes: []string{pgerrcode.UniqueViolation},
+		hint:  "another credential of the namespace has this name: choose another name, or Put to update that credential",
+	},
+	{
+		err: ErrVersionMismatch, outcome: "version_mismatch", level: slog.LevelInfo, anyStatement: true,
+		codes: []string{codeVersionMismatch},
+		hint:  "the credential changed since the version you expected (IfVersion): read it again and decide with its current version",
 	},
 	{
 		err: ErrInUse, outcome: "in_use", level: slog.LevelInfo,

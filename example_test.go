@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -135,8 +137,8 @@ func ExampleClient_Retrieve() {
 	// got an API key: true
 }
 
-// ExampleClient_AccessLog shows who retrieved a credential. Only the owner of
-// the functions (the role that ran Migrate) may read the log.
+// ExampleClient_AccessLog shows who stored and retrieved a credential. Only
+// the owner of the functions (the role that ran Migrate) may read the log.
 func ExampleClient_AccessLog() {
 	ctx := context.Background()
 	pool, done := examplePool()
@@ -166,15 +168,16 @@ func ExampleClient_AccessLog() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, r := range records {
-		fmt.Printf("login %s, as %s\n", r.SessionUser, r.CurrentUser)
+	for _, r := range records { // newest first
+		fmt.Printf("%s: login %s, as %s\n", r.Op, r.SessionUser, r.CurrentUser)
 	}
 
 	_, err = creds.AccessLog(ctx, id, 10)
 	fmt.Println("service_role may not read it:", errors.Is(err, vault.ErrPermissionDenied))
 	// Output:
-	// login postgres, as service_role
-	// login postgres, as service_role
+	// retrieve: login postgres, as service_role
+	// retrieve: login postgres, as service_role
+	// store: login postgres, as service_role
 	// service_role may not read it: true
 }
 
@@ -322,4 +325,78 @@ func exampleSecret() string {
 		panic(err)
 	}
 	return "example-" + hex.EncodeToString(b)
+}
+
+// ExampleClient_Refresh renews an OAuth refresh token from several workers
+// at once, against a provider that, like many, rotates the refresh token
+// on every use and rejects the old one: the provider is called once, and
+// every worker gets the new token.
+func ExampleClient_Refresh() {
+	ctx := context.Background()
+	pool, done := examplePool()
+	defer done()
+	// One client per organization: another organization's credential id is
+	// unknown to it.
+	creds, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithRole("service_role"),
+		vault.WithNamespace("org_42"), vault.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	provider := &exampleProvider{token: exampleSecret()}
+	cred, err := creds.Put(ctx, "acme/quickbooks/refresh-token", provider.token, "QuickBooks OAuth refresh token")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer creds.Delete(ctx, cred.ID)
+
+	var wg sync.WaitGroup
+	got := make([]vault.Secret, 5)
+	for i := range got {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // fn runs while a row lock is held
+			defer cancel()
+			s, err := creds.Refresh(ctx, cred.ID, func(ctx context.Context, current vault.Secret) (string, error) {
+				return provider.exchange(ctx, current.Value)
+			})
+			if err != nil {
+				log.Print(err)
+			}
+			got[i] = s
+		})
+	}
+	wg.Wait()
+	same := true
+	for _, s := range got {
+		same = same && s.Value == provider.token
+	}
+	fmt.Println("provider calls:", provider.calls)
+	fmt.Println("every worker got the new token:", same)
+	fmt.Println("version:", got[0].Version)
+	// A Secret never prints its value.
+	fmt.Println(strings.Replace(fmt.Sprint(got[0]), got[0].ID.String(), "<id>", 1))
+	// Output:
+	// provider calls: 1
+	// every worker got the new token: true
+	// version: 2
+	// {ID:<id> Namespace:"org_42" Name:"acme/quickbooks/refresh-token" Version:2 Value:[REDACTED]}
+}
+
+// exampleProvider stands in for an OAuth token endpoint that rotates the
+// refresh token on every use.
+type exampleProvider struct {
+	mu    sync.Mutex
+	token string
+	calls int
+}
+
+func (p *exampleProvider) exchange(_ context.Context, refreshToken string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	if refreshToken != p.token {
+		return "", errors.New("invalid_grant: refresh token already used")
+	}
+	time.Sleep(100 * time.Millisecond)
+	p.token = exampleSecret()
+	return p.token, nil
 }

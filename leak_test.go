@@ -237,9 +237,10 @@ func secAlnum(t testing.TB, n int) string {
 	return string(b)
 }
 
-// TestNoPlaintextAtRest stores and rotates secrets and reads back, as
-// text, every row and column of vault.secrets, the access log, the
-// migration table and list_credentials: none holds a value.
+// TestNoPlaintextAtRest stores, puts, rotates, rolls back and refreshes
+// secrets and reads back, as text, every row and column of vault.secrets,
+// the access log, the migration table, the lifecycle bookkeeping,
+// list_credentials and credential_list: none holds a value.
 func TestNoPlaintextAtRest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -261,7 +262,22 @@ func TestNoPlaintextAtRest(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, got == rotated)
 	}
+	// The lifecycle keeps the previous value, as Vault ciphertext.
+	for i := range 2 {
+		first, second, refreshed := newSecret(), newSecret(), newSecret()
+		secrets = append(secrets, first, second, refreshed)
+		cred, err := svc.Put(ctx, fmt.Sprintf("leak/rest/put/%d/%s", i, uuid.NewString()), first, "")
+		require.NoError(t, err)
+		_, err = svc.Put(ctx, cred.Name, second, "")
+		require.NoError(t, err)
+		require.NoError(t, svc.Rollback(ctx, cred.ID))
+		_, err = svc.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) { return refreshed, nil })
+		require.NoError(t, err)
+	}
 	for name, sql := range map[string]string{
+		"vault_credentials": "SELECT coalesce(string_agg(r::text, E'\\n'), '') FROM " + s + ".vault_credentials AS r",
+		"credential_list": "SELECT coalesce(string_agg(r::text, E'\\n'), '') FROM " + s +
+			".credential_list('', NULL, NULL, NULL, NULL, NULL, NULL, 1000) AS r",
 		"vault.secrets":        "SELECT coalesce(string_agg(r::text, E'\\n'), '') FROM vault.secrets AS r",
 		"vault_access_log":     "SELECT coalesce(string_agg(r::text, E'\\n'), '') FROM " + s + ".vault_access_log AS r",
 		"credvault_migrations": "SELECT coalesce(string_agg(r::text, E'\\n'), '') FROM " + s + ".credvault_migrations AS r",

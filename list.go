@@ -2,26 +2,37 @@ package vault
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // MaxListLimit is the largest number of credentials one [Client.List] call
 // returns.
 const MaxListLimit = 1000
 
-// ListFilter selects the credentials [Client.List] returns. The zero value
-// lists the first 100 credentials, least recently rotated first.
+// ListFilter selects the credentials [Client.List] returns, from the
+// client's namespace. The zero value lists the first 100 credentials in
+// name order (bytewise); with ExpiresBefore they come soonest expiry first.
 type ListFilter struct {
 	// NamePrefix keeps credentials whose name starts with it.
 	NamePrefix string
 	// NotRotatedSince keeps credentials whose value was last set (stored
 	// or rotated) before it: time.Now().AddDate(0, 0, -90) finds those due
-	// under a 90-day rotation policy. Zero means no filter.
+	// under a 90-day rotation policy. Zero means no filter. It filters the
+	// listing rather than ordering it (rotations stay cheap that way), so
+	// when few of many credentials match, a page reads many rows.
 	NotRotatedSince time.Time
+	// ExpiresBefore keeps credentials with an expiry (see
+	// [Client.Update]) before it, soonest first:
+	// time.Now().Add(10*time.Minute) finds the tokens to refresh. Zero
+	// means no filter.
+	ExpiresBefore time.Time
+	// After continues a listing after the last credential of the previous
+	// page, page[len(page)-1].Cursor(), with the same filter. Each
+	// credential is listed once even while others are added or deleted.
+	// Zero starts at the beginning.
+	After Cursor
 	// Limit is the maximum number of rows, 1 to [MaxListLimit]. Default 100.
 	Limit int
 }
@@ -29,60 +40,35 @@ type ListFilter struct {
 // Credential is a credential's metadata. It never holds the value.
 type Credential struct {
 	ID              uuid.UUID
+	Namespace       string // see [WithNamespace]; "" is the default namespace
 	Name            string
 	Description     string
+	Version         int64     // 1 when stored, +1 on every change of the value
+	ExpiresAt       time.Time // zero: none (see [Client.Update])
 	CreatedAt       time.Time
-	UpdatedAt       time.Time // last Store or Rotate
-	LastRetrievedAt time.Time // zero if never retrieved
+	UpdatedAt       time.Time // last change of the value (Store, Put, Rotate, Rollback, Refresh)
+	LastRetrievedAt time.Time // zero if never retrieved; set by List (and All) only
 }
 
-// List returns the metadata of the Vault secrets that match filter, least
-// recently rotated first. It reads every secret in Vault, not only those
-// stored through this package, and never decrypts anything.
+// List returns the metadata of the client's namespace's credentials that
+// match filter, in name order, or soonest expiry first with
+// filter.ExpiresBefore; page with filter.After, or use [Client.All]. It
+// reads only the library's own indexed bookkeeping, never decrypts
+// anything, and a page costs the same with millions of credentials. Vault
+// secrets that existed when the migrations were first applied are listed
+// in the default namespace; see "Lifecycle" in the package documentation.
 //
 // Errors: [ErrInvalidArgument] (limit out of range), [ErrPermissionDenied],
 // [ErrNotMigrated].
 func (c *Client) List(ctx context.Context, filter ListFilter) ([]Credential, error) {
 	var creds []Credential
 	err := c.do(ctx, call{op: "list"}, func() error {
-		f := filter
-		if f.Limit == 0 {
-			f.Limit = 100
-		}
-		if f.Limit < 1 || f.Limit > MaxListLimit {
-			return fmt.Errorf("%w: limit must be between 1 and %d", ErrInvalidArgument, MaxListLimit)
-		}
-		var prefix *string
-		if f.NamePrefix != "" {
-			if err := validateText("name prefix", f.NamePrefix, 1, MaxNameSize); err != nil {
-				return err
-			}
-			prefix = &f.NamePrefix
-		}
-		var before *time.Time
-		if !f.NotRotatedSince.IsZero() {
-			before = &f.NotRotatedSince
-		}
 		var err error
-		creds, err = queryRows(ctx, c, scanCredential, c.qList, prefix, before, f.Limit)
+		creds, err = c.listPage(ctx, filter)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return creds, nil
-}
-
-func scanCredential(row pgx.CollectableRow) (Credential, error) {
-	var (
-		cr            Credential
-		name          *string
-		lastRetrieved *time.Time
-	)
-	err := row.Scan(&cr.ID, &name, &cr.Description, &cr.CreatedAt, &cr.UpdatedAt, &lastRetrieved)
-	cr.Name = deref(name)
-	if lastRetrieved != nil {
-		cr.LastRetrievedAt = *lastRetrieved
-	}
-	return cr, err
 }

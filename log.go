@@ -53,12 +53,13 @@ func (c *Client) logCall(ctx context.Context, op string, id uuid.UUID, name stri
 	c.logger.LogAttrs(ctx, level, "vault call", attrs...)
 }
 
-// AccessRecord is one row of the access log: one successful
-// [Client.Retrieve] or retrieve_credential call.
+// AccessRecord is one row of the access log: one successful operation on
+// a credential.
 type AccessRecord struct {
 	ID              int64      // the row's own id, increasing
-	SecretID        uuid.UUID  // the credential that was read
-	AccessedAt      time.Time  // transaction time of the read
+	SecretID        uuid.UUID  // the credential
+	Op              string     // "store", "put", "retrieve", "read", "refresh", "rotate", "rollback", "update" or "delete"
+	AccessedAt      time.Time  // transaction time of the operation
 	SessionUser     string     // the login role of the session (session_user)
 	CurrentUser     string     // the role the caller ran as (SET ROLE), or the login role
 	JWTRole         string     // "role" claim of request.jwt.claims, when PostgREST set it
@@ -97,7 +98,7 @@ func scanAccessRecord(row pgx.CollectableRow) (AccessRecord, error) {
 		r                              AccessRecord
 		jwtRole, jwtSub, appName, addr *string
 	)
-	if err := row.Scan(&r.ID, &r.SecretID, &r.AccessedAt, &r.SessionUser, &r.CurrentUser,
+	if err := row.Scan(&r.ID, &r.SecretID, &r.Op, &r.AccessedAt, &r.SessionUser, &r.CurrentUser,
 		&jwtRole, &jwtSub, &appName, &addr); err != nil {
 		return r, err
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -137,6 +138,20 @@ func TestRoleMatrix(t *testing.T) {
 		{"rotate_credential", "EXECUTE", secSQL("SELECT "+s+".rotate_credential($1, $2)", id, newSecret()), both},
 		{"delete_credential", "EXECUTE", secSQL("SELECT "+s+".delete_credential($1)", id), both},
 		{"list_credentials", "EXECUTE", secSQL("SELECT count(*) FROM " + s + ".list_credentials(NULL, NULL, 10)"), both},
+		{"credential_store", "EXECUTE", secSQL("SELECT "+s+".credential_store('', $1, $2, '')", "matrix/"+uuid.NewString(), newSecret()), both},
+		{"credential_put", "EXECUTE", secSQL("SELECT id FROM "+s+".credential_put('', $1, $2, '')", "matrix/"+uuid.NewString(), newSecret()), both},
+		{"credential_lookup", "EXECUTE", secSQL("SELECT count(*) FROM "+s+".credential_lookup('', (SELECT name FROM vault.secrets WHERE id = $1))", id), both},
+		{"credential_retrieve", "EXECUTE", secSQL("SELECT "+s+".credential_retrieve('', $1)", id), both},
+		{"credential_read", "EXECUTE", secSQL("SELECT secret FROM "+s+".credential_read('', $1)", id), both},
+		{"credential_rotate", "EXECUTE", secSQL("SELECT "+s+".credential_rotate('', $1, $2, NULL)", id, newSecret()), both},
+		{"credential_rollback", "EXECUTE", secSQL("SELECT "+s+".credential_rotate('', $1, $2, NULL), "+s+".credential_rollback('', $1, NULL)", id, newSecret()), both},
+		{"credential_update", "EXECUTE", secSQL("SELECT count(*) FROM "+s+".credential_update('', $1, NULL, 'matrix', NULL)", id), both},
+		{"credential_list", "EXECUTE", secSQL("SELECT count(*) FROM " + s + ".credential_list('', NULL, NULL, NULL, NULL, NULL, NULL, 10)"), both},
+		{"credential_refresh", "EXECUTE", secSQL("SELECT "+s+".credential_refresh_finish('', $1, (SELECT version FROM "+s+
+			".credential_refresh_begin('', $1)), $2)", id, newSecret()), both},
+		{"credential_delete", "EXECUTE", secSQL("SELECT "+s+".credential_delete('', $1)", uuid.New()), both},
+		{"_credential_write", "EXECUTE", secSQL("SELECT "+s+"._credential_write($1, $2, NULL, 'forged')", id, newSecret()), owners},
+		{"_credential_audit", "EXECUTE", secSQL("SELECT "+s+"._credential_audit($1, 'forged')", id), owners},
 		{"guard_plaintext_credentials", "EXECUTE", secSQL("SELECT "+s+".guard_plaintext_credentials($1::oid::regclass)", guardTable), owners},
 		// A trigger function cannot be called directly; attaching it needs EXECUTE.
 		{"reject_plaintext_credentials", "EXECUTE (CREATE TRIGGER)", secExec([]string{
@@ -148,13 +163,17 @@ func TestRoleMatrix(t *testing.T) {
 		rows = append(rows, secMatrixRow{"plaintext_credential_kind", "EXECUTE",
 			secSQL("SELECT "+s+".plaintext_credential_kind($1)", newSecret()), owners})
 	}
-	for _, table := range []string{"vault_access_log", "credvault_migrations"} {
+	for _, table := range []string{"vault_access_log", "credvault_migrations", "vault_credentials"} {
 		q := s + "." + table
 		insert := "INSERT INTO " + q + " (secret_id, session_user_name, current_user_name) VALUES (gen_random_uuid(), 'forged', 'forged')"
 		update := "UPDATE " + q + " SET jwt_sub = 'forged'"
-		if table == "credvault_migrations" {
+		switch table {
+		case "credvault_migrations":
 			insert = "INSERT INTO " + q + " (version, name, checksum) VALUES (1000000, 'forged', 'forged')"
 			update = "UPDATE " + q + " SET checksum = 'forged'"
+		case "vault_credentials":
+			insert = "INSERT INTO " + q + " (id, name) VALUES (gen_random_uuid(), 'forged')"
+			update = "UPDATE " + q + " SET namespace = 'forged'"
 		}
 		rows = append(rows,
 			secMatrixRow{table, "SELECT", secSQL("SELECT count(*) FROM " + q), owners},
@@ -251,7 +270,10 @@ func secCatalogViolations(t *testing.T, tx pgx.Tx, schema string) []string {
 	var violations []string
 	addf := func(format string, args ...any) { violations = append(violations, fmt.Sprintf(format, args...)) }
 	apiRoles := []string{"public", "anon", "authenticated", secService}
-	credentialAPI := []string{"store_credential", "retrieve_credential", "rotate_credential", "delete_credential", "list_credentials"}
+	credentialAPI := []string{"store_credential", "retrieve_credential", "rotate_credential", "delete_credential", "list_credentials",
+		"credential_store", "credential_retrieve", "credential_rotate", "credential_delete", "credential_list", "credential_put",
+		"credential_lookup", "credential_read", "credential_rollback", "credential_update", "credential_refresh_begin",
+		"credential_refresh_finish"}
 
 	rows, err := tx.Query(ctx, `
 SELECT p.oid::regprocedure::text, p.proname, p.prosecdef, pg_get_userbyid(p.proowner),
@@ -490,7 +512,7 @@ INSERT INTO pg_temp.decrypted_secrets (id, decrypted_secret) VALUES ('@target@',
 			require.NoError(t, err)
 			var before int
 			clean(func() error {
-				return sp.QueryRow(ctx, "SELECT count(*) FROM "+s+".vault_access_log WHERE secret_id = $1", idA).Scan(&before)
+				return sp.QueryRow(ctx, "SELECT count(*) FROM "+s+".vault_access_log WHERE secret_id = $1 AND op = 'retrieve'", idA).Scan(&before)
 			})
 
 			got, err := c.Retrieve(ctx, idA)
@@ -509,6 +531,29 @@ INSERT INTO pg_temp.decrypted_secrets (id, decrypted_secret) VALUES ('@target@',
 			require.Len(t, list, 3)
 			require.NoError(t, c.Delete(ctx, idC))
 
+			// The lifecycle calls, through the same search_path.
+			put, err := c.Put(ctx, prefix+"put", newSecret(), "")
+			require.NoError(t, err)
+			_, err = c.Put(ctx, prefix+"put", newSecret(), "again")
+			require.NoError(t, err)
+			_, err = c.Lookup(ctx, prefix+"put")
+			require.NoError(t, err)
+			_, err = c.Read(ctx, put.ID)
+			require.NoError(t, err)
+			require.NoError(t, c.Rotate(ctx, put.ID, newSecret(), vault.IfVersion(2)))
+			require.ErrorIs(t, c.Rotate(ctx, put.ID, newSecret(), vault.IfVersion(2)), vault.ErrVersionMismatch)
+			require.NoError(t, c.Rollback(ctx, put.ID))
+			renamed, expires := prefix+"renamed", time.Now().Add(time.Hour)
+			_, err = c.Update(ctx, put.ID, vault.CredentialUpdate{Name: &renamed, Description: &renamed, ExpiresAt: &expires})
+			require.NoError(t, err)
+			_, err = c.Refresh(ctx, put.ID, func(context.Context, vault.Secret) (string, error) { return newSecret(), nil })
+			require.NoError(t, err)
+			for _, f := range []vault.ListFilter{{NamePrefix: prefix, After: put.Cursor()}, {ExpiresBefore: expires.Add(time.Hour)}} {
+				_, err = c.List(ctx, f)
+				require.NoError(t, err)
+			}
+			require.NoError(t, c.Delete(ctx, put.ID))
+
 			clean(func() error {
 				var hits []string
 				rows, err := sp.Query(ctx, "SELECT fn FROM "+a+".hits ORDER BY 1")
@@ -526,7 +571,7 @@ INSERT INTO pg_temp.decrypted_secrets (id, decrypted_secret) VALUES ('@target@',
 				var after int
 				var role, addr *string
 				require.NoError(t, sp.QueryRow(ctx, "SELECT count(*), max(current_user_name), max(host(client_addr)) FROM "+s+
-					".vault_access_log WHERE secret_id = $1", idA).Scan(&after, &role, &addr))
+					".vault_access_log WHERE secret_id = $1 AND op = 'retrieve'", idA).Scan(&after, &role, &addr))
 				require.Equal(t, before+1, after, "the real access log got the row")
 				require.Equal(t, secService, *role)
 				if addr != nil {
@@ -590,7 +635,7 @@ INSERT INTO pg_temp.decrypted_secrets (id, decrypted_secret) VALUES ('@target@',
 		}
 		require.NoError(t, err)
 		require.Empty(t, hits)
-		require.Len(t, records, 1)
+		require.Len(t, secRetrievals(records), 1)
 	})
 }
 

@@ -56,9 +56,11 @@ type Client struct {
 	role   string // unquoted; "" means the connection's own role
 	logger *slog.Logger
 	compat string // key file path for the compatibility layer; "" = off
+	ns     string // namespace of every call; "" is the default one
 
 	// SQL built once in New, with identifiers quoted.
 	qStore, qRetrieve, qRotate, qDelete, qAccessLog, qList string
+	lifecycle
 }
 
 // Option configures a [Client]. Options are applied in order by [New], which
@@ -148,12 +150,13 @@ func New(db DB, opts ...Option) (*Client, error) {
 		}
 	}
 	s := quoteIdent(c.schema)
-	c.qStore = "SELECT " + s + ".store_credential($1, $2, $3)"
-	c.qRetrieve = "SELECT " + s + ".retrieve_credential($1)"
-	c.qRotate = "SELECT " + s + ".rotate_credential($1, $2)"
-	c.qDelete = "SELECT " + s + ".delete_credential($1)"
-	c.qList = "SELECT * FROM " + s + ".list_credentials($1, $2, $3)"
-	c.qAccessLog = "SELECT id, secret_id, accessed_at, session_user_name, current_user_name, jwt_role, jwt_sub, " +
+	c.qStore = "SELECT " + s + ".credential_store($1, $2, $3, $4)"
+	c.qRetrieve = "SELECT " + s + ".credential_retrieve($1, $2)"
+	c.qRotate = "SELECT " + s + ".credential_rotate($1, $2, $3, $4)"
+	c.qDelete = "SELECT " + s + ".credential_delete($1, $2)"
+	c.qList = "SELECT * FROM " + s + ".credential_list($1, $2, $3, $4, $5, $6, $7, $8)"
+	c.lifecycle = newLifecycle(s)
+	c.qAccessLog = "SELECT id, secret_id, op, accessed_at, session_user_name, current_user_name, jwt_role, jwt_sub, " +
 		"application_name, pg_catalog.host(client_addr) FROM " + s + ".vault_access_log " +
 		"WHERE secret_id OPERATOR(pg_catalog.=) $1 " +
 		"ORDER BY accessed_at DESC, id DESC LIMIT $2"
@@ -181,11 +184,12 @@ func execMode(db DB) pgx.QueryExecMode {
 // Schema returns the schema the client's functions live in.
 func (c *Client) Schema() string { return c.schema }
 
-// Store encrypts secret into Vault and returns the new credential's id, the
-// only thing your own tables should keep. name is a label for humans
-// (for example "acme/quickbooks"); names need not be unique: when Vault
-// already has one, the stored name gets a random " #suffix". An empty secret
-// is allowed, as in Vault.
+// Store encrypts secret into Vault, in the client's namespace, and returns
+// the new credential's id, the only thing your own tables should keep. name
+// is a label for humans (for example "acme/quickbooks"); names need not be
+// unique: when the namespace (or, in the default namespace, Vault) already
+// has one, the stored name gets a random " #suffix". Use [Client.Put] to
+// create or update by exact name. An empty secret is allowed, as in Vault.
 //
 // Errors: [ErrInvalidArgument] (empty or oversized name, oversized
 // description or secret, invalid UTF-8 or NUL bytes), [ErrPermissionDenied],
@@ -200,7 +204,7 @@ func (c *Client) Store(ctx context.Context, name, secret, description string) (u
 		); err != nil {
 			return err
 		}
-		return c.queryRow(ctx, &id, c.qStore, name, secret, description)
+		return c.queryRow(ctx, &id, c.qStore, c.ns, name, secret, description)
 	})
 	if err != nil {
 		return uuid.Nil, err
@@ -212,7 +216,8 @@ func (c *Client) Store(ctx context.Context, name, secret, description string) (u
 // appends one row to the access log in the same transaction. Call it from
 // server-side code when the integration runs, not per end-user request.
 //
-// Errors: [ErrNotFound], [ErrPermissionDenied], [ErrDecryption],
+// Errors: [ErrNotFound] (also for another namespace's credential),
+// [ErrPermissionDenied], [ErrDecryption],
 // [ErrInvalidArgument] (nil id), [ErrReadOnly] (a read-only transaction or
 // a hot standby: the access log is written), [ErrNotMigrated],
 // [ErrVaultUnavailable].
@@ -222,7 +227,7 @@ func (c *Client) Retrieve(ctx context.Context, id uuid.UUID) (string, error) {
 		if err := checkID(id); err != nil {
 			return err
 		}
-		if err := c.queryRow(ctx, &secret, c.qRetrieve, id); err != nil {
+		if err := c.queryRow(ctx, &secret, c.qRetrieve, c.ns, id); err != nil {
 			return err
 		}
 		if secret == nil {
@@ -237,23 +242,27 @@ func (c *Client) Retrieve(ctx context.Context, id uuid.UUID) (string, error) {
 	return *secret, nil
 }
 
-// Rotate replaces the credential's value in place: the id stays, the
-// ciphertext and updated_at change. Readers see either the old or the new
-// value, never a mix.
+// Rotate replaces the credential's value in place as its next version:
+// the id stays, the ciphertext, Version and UpdatedAt change, and the
+// previous value is kept for [Client.Rollback]. Readers see either the old
+// or the new value, never a mix. With [IfVersion] the rotation applies only
+// at that version (check-and-set).
 //
-// Errors: [ErrNotFound], [ErrInvalidArgument], [ErrPermissionDenied],
+// Errors: [ErrNotFound] (also for another namespace's credential),
+// [ErrVersionMismatch], [ErrInvalidArgument], [ErrPermissionDenied],
 // [ErrReadOnly], [ErrNotMigrated], [ErrVaultUnavailable].
-func (c *Client) Rotate(ctx context.Context, id uuid.UUID, newSecret string) error {
+func (c *Client) Rotate(ctx context.Context, id uuid.UUID, newSecret string, opts ...RotateOption) error {
 	return c.do(ctx, call{op: "rotate", id: &id}, func() error {
-		if err := cmp.Or(checkID(id), validateText("secret", newSecret, 0, MaxSecretSize)); err != nil {
+		ifVersion, err := rotateOptions(opts)
+		if err := cmp.Or(err, checkID(id), validateText("secret", newSecret, 0, MaxSecretSize)); err != nil {
 			return err
 		}
-		return c.queryRow(ctx, nil, c.qRotate, id, newSecret)
+		return c.queryRow(ctx, nil, c.qRotate, c.ns, id, newSecret, ifVersion)
 	})
 }
 
 // Delete removes the credential from Vault. It is idempotent: deleting an
-// unknown id returns nil.
+// unknown id, or another namespace's credential (which stays), returns nil.
 //
 // Errors: [ErrInvalidArgument] (nil id), [ErrInUse] (a row of another table
 // references the credential through a foreign key), [ErrPermissionDenied],
@@ -263,7 +272,7 @@ func (c *Client) Delete(ctx context.Context, id uuid.UUID) error {
 		if err := checkID(id); err != nil {
 			return err
 		}
-		return c.queryRow(ctx, nil, c.qDelete, id)
+		return c.queryRow(ctx, nil, c.qDelete, c.ns, id)
 	})
 }
 

@@ -305,7 +305,8 @@ func TestAccessLog(t *testing.T) {
 
 	records, err := b.owner.AccessLog(ctx, id, 10)
 	require.NoError(t, err)
-	require.Len(t, records, 3)
+	require.Len(t, records, 4, "the store and three retrievals")
+	require.Equal(t, "store", records[3].Op, "newest first")
 	for _, r := range records {
 		require.Equal(t, id, r.SecretID)
 		require.Equal(t, "postgres", r.SessionUser)

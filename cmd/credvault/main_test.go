@@ -156,10 +156,11 @@ func TestLifecycle(t *testing.T) {
 	h.ok("", "rotate", s, id.String(), "--file", file)
 	requireSecret(t, third, h.ok("", "retrieve", s, id.String()))
 
-	// audit: three retrievals, as a table and as JSON, as the owner.
+	// audit: the store, two rotations and three retrievals (every
+	// operation is logged), as a table and as JSON, as the owner.
 	table := h.ok("", "audit", s, id.String())
 	lines := strings.Split(strings.TrimSpace(table), "\n")
-	require.Len(t, lines, 4, table)
+	require.Len(t, lines, 7, table)
 	require.Regexp(t, `^ACCESSED_AT\s+SESSION_USER\s+CURRENT_USER\s+JWT_ROLE\s+JWT_SUB\s+APPLICATION\s+CLIENT_ADDR$`, lines[0])
 	for _, l := range lines[1:] {
 		require.Regexp(t, `\s+postgres\s+service_role\s+-\s+-\s+credvault\s+`, l)
@@ -183,6 +184,8 @@ func TestLifecycle(t *testing.T) {
 	if db.AdminURL != "" {
 		// Age the credential: only a superuser may write vault.secrets directly.
 		exec1(t, db.AdminURL, "UPDATE vault.secrets SET updated_at = now() - interval '100 days' WHERE id = $1", id)
+		exec1(t, db.URL, "UPDATE "+pgx.Identifier{db.Schema, "vault_credentials"}.Sanitize()+
+			" SET updated_at = now() - interval '100 days' WHERE id = $1", id)
 		require.Contains(t, h.ok("", "list", s, "--older-than", "90d"), id.String())
 		require.Contains(t, h.ok("", "list", s, "--older-than", "2w"), id.String())
 		require.NotContains(t, h.ok("", "list", s, "--older-than", "101d"), id.String())

@@ -141,10 +141,10 @@ func run(ctx context.Context, w io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	say("Access log, newest first (%d retrievals):", len(records))
+	say("Access log, newest first (%d operations):", len(records))
 	for _, r := range records {
-		fmt.Fprintf(w, "      %s  login %s, as %s, application %q\n",
-			r.AccessedAt.Format(time.RFC3339Nano), r.SessionUser, r.CurrentUser, r.ApplicationName)
+		fmt.Fprintf(w, "      %s  %-8s login %s, as %s, application %q\n",
+			r.AccessedAt.Format(time.RFC3339Nano), r.Op, r.SessionUser, r.CurrentUser, r.ApplicationName)
 	}
 
 	list, err := creds.List(ctx, vault.ListFilter{NamePrefix: "acme/"})

@@ -39,7 +39,7 @@ func TestQuickstartRuns(t *testing.T) {
 		`Stored "acme/quickbooks": id `,
 		"equal to what was stored: true",
 		"new value retrieved: true",
-		"Access log, newest first (2 retrievals):",
+		"Access log, newest first (4 operations):",
 		"login postgres, as service_role, application \"quickstart\"",
 		`Listed credentials named "acme/...": 1`,
 		"Deleted it.",

@@ -194,10 +194,10 @@ succeeds, so the command can be retried. The access log keeps its rows.`,
 var listCmd = &command{
 	name:     "list",
 	synopsis: "[--prefix P] [--older-than AGE] [--limit N] [--json]",
-	summary:  "list credentials' metadata, least recently rotated first",
+	summary:  "list credentials' metadata, by name",
 	conn:     connRole,
 	help: `
-Lists the metadata of Vault's secrets (id, name, description, creation,
+Lists the metadata of the credentials (id, name, description, creation,
 last rotation, last retrieval), never their values. --older-than keeps
 those whose value has not changed for at least AGE, such as 90d, 2w, 12h or
 any Go duration (1h30m): the credentials due under a rotation policy.

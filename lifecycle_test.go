@@ -1,0 +1,1491 @@
+package vault_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testserver"
+	"github.com/credvault/vault/vaulttest"
+)
+
+// lcClient returns a client running as service_role on db, scoped to ns.
+func lcClient(t testing.TB, db vault.DB, schema, ns string) *vault.Client {
+	t.Helper()
+	c, err := vault.New(db, vault.WithSchema(schema), vault.WithRole(secService), vault.WithNamespace(ns), quiet())
+	require.NoError(t, err)
+	return c
+}
+
+// lcNamespace returns a fresh namespace name.
+func lcNamespace(t testing.TB, what string) string {
+	t.Helper()
+	return what + "-" + randomHex(t, 4)
+}
+
+// lcAuditRows counts every access-log row of id, whatever its op.
+func lcAuditRows(t testing.TB, db vault.DB, schema string, id uuid.UUID) int {
+	t.Helper()
+	var n int
+	require.NoError(t, db.QueryRow(context.Background(),
+		"SELECT count(*) FROM "+secIdent(schema)+".vault_access_log WHERE secret_id = $1", id).Scan(&n))
+	return n
+}
+
+// lcOps returns the ops of id's access-log rows, oldest first.
+func lcOps(t testing.TB, owner *vault.Client, id uuid.UUID) []string {
+	t.Helper()
+	records, err := owner.AccessLog(context.Background(), id, 1000)
+	require.NoError(t, err)
+	ops := make([]string, len(records))
+	for i, r := range records {
+		ops[len(records)-1-i] = r.Op
+	}
+	return ops
+}
+
+// lcState is everything about a credential that a call must not change.
+type lcState struct {
+	Value      string
+	Credential vault.Credential
+	VaultRow   string // name, description, ciphertext, updated_at of vault.secrets
+	AuditRows  int
+}
+
+func lcSnapshot(t testing.TB, db vault.DB, schema string, owner *vault.Client, id uuid.UUID) lcState {
+	t.Helper()
+	ctx := context.Background()
+	var st lcState
+	require.NoError(t, db.QueryRow(ctx, `SELECT d.decrypted_secret, concat_ws('|', d.name, d.description, d.secret, d.updated_at)
+  FROM vault.decrypted_secrets AS d WHERE d.id = $1`, id).Scan(&st.Value, &st.VaultRow))
+	var expires *time.Time
+	require.NoError(t, db.QueryRow(ctx, "SELECT id, namespace, name, description, version, expires_at, created_at, updated_at FROM "+
+		secIdent(schema)+".vault_credentials WHERE id = $1", id).Scan(&st.Credential.ID, &st.Credential.Namespace,
+		&st.Credential.Name, &st.Credential.Description, &st.Credential.Version, &expires, &st.Credential.CreatedAt,
+		&st.Credential.UpdatedAt))
+	if expires != nil {
+		st.Credential.ExpiresAt = *expires
+	}
+	st.AuditRows = lcAuditRows(t, db, schema, id)
+	return st
+}
+
+func TestLifecyclePutLookupReadUpdate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, b := setup(t)
+	schema := testSchema(t)
+	ns := lcNamespace(t, "org")
+	c := lcClient(t, b.tx, schema, ns)
+	require.Equal(t, ns, c.Namespace())
+
+	name := "acme/quickbooks"
+	v1, v2 := newSecret(), newSecret()
+	created, err := c.Put(ctx, name, v1, "QuickBooks OAuth")
+	require.NoError(t, err)
+	require.NotEqual(t, uuid.Nil, created.ID)
+	require.Equal(t, ns, created.Namespace)
+	require.Equal(t, name, created.Name)
+	require.Equal(t, "QuickBooks OAuth", created.Description)
+	require.EqualValues(t, 1, created.Version)
+	require.True(t, created.ExpiresAt.IsZero())
+
+	found, err := c.Lookup(ctx, name)
+	require.NoError(t, err)
+	require.Equal(t, created.ID, found.ID)
+	require.EqualValues(t, 1, found.Version)
+	require.True(t, found.LastRetrievedAt.IsZero())
+
+	got, err := c.Read(ctx, created.ID)
+	require.NoError(t, err)
+	require.True(t, got.Value == v1, "Read returned another value")
+	require.Equal(t, created.ID, got.ID)
+	require.Equal(t, name, got.Name)
+	require.EqualValues(t, 1, got.Version)
+	listed, err := c.List(ctx, vault.ListFilter{NamePrefix: name})
+	require.NoError(t, err)
+	require.Len(t, listed, 1)
+	require.False(t, listed[0].LastRetrievedAt.IsZero(), "List reports the last read")
+
+	updated, err := c.Put(ctx, name, v2, "QuickBooks OAuth, production")
+	require.NoError(t, err)
+	require.Equal(t, created.ID, updated.ID, "an update keeps the id")
+	require.EqualValues(t, 2, updated.Version)
+	require.Equal(t, "QuickBooks OAuth, production", updated.Description)
+	require.True(t, updated.CreatedAt.Equal(created.CreatedAt))
+	value, err := c.Retrieve(ctx, created.ID)
+	require.NoError(t, err)
+	require.True(t, value == v2, "Put did not replace the value")
+	var vaultName *string
+	var vaultDescription string
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT name, description FROM vault.secrets WHERE id = $1", created.ID).Scan(&vaultName, &vaultDescription))
+	require.Nil(t, vaultName, "credentials made by Put have no Vault name")
+	require.Equal(t, "QuickBooks OAuth, production", vaultDescription, "the dashboard shows the description")
+
+	// Store keeps treating names as labels: a second credential.
+	stored, err := c.Store(ctx, name, newSecret(), "")
+	require.NoError(t, err)
+	require.NotEqual(t, created.ID, stored)
+	found, err = c.Lookup(ctx, name)
+	require.NoError(t, err)
+	require.Equal(t, created.ID, found.ID, "the exact name still finds the Put credential")
+
+	_, err = c.Lookup(ctx, "acme/"+uuid.NewString())
+	require.ErrorIs(t, err, vault.ErrNotFound)
+
+	// Update: metadata only.
+	renamed := "acme/quickbooks-eu"
+	desc := "moved"
+	expires := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	meta, err := c.Update(ctx, created.ID, vault.CredentialUpdate{Name: &renamed, Description: &desc, ExpiresAt: &expires})
+	require.NoError(t, err)
+	require.Equal(t, renamed, meta.Name)
+	require.Equal(t, desc, meta.Description)
+	require.True(t, meta.ExpiresAt.Equal(expires), "%v != %v", meta.ExpiresAt, expires)
+	require.EqualValues(t, 2, meta.Version, "Update does not make a version")
+	require.True(t, meta.UpdatedAt.Equal(updated.UpdatedAt), "Update does not touch the value")
+	_, err = c.Lookup(ctx, name)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+	found, err = c.Lookup(ctx, renamed)
+	require.NoError(t, err)
+	require.Equal(t, created.ID, found.ID)
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT description FROM vault.secrets WHERE id = $1", created.ID).Scan(&vaultDescription))
+	require.Equal(t, desc, vaultDescription)
+	value, err = c.Retrieve(ctx, created.ID)
+	require.NoError(t, err)
+	require.True(t, value == v2, "Update changed the value")
+
+	// Only the expiry; the zero time removes it.
+	var zero time.Time
+	meta, err = c.Update(ctx, created.ID, vault.CredentialUpdate{ExpiresAt: &zero})
+	require.NoError(t, err)
+	require.True(t, meta.ExpiresAt.IsZero())
+	require.Equal(t, renamed, meta.Name)
+
+	// A taken name is refused and nothing changes.
+	other, err := c.Put(ctx, "acme/xero", newSecret(), "")
+	require.NoError(t, err)
+	before := lcSnapshot(t, b.tx, schema, b.owner, other.ID)
+	_, err = c.Update(ctx, other.ID, vault.CredentialUpdate{Name: &renamed, Description: &desc})
+	require.ErrorIs(t, err, vault.ErrAlreadyExists)
+	require.Equal(t, "23505", sqlstate(err))
+	require.False(t, vault.IsRetryable(err))
+	require.Equal(t, before, lcSnapshot(t, b.tx, schema, b.owner, other.ID))
+	same := "acme/xero"
+	_, err = c.Update(ctx, other.ID, vault.CredentialUpdate{Name: &same})
+	require.NoError(t, err, "renaming to its own name is not a conflict")
+	err = vaulttest.AsRole(ctx, b.tx, secService, nil, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT * FROM "+secIdent(schema)+".credential_update($1, $2, NULL, NULL, '-infinity')", ns, other.ID)
+		return err
+	})
+	require.Equal(t, "22023", sqlstate(err), "an expiry Go cannot read is refused")
+
+	// Bad input never reaches the database.
+	empty := ""
+	for what, call := range map[string]func() error{
+		"put empty name":    func() error { _, err := c.Put(ctx, "", v1, ""); return err },
+		"put NUL":           func() error { _, err := c.Put(ctx, "n", v1+"\x00", ""); return err },
+		"lookup empty":      func() error { _, err := c.Lookup(ctx, ""); return err },
+		"read nil id":       func() error { _, err := c.Read(ctx, uuid.Nil); return err },
+		"update empty name": func() error { _, err := c.Update(ctx, created.ID, vault.CredentialUpdate{Name: &empty}); return err },
+		"update nil id":     func() error { _, err := c.Update(ctx, uuid.Nil, vault.CredentialUpdate{}); return err },
+		"rollback nil id":   func() error { return c.Rollback(ctx, uuid.Nil) },
+		"IfVersion(0)":      func() error { return c.Rotate(ctx, created.ID, v1, vault.IfVersion(0)) },
+		"refresh nil fn":    func() error { _, err := c.Refresh(ctx, created.ID, nil); return err },
+	} {
+		require.ErrorIs(t, call(), vault.ErrInvalidArgument, what)
+	}
+	_, err = vault.New(b.tx, vault.WithNamespace("bad\x00namespace"))
+	require.ErrorIs(t, err, vault.ErrInvalidArgument)
+	_, err = vault.New(b.tx, vault.WithNamespace(strings.Repeat("n", vault.MaxNamespaceSize+1)))
+	require.ErrorIs(t, err, vault.ErrInvalidArgument)
+}
+
+// TestLifecycleNamespaceIsolation checks every call against a credential
+// of another namespace, from a namespaced client and from one without the
+// option: each behaves exactly as for an unknown id, changes nothing
+// (value, metadata, Vault row) and writes no audit row, and fn is never
+// called.
+func TestLifecycleNamespaceIsolation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, b := setup(t)
+	schema := testSchema(t)
+	nsA, nsB := lcNamespace(t, "org-a"), lcNamespace(t, "org-b")
+	a := lcClient(t, b.tx, schema, nsA)
+	others := map[string]*vault.Client{
+		"other namespace":   lcClient(t, b.tx, schema, nsB),
+		"default namespace": lcClient(t, b.tx, schema, ""),
+	}
+
+	secretA := newSecret()
+	credA, err := a.Put(ctx, "shared/name", secretA, "a's")
+	require.NoError(t, err)
+	require.NoError(t, a.Rotate(ctx, credA.ID, newSecret()))
+	require.NoError(t, a.Rotate(ctx, credA.ID, secretA)) // a previous value exists, for Rollback
+	storedA, err := a.Store(ctx, "stored/name", newSecret(), "")
+	require.NoError(t, err)
+	unknown := uuid.New()
+
+	for who, c := range others {
+		t.Run(who, func(t *testing.T) {
+			for _, id := range []uuid.UUID{credA.ID, storedA} {
+				before := lcSnapshot(t, b.tx, schema, b.owner, id)
+				newName, desc, expires := "stolen", "stolen", time.Now()
+				fnCalled := false
+				calls := map[string]func() error{
+					"Retrieve": func() error { _, err := c.Retrieve(ctx, id); return err },
+					"Read":     func() error { _, err := c.Read(ctx, id); return err },
+					"Rotate":   func() error { return c.Rotate(ctx, id, newSecret()) },
+					"Rotate IfVersion": func() error {
+						return c.Rotate(ctx, id, newSecret(), vault.IfVersion(before.Credential.Version))
+					},
+					"Rollback": func() error { return c.Rollback(ctx, id) },
+					"Update": func() error {
+						_, err := c.Update(ctx, id, vault.CredentialUpdate{Name: &newName, Description: &desc, ExpiresAt: &expires})
+						return err
+					},
+					"Refresh": func() error {
+						_, err := c.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) {
+							fnCalled = true
+							return newSecret(), nil
+						})
+						return err
+					},
+				}
+				for name, call := range calls {
+					errOther := call()
+					require.ErrorIs(t, errOther, vault.ErrNotFound, "%s of another namespace's credential", name)
+					require.Equal(t, before, lcSnapshot(t, b.tx, schema, b.owner, id), "%s changed something", name)
+					// Exactly as for an unknown id: same kind, same SQLSTATE.
+					idCopy := id
+					id = unknown
+					errUnknown := call()
+					id = idCopy
+					require.ErrorIs(t, errUnknown, vault.ErrNotFound, name)
+					require.Equal(t, sqlstate(errUnknown), sqlstate(errOther), name)
+					require.Equal(t, strings.ReplaceAll(errUnknown.Error(), unknown.String(), "ID"),
+						strings.ReplaceAll(errOther.Error(), id.String(), "ID"), name)
+				}
+				require.False(t, fnCalled, "Refresh called fn for another namespace's credential")
+				require.NoError(t, c.Delete(ctx, id), "Delete of another namespace's credential is a no-op, as for an unknown id")
+				require.Equal(t, before, lcSnapshot(t, b.tx, schema, b.owner, id), "Delete changed something")
+			}
+			_, err := c.Lookup(ctx, "shared/name")
+			require.ErrorIs(t, err, vault.ErrNotFound)
+			list, err := c.List(ctx, vault.ListFilter{NamePrefix: "shared/"})
+			require.NoError(t, err)
+			require.Empty(t, list)
+			for cred, err := range c.All(ctx, vault.ListFilter{}) {
+				require.NoError(t, err)
+				require.NotEqual(t, nsA, cred.Namespace)
+				require.NotContains(t, []uuid.UUID{credA.ID, storedA}, cred.ID)
+			}
+		})
+	}
+
+	// The same name in another namespace is another credential.
+	b2 := others["other namespace"]
+	credB, err := b2.Put(ctx, "shared/name", newSecret(), "b's")
+	require.NoError(t, err)
+	require.NotEqual(t, credA.ID, credB.ID)
+	got, err := a.Read(ctx, credA.ID)
+	require.NoError(t, err)
+	require.True(t, got.Value == secretA)
+	list, err := a.List(ctx, vault.ListFilter{})
+	require.NoError(t, err)
+	ids := map[uuid.UUID]bool{}
+	for _, cr := range list {
+		require.Equal(t, nsA, cr.Namespace)
+		ids[cr.ID] = true
+	}
+	require.Equal(t, map[uuid.UUID]bool{credA.ID: true, storedA: true}, ids)
+}
+
+func TestLifecycleVersionsAndIfVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, b := setup(t)
+	schema := testSchema(t)
+
+	id, err := c.Store(ctx, "versions/"+uuid.NewString(), newSecret(), "")
+	require.NoError(t, err)
+	s, err := c.Read(ctx, id)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, s.Version, "Store makes version 1")
+
+	v2 := newSecret()
+	require.NoError(t, c.Rotate(ctx, id, v2))
+	require.NoError(t, c.Rotate(ctx, id, newSecret(), vault.IfVersion(2)))
+	before := lcSnapshot(t, b.tx, schema, b.owner, id)
+	require.EqualValues(t, 3, before.Credential.Version)
+
+	err = c.Rotate(ctx, id, newSecret(), vault.IfVersion(2))
+	require.ErrorIs(t, err, vault.ErrVersionMismatch)
+	require.Equal(t, "VA003", sqlstate(err))
+	require.False(t, vault.IsRetryable(err))
+	require.ErrorIs(t, vault.KindOf(err), vault.ErrVersionMismatch)
+	var vErr *vault.Error
+	require.ErrorAs(t, err, &vErr)
+	require.Equal(t, "rotate", vErr.Op)
+	require.Equal(t, before, lcSnapshot(t, b.tx, schema, b.owner, id), "a refused check-and-set changes nothing")
+	require.ErrorIs(t, c.Rotate(ctx, id, newSecret(), vault.IfVersion(4)), vault.ErrVersionMismatch)
+	require.ErrorIs(t, c.Rotate(ctx, uuid.New(), newSecret(), vault.IfVersion(1)), vault.ErrNotFound, "not found beats mismatch")
+
+	// The original SQL functions count versions too.
+	require.NoError(t, vaulttest.AsRole(ctx, b.tx, secService, nil, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT "+secIdent(schema)+".rotate_credential($1, $2)", id, newSecret())
+		return err
+	}))
+	s, err = c.Read(ctx, id)
+	require.NoError(t, err)
+	require.EqualValues(t, 4, s.Version)
+}
+
+// TestLifecycleRollback rotates to a "broken" value and back: the previous
+// value returns as a new version, a second rollback returns to the value
+// rolled back from, and the previous value is kept only as Vault's own
+// ciphertext, bound to the credential's id.
+func TestLifecycleRollback(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, b := setup(t)
+	schema := testSchema(t)
+
+	good, broken := newSecret(), newSecret()
+	cred, err := c.Put(ctx, "rollback/"+uuid.NewString(), good, "")
+	require.NoError(t, err)
+	require.ErrorIs(t, c.Rollback(ctx, cred.ID), vault.ErrNotFound, "nothing to roll back to yet")
+
+	var goodCiphertext string
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT secret FROM vault.secrets WHERE id = $1", cred.ID).Scan(&goodCiphertext))
+	require.NoError(t, c.Rotate(ctx, cred.ID, broken))
+
+	// At rest: the previous value is Vault's ciphertext, never the plaintext.
+	var row, previous string
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT c::text, c.previous_secret FROM "+secIdent(schema)+
+		".vault_credentials AS c WHERE c.id = $1", cred.ID).Scan(&row, &previous))
+	require.Equal(t, goodCiphertext, previous)
+	secRequireAbsent(t, "vault_credentials row", row, good, broken)
+
+	require.NoError(t, c.Rollback(ctx, cred.ID))
+	s, err := c.Read(ctx, cred.ID)
+	require.NoError(t, err)
+	require.True(t, s.Value == good, "Rollback did not restore the previous value")
+	require.EqualValues(t, 3, s.Version, "a rollback is a new version")
+
+	require.NoError(t, c.Rollback(ctx, cred.ID))
+	s, err = c.Read(ctx, cred.ID)
+	require.NoError(t, err)
+	require.True(t, s.Value == broken, "a second rollback returns to the value rolled back from")
+	require.EqualValues(t, 4, s.Version)
+
+	require.ErrorIs(t, c.Rollback(ctx, uuid.New()), vault.ErrNotFound)
+
+	// Through the original SQL functions as well.
+	id, err := c.Store(ctx, "rollback/"+uuid.NewString(), good, "")
+	require.NoError(t, err)
+	require.NoError(t, c.Rotate(ctx, id, broken))
+	require.NoError(t, c.Rollback(ctx, id))
+	v, err := c.Retrieve(ctx, id)
+	require.NoError(t, err)
+	require.True(t, v == good)
+}
+
+// TestLifecycleAuditEveryOperation checks the access log's rows for every
+// operation, through the Go API and the original SQL functions: op,
+// session user and role; failed calls and metadata reads add none.
+func TestLifecycleAuditEveryOperation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, b := setup(t)
+	schema := testSchema(t)
+
+	id, err := c.Store(ctx, "audit/every/"+uuid.NewString(), newSecret(), "")
+	require.NoError(t, err)
+	cred, err := c.Put(ctx, "audit/every/"+uuid.NewString(), newSecret(), "")
+	require.NoError(t, err)
+	_, err = c.Put(ctx, cred.Name, newSecret(), "")
+	require.NoError(t, err)
+	_, err = c.Retrieve(ctx, cred.ID)
+	require.NoError(t, err)
+	_, err = c.Read(ctx, cred.ID)
+	require.NoError(t, err)
+	require.NoError(t, c.Rotate(ctx, cred.ID, newSecret()))
+	require.NoError(t, c.Rollback(ctx, cred.ID))
+	_, err = c.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) { return newSecret(), nil })
+	require.NoError(t, err)
+	desc := "changed"
+	_, err = c.Update(ctx, cred.ID, vault.CredentialUpdate{Description: &desc})
+	require.NoError(t, err)
+
+	// Neither metadata reads nor failures leave rows.
+	_, err = c.Lookup(ctx, cred.Name)
+	require.NoError(t, err)
+	_, err = c.List(ctx, vault.ListFilter{NamePrefix: "audit/every/"})
+	require.NoError(t, err)
+	require.ErrorIs(t, c.Rotate(ctx, cred.ID, newSecret(), vault.IfVersion(1)), vault.ErrVersionMismatch)
+	require.NoError(t, c.Delete(ctx, cred.ID))
+	require.NoError(t, c.Delete(ctx, cred.ID), "deleting again deletes nothing")
+
+	require.Equal(t, []string{"put", "put", "retrieve", "read", "rotate", "rollback", "refresh", "update", "delete"},
+		lcOps(t, b.owner, cred.ID))
+	require.Equal(t, []string{"store"}, lcOps(t, b.owner, id))
+	records, err := b.owner.AccessLog(ctx, cred.ID, 100)
+	require.NoError(t, err)
+	for _, r := range records {
+		require.Equal(t, testserver.OwnerRole, r.SessionUser, r.Op)
+		require.Equal(t, secService, r.CurrentUser, r.Op)
+	}
+
+	// The original SQL functions, as PostgREST calls them.
+	var sqlID uuid.UUID
+	s := secIdent(schema)
+	sub := uuid.NewString()
+	require.NoError(t, vaulttest.AsRole(ctx, b.tx, secService, map[string]any{"role": secService, "sub": sub}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, "SELECT "+s+".store_credential($1, $2)", "audit/sql/"+uuid.NewString(), newSecret()).Scan(&sqlID); err != nil {
+			return err
+		}
+		for _, q := range []string{"SELECT " + s + ".retrieve_credential($1)", "SELECT " + s + ".delete_credential($1)"} {
+			if _, err := tx.Exec(ctx, q, sqlID); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, "SELECT "+s+".rotate_credential($1, $2)", id, newSecret())
+		return err
+	}))
+	require.Equal(t, []string{"store", "retrieve", "delete"}, lcOps(t, b.owner, sqlID))
+	require.Equal(t, []string{"store", "rotate"}, lcOps(t, b.owner, id))
+	records, err = b.owner.AccessLog(ctx, sqlID, 10)
+	require.NoError(t, err)
+	for _, r := range records {
+		require.Equal(t, sub, r.JWTSubject, r.Op)
+		require.Equal(t, secService, r.JWTRole, r.Op)
+	}
+}
+
+func TestSecretNeverPrintsItsValue(t *testing.T) {
+	t.Parallel()
+	value := newSecret()
+	s := vault.Secret{
+		Credential: vault.Credential{ID: uuid.New(), Namespace: "org", Name: "acme/stripe", Version: 3},
+		Value:      value,
+	}
+	require.True(t, s.Value == value, "the Value field reads the value")
+
+	type Exported struct{ S vault.Secret }
+	outputs := map[string]string{}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10v", "%-40s"} {
+		outputs[verb] = fmt.Sprintf(verb, s)
+		outputs[verb+" pointer"] = fmt.Sprintf(verb, &s)
+		outputs[verb+" slice"] = fmt.Sprintf(verb, []vault.Secret{s})
+		outputs[verb+" map"] = fmt.Sprintf(verb, map[string]vault.Secret{"k": s})
+		outputs[verb+" field"] = fmt.Sprintf(verb, Exported{s})
+	}
+	outputs["Sprint"] = fmt.Sprint(s, &s)
+	outputs["Sprintln"] = fmt.Sprintln(s, &s)
+	outputs["String"] = s.String()
+	outputs["GoString"] = s.GoString()
+	outputs["error"] = fmt.Errorf("wrapped: %v", s).Error()
+	for what, v := range map[string]any{"value": s, "pointer": &s, "slice": []vault.Secret{s}, "field": Exported{s}} {
+		j, err := json.Marshal(v)
+		require.NoError(t, err)
+		outputs["json "+what] = string(j)
+		x, err := xml.Marshal(v)
+		require.NoError(t, err)
+		outputs["xml "+what] = string(x)
+	}
+	var logs bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewJSONHandler(&logs, nil), slog.NewTextHandler(&logs, nil)} {
+		l := slog.New(h)
+		l.Info("secret", "s", s, "p", &s)
+		l.Info("secret", slog.Any("s", s), slog.Group("g", "s", s))
+	}
+	outputs["slog"] = logs.String()
+
+	for what, out := range outputs {
+		require.NotContains(t, out, value, "%s printed the value", what)
+		if !strings.HasPrefix(what, "%x") && !strings.HasPrefix(what, "%X") && !strings.HasPrefix(what, "%d") {
+			require.Contains(t, out, "REDACTED", what)
+		}
+	}
+	require.Contains(t, outputs["json value"], `"Name":"acme/stripe"`, "the metadata stays readable")
+
+	var decoded map[string]any
+	require.NoError(t, json.Unmarshal([]byte(outputs["json value"]), &decoded))
+	require.Equal(t, "[REDACTED]", decoded["Value"])
+}
+
+func TestCursorRoundTrip(t *testing.T) {
+	t.Parallel()
+	cred := vault.Credential{ID: uuid.New(), Name: "acme/ünïcode #1", ExpiresAt: time.Now().Truncate(time.Microsecond)}
+	cur := cred.Cursor()
+	require.False(t, cur.IsZero())
+	parsed, err := vault.ParseCursor(cur.String())
+	require.NoError(t, err)
+	require.Equal(t, cur.String(), parsed.String())
+	require.True(t, vault.Cursor{}.IsZero())
+	require.Empty(t, vault.Cursor{}.String())
+	zero, err := vault.ParseCursor("")
+	require.NoError(t, err)
+	require.True(t, zero.IsZero())
+	for _, bad := range []string{"!", "AAAA", strings.Repeat("A", 40), cur.String() + "%"} {
+		_, err := vault.ParseCursor(bad)
+		require.ErrorIs(t, err, vault.ErrInvalidArgument, bad)
+	}
+	// A cursor without expiry cannot continue an expiry-ordered listing.
+	noExpiry := vault.Credential{ID: uuid.New(), Name: "n"}.Cursor()
+	c, _ := setup(t)
+	_, err = c.List(context.Background(), vault.ListFilter{ExpiresBefore: time.Now(), After: noExpiry})
+	require.ErrorIs(t, err, vault.ErrInvalidArgument)
+}
+
+var errProvider = errors.New("provider said no")
+
+// lcPool returns a pool of at most maxConns connections to db, closed when
+// the test ends.
+func lcPool(t testing.TB, db *vaulttest.Database, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	return newTestPool(t, db.URL, maxConns, "credvault-lifecycle-"+randomHex(t, 4), nil)
+}
+
+// TestPutConcurrentGoroutines puts one name from 16 goroutines at once:
+// one credential results, every Put made one version of it, and no Vault
+// secret is left behind by the Puts that lost the race to create it.
+func TestPutConcurrentGoroutines(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	pool := lcPool(t, db, 8)
+	ns := lcNamespace(t, "org")
+	c := lcClient(t, pool, db.Schema, ns)
+	const n = 16
+	name := "concurrent/put"
+	values := make([]string, n)
+	results := make([]vault.Credential, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		values[i] = newSecret()
+		wg.Go(func() {
+			<-start
+			results[i], errs[i] = c.Put(ctx, name, values[i], "")
+		})
+	}
+	close(start)
+	wg.Wait()
+	versions := map[int64]int{}
+	for i := range n {
+		require.NoError(t, errs[i])
+		require.Equal(t, results[0].ID, results[i].ID, "one credential per name")
+		versions[results[i].Version] = i
+	}
+	require.Len(t, versions, n, "each Put made its own version")
+	for v := int64(1); v <= n; v++ {
+		require.Contains(t, versions, v)
+	}
+	got, err := c.Read(ctx, results[0].ID)
+	require.NoError(t, err)
+	require.EqualValues(t, n, got.Version)
+	require.True(t, got.Value == values[versions[n]], "the last version holds the value of the Put that made it")
+	lcRequireOneCredential(t, db, ns, name)
+}
+
+// lcRequireOneCredential checks that the namespace has one credential
+// called name and that Vault holds no secret besides the database's
+// credentials.
+func lcRequireOneCredential(t *testing.T, db *vaulttest.Database, ns, name string) {
+	t.Helper()
+	ctx := context.Background()
+	var named, tracked, inVault int
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FILTER (WHERE namespace = $1 AND name = $2), count(*) FROM "+
+		secIdent(db.Schema)+".vault_credentials", ns, name).Scan(&named, &tracked))
+	require.Equal(t, 1, named)
+	if db.AdminURL == "" {
+		return // VAULT_TEST_DATABASE_URL: Vault holds other tests' secrets too
+	}
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM vault.secrets").Scan(&inVault))
+	require.Equal(t, tracked, inVault, "a Put that lost the race left a Vault secret behind")
+}
+
+// Environment of the helper processes started by runLifecycleProcesses.
+const (
+	lifecycleHelperEnv    = "CREDVAULT_LIFECYCLE_HELPER_CONFIG"
+	lifecycleHelperResult = "CREDVAULT_LIFECYCLE_HELPER_RESULT"
+)
+
+type lifecycleHelperConfig struct {
+	Mode       string // "put" or "refresh"
+	URL        string
+	Schema     string
+	Namespace  string
+	Name       string    // put
+	ID         uuid.UUID // refresh
+	Calls      int       // concurrent calls in the process
+	FnDuration time.Duration
+}
+
+type lifecycleHelperReport struct {
+	Versions []int64     // put: the version each Put made
+	IDs      []uuid.UUID // put: the credential each Put returned
+	Values   []string    // refresh: the value each Refresh returned
+	FnCalls  int         // refresh: how often fn ran in this process
+	Errs     []string
+}
+
+// TestLifecycleHelperProcess is not a test of its own: it is the body of
+// the child processes started by runLifecycleProcesses, and returns at once
+// in a normal run. A child connects, prints "ready", waits for a line on
+// standard input so that all children start together, makes Calls
+// concurrent calls and writes a lifecycleHelperReport as JSON to the file
+// named by CREDVAULT_LIFECYCLE_HELPER_RESULT.
+func TestLifecycleHelperProcess(t *testing.T) {
+	raw := os.Getenv(lifecycleHelperEnv)
+	if raw == "" {
+		return
+	}
+	var cfg lifecycleHelperConfig
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, cfg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := vault.New(pool, vault.WithSchema(cfg.Schema), vault.WithRole(secService), vault.WithNamespace(cfg.Namespace), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu  sync.Mutex
+		rep lifecycleHelperReport
+		wg  sync.WaitGroup
+	)
+	for range cfg.Calls {
+		wg.Go(func() {
+			switch cfg.Mode {
+			case "put":
+				cred, err := c.Put(ctx, cfg.Name, newSecret(), "")
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					rep.Errs = append(rep.Errs, err.Error())
+					return
+				}
+				rep.Versions = append(rep.Versions, cred.Version)
+				rep.IDs = append(rep.IDs, cred.ID)
+			case "refresh":
+				s, err := c.Refresh(ctx, cfg.ID, func(ctx context.Context, _ vault.Secret) (string, error) {
+					mu.Lock()
+					rep.FnCalls++
+					mu.Unlock()
+					time.Sleep(cfg.FnDuration)
+					return newSecret(), nil
+				})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					rep.Errs = append(rep.Errs, err.Error())
+					return
+				}
+				rep.Values = append(rep.Values, s.Value)
+			}
+		})
+	}
+	wg.Wait()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv(lifecycleHelperResult), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runLifecycleProcesses starts n copies of the test binary in helper mode,
+// waits until every one is connected, releases them at once and returns
+// their reports.
+func runLifecycleProcesses(t *testing.T, n int, cfg lifecycleHelperConfig) []lifecycleHelperReport {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	raw, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	type child struct {
+		cmd    *exec.Cmd
+		stdin  io.WriteCloser
+		stderr strings.Builder
+		result string
+	}
+	children := make([]*child, n)
+	for i := range children {
+		c := &child{result: filepath.Join(dir, fmt.Sprintf("result-%d.json", i))}
+		c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^TestLifecycleHelperProcess$", "-test.count=1")
+		c.cmd.Env = append(os.Environ(), lifecycleHelperEnv+"="+string(raw), lifecycleHelperResult+"="+c.result)
+		c.cmd.Stderr = &c.stderr
+		stdout, err := c.cmd.StdoutPipe()
+		require.NoError(t, err)
+		c.stdin, err = c.cmd.StdinPipe()
+		require.NoError(t, err)
+		require.NoError(t, c.cmd.Start())
+		children[i] = c
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		require.NoError(t, err, "helper %d: %s", i, &c.stderr)
+		require.Equal(t, "ready\n", line)
+		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	}
+	for _, c := range children {
+		_, err := io.WriteString(c.stdin, "go\n")
+		require.NoError(t, err)
+	}
+	reports := make([]lifecycleHelperReport, n)
+	for i, c := range children {
+		require.NoError(t, c.cmd.Wait(), "helper %d: %s", i, &c.stderr)
+		b, err := os.ReadFile(c.result)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &reports[i]))
+	}
+	return reports
+}
+
+// TestPutConcurrentProcesses puts one name from four processes at once,
+// each with four concurrent calls: one credential, one version per Put.
+func TestPutConcurrentProcesses(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	ns := lcNamespace(t, "org")
+	const procs, calls = 4, 4
+	name := "processes/put"
+	reports := runLifecycleProcesses(t, procs, lifecycleHelperConfig{
+		Mode: "put", URL: db.URL, Schema: db.Schema, Namespace: ns, Name: name, Calls: calls,
+	})
+	versions := map[int64]bool{}
+	var id uuid.UUID
+	for i, r := range reports {
+		require.Empty(t, r.Errs, "helper %d", i)
+		for j, v := range r.Versions {
+			if id == uuid.Nil {
+				id = r.IDs[j]
+			}
+			require.Equal(t, id, r.IDs[j], "one credential per name")
+			require.False(t, versions[v], "version %d made twice", v)
+			versions[v] = true
+		}
+	}
+	require.Len(t, versions, procs*calls)
+	for v := int64(1); v <= procs*calls; v++ {
+		require.True(t, versions[v], "version %d missing", v)
+	}
+	lcRequireOneCredential(t, db, ns, name)
+}
+
+// TestRefreshExactlyOnce refreshes one credential from 32 goroutines at
+// once, while fn takes a while: fn runs once and every call returns its
+// value. Once with one Client on a pool of 4 connections (the calls share
+// one refresh in the process), once with 32 Clients on a pool of 40, where
+// the database lock alone serializes them.
+func TestRefreshExactlyOnce(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	for _, tc := range []struct {
+		name     string
+		maxConns int32
+		clients  int
+	}{{"one client, pool of 4", 4, 1}, {"32 clients, pool of 40", 40, 32}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			pool := lcPool(t, db, tc.maxConns)
+			ns := lcNamespace(t, "org")
+			clients := make([]*vault.Client, tc.clients)
+			for i := range clients {
+				clients[i] = lcClient(t, pool, db.Schema, ns)
+			}
+			cred, err := clients[0].Put(ctx, "oauth/refresh-token", newSecret(), "")
+			require.NoError(t, err)
+			if tc.clients > 1 { // open the connections before the race
+				conns := make([]*pgxpool.Conn, tc.clients)
+				for i := range conns {
+					conns[i], err = pool.Acquire(ctx)
+					require.NoError(t, err)
+				}
+				for _, c := range conns {
+					c.Release()
+				}
+			}
+
+			const n = 32
+			var (
+				fnCalls  atomic.Int32
+				fnSaw    atomic.Int64
+				produced atomic.Value
+				wg       sync.WaitGroup
+			)
+			results := make([]vault.Secret, n)
+			errs := make([]error, n)
+			start := make(chan struct{})
+			for i := range n {
+				c := clients[i%len(clients)]
+				wg.Go(func() {
+					<-start
+					results[i], errs[i] = c.Refresh(ctx, cred.ID, func(ctx context.Context, cur vault.Secret) (string, error) {
+						fnCalls.Add(1)
+						fnSaw.Store(cur.Version)
+						time.Sleep(time.Second)
+						v := newSecret()
+						produced.Store(v)
+						return v, nil
+					})
+				})
+			}
+			close(start)
+			wg.Wait()
+			require.EqualValues(t, 1, fnCalls.Load(), "fn ran more than once")
+			require.EqualValues(t, 1, fnSaw.Load(), "fn got the current version")
+			want := produced.Load().(string)
+			for i := range n {
+				require.NoError(t, errs[i])
+				require.True(t, results[i].Value == want, "call %d returned another value than fn's", i)
+				require.EqualValues(t, 2, results[i].Version)
+			}
+			got, err := clients[0].Read(ctx, cred.ID)
+			require.NoError(t, err)
+			require.True(t, got.Value == want)
+			require.EqualValues(t, 2, got.Version)
+		})
+	}
+}
+
+// TestRefreshAcrossProcesses refreshes one credential from two processes
+// at once, 16 calls each: fn runs once in all, and every call returns its
+// value.
+func TestRefreshAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	ns := lcNamespace(t, "org")
+	c := lcClient(t, db.Pool, db.Schema, ns)
+	cred, err := c.Put(ctx, "oauth/processes", newSecret(), "")
+	require.NoError(t, err)
+	reports := runLifecycleProcesses(t, 2, lifecycleHelperConfig{
+		Mode: "refresh", URL: db.URL, Schema: db.Schema, Namespace: ns, ID: cred.ID, Calls: 16, FnDuration: time.Second,
+	})
+	got, err := c.Read(ctx, cred.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, got.Version)
+	fnCalls := 0
+	for i, r := range reports {
+		require.Empty(t, r.Errs, "helper %d", i)
+		require.Len(t, r.Values, 16)
+		for _, v := range r.Values {
+			require.True(t, v == got.Value, "helper %d returned another value than the one stored", i)
+		}
+		fnCalls += r.FnCalls
+	}
+	require.Equal(t, 1, fnCalls, "fn calls per process: %d, %d", reports[0].FnCalls, reports[1].FnCalls)
+}
+
+// TestRefreshFailures: an error or a panic in fn changes nothing and
+// releases the lock; a caller waiting on a refresh that panicked refreshes
+// itself; a caller waiting for the lock gives up at its deadline without
+// calling fn; a Refresh inside a caller's transaction leaves its role as it
+// was.
+func TestRefreshFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	pool := lcPool(t, db, 4)
+	c := lcClient(t, pool, db.Schema, "")
+	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
+	require.NoError(t, err)
+	cred, err := c.Put(ctx, "oauth/failures", newSecret(), "")
+	require.NoError(t, err)
+	before := lcSnapshot(t, db.Pool, db.Schema, owner, cred.ID)
+
+	_, err = c.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) { return "", errProvider })
+	require.ErrorIs(t, err, errProvider)
+	require.Equal(t, before, lcSnapshot(t, db.Pool, db.Schema, owner, cred.ID), "a failed fn changed something")
+
+	_, err = c.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) { return "bad\x00value", nil })
+	require.ErrorIs(t, err, vault.ErrInvalidArgument)
+	require.Equal(t, before, lcSnapshot(t, db.Pool, db.Schema, owner, cred.ID))
+
+	// A panic propagates after the rollback; a caller that was waiting on
+	// the panicking refresh refreshes itself.
+	inFn := make(chan struct{})
+	release := make(chan struct{})
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		_, _ = c.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) {
+			close(inFn)
+			<-release
+			panic("fn panics")
+		})
+	}()
+	<-inFn
+	waiterDone := make(chan error, 1)
+	waiterCalls := 0
+	var waiterValue string
+	go func() {
+		s, err := c.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) {
+			waiterCalls++
+			return newSecret(), nil
+		})
+		waiterValue = s.Value
+		waiterDone <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // let the waiter join the refresh in flight
+	close(release)
+	require.Equal(t, "fn panics", <-panicked)
+	select {
+	case err := <-waiterDone:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiter is stuck: the panicking refresh kept its lock")
+	}
+	require.Equal(t, 1, waiterCalls)
+	got, err := c.Read(ctx, cred.ID)
+	require.NoError(t, err)
+	require.True(t, got.Value == waiterValue)
+	require.EqualValues(t, before.Credential.Version+1, got.Version)
+
+	// Waiting for the lock ends with the caller's deadline.
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, "SELECT FROM "+secIdent(db.Schema)+".vault_credentials WHERE id = $1 FOR UPDATE", cred.ID)
+	require.NoError(t, err)
+	other := lcClient(t, pool, db.Schema, "") // not sharing a flight with c
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	fnCalled := false
+	_, err = other.Refresh(short, cred.ID, func(context.Context, vault.Secret) (string, error) {
+		fnCalled = true
+		return newSecret(), nil
+	})
+	require.Error(t, err)
+	require.Less(t, time.Since(began), 5*time.Second)
+	require.False(t, fnCalled)
+	require.True(t, errors.Is(err, context.DeadlineExceeded) || errors.Is(err, vault.ErrTimeout), "%v", err)
+	require.NoError(t, tx.Rollback(ctx))
+	_, err = other.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) { return newSecret(), nil })
+	require.NoError(t, err, "the pool recovers")
+
+	// Inside a caller's transaction, as the shared test setup runs.
+	inTx, b := setup(t)
+	id, err := inTx.Store(ctx, "oauth/in-tx/"+uuid.NewString(), newSecret(), "")
+	require.NoError(t, err)
+	fresh := newSecret()
+	s, err := inTx.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) { return fresh, nil })
+	require.NoError(t, err)
+	require.True(t, s.Value == fresh)
+	var role string
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT current_setting('role')").Scan(&role))
+	require.Equal(t, "none", role, "the caller's role is restored")
+	_, err = inTx.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) { return "", errProvider })
+	require.ErrorIs(t, err, errProvider)
+	v, err := inTx.Retrieve(ctx, id)
+	require.NoError(t, err, "the caller's transaction is still usable")
+	require.True(t, v == fresh)
+}
+
+// TestIfVersionRace rotates one credential from eight goroutines at once,
+// each with IfVersion of the version they all read: exactly one wins each
+// round, the others get ErrVersionMismatch, and the value is the winner's.
+func TestIfVersionRace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	c := lcClient(t, lcPool(t, db, 8), db.Schema, "")
+	cred, err := c.Put(ctx, "cas/race", newSecret(), "")
+	require.NoError(t, err)
+	const n, rounds = 8, 5
+	for round := range rounds {
+		cur, err := c.Read(ctx, cred.ID)
+		require.NoError(t, err)
+		values := make([]string, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			values[i] = newSecret()
+			wg.Go(func() {
+				<-start
+				errs[i] = c.Rotate(ctx, cred.ID, values[i], vault.IfVersion(cur.Version))
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			if err == nil {
+				require.Equal(t, -1, winner, "round %d: two rotations won", round)
+				winner = i
+				continue
+			}
+			require.ErrorIs(t, err, vault.ErrVersionMismatch, "round %d", round)
+		}
+		require.NotEqual(t, -1, winner, "round %d: no rotation won", round)
+		got, err := c.Read(ctx, cred.ID)
+		require.NoError(t, err)
+		require.Equal(t, cur.Version+1, got.Version)
+		require.True(t, got.Value == values[winner], "round %d: the value is not the winner's", round)
+	}
+}
+
+// TestListPaging pages through 2,500 credentials while another goroutine
+// keeps adding and deleting credentials of the same namespace: each of the
+// 2,500 is seen exactly once and no credential twice, in name order; then
+// the same in expiry order (with many equal expiries), through String
+// cursors, and with a name prefix. Finally, with vault.secrets locked
+// exclusively, List, All and Lookup still answer: they never read Vault.
+func TestListPaging(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	pool := lcPool(t, db, 4)
+	ns := lcNamespace(t, "org")
+	c := lcClient(t, pool, db.Schema, ns)
+	s := secIdent(db.Schema)
+
+	const n = 2500
+	_, err := db.Pool.Exec(ctx, "SELECT count(*) FROM generate_series(1, $2::int) AS i CROSS JOIN LATERAL "+s+
+		".credential_put($1, 'page/' || md5(i::text), md5(pg_catalog.random()::text), '') AS p", ns, n)
+	require.NoError(t, err)
+	originals := map[uuid.UUID]string{}
+	rows, err := db.Pool.Query(ctx, "SELECT id, name FROM "+s+".vault_credentials WHERE namespace = $1", ns)
+	require.NoError(t, err)
+	var id uuid.UUID
+	var name string
+	_, err = pgx.ForEachRow(rows, []any{&id, &name}, func() error { originals[id] = name; return nil })
+	require.NoError(t, err)
+	require.Len(t, originals, n)
+
+	// Others add and delete credentials meanwhile, all over the name range
+	// and with expiries among the originals'.
+	churn := func(t *testing.T) (stop func() int) {
+		done := make(chan struct{})
+		var added atomic.Int32
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			var mine []uuid.UUID
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				cred, err := c.Put(ctx, "page/"+randomHex(t, 16), newSecret(), "")
+				if !assert.NoError(t, err) {
+					return
+				}
+				exp := time.Now().Add(time.Duration(i%50) * time.Minute)
+				_, err = c.Update(ctx, cred.ID, vault.CredentialUpdate{ExpiresAt: &exp})
+				assert.NoError(t, err)
+				added.Add(1)
+				mine = append(mine, cred.ID)
+				if i%3 == 0 {
+					assert.NoError(t, c.Delete(ctx, mine[0]))
+					mine = mine[1:]
+				}
+			}
+		})
+		return func() int { close(done); wg.Wait(); return int(added.Load()) }
+	}
+	check := func(t *testing.T, seen []vault.Credential, less func(a, b vault.Credential) bool, want func(uuid.UUID) bool) {
+		t.Helper()
+		count := map[uuid.UUID]int{}
+		for i, cr := range seen {
+			count[cr.ID]++
+			require.Equal(t, 1, count[cr.ID], "%s seen twice", cr.ID)
+			require.Equal(t, ns, cr.Namespace)
+			if i > 0 {
+				require.True(t, less(seen[i-1], cr), "out of order at %d", i)
+			}
+		}
+		for id := range originals {
+			if want(id) {
+				require.Equal(t, 1, count[id], "%s not seen", id)
+			}
+		}
+	}
+	byName := func(a, b vault.Credential) bool { return a.Name < b.Name }
+
+	t.Run("name order", func(t *testing.T) {
+		stop := churn(t)
+		var seen []vault.Credential
+		for cr, err := range c.All(ctx, vault.ListFilter{Limit: 100}) {
+			require.NoError(t, err)
+			seen = append(seen, cr)
+		}
+		added := stop()
+		check(t, seen, byName, func(uuid.UUID) bool { return true })
+		t.Logf("%d credentials listed, %d added meanwhile", len(seen), added)
+	})
+
+	// Expiries for the originals: 50 distinct values, so many ties.
+	_, err = db.Pool.Exec(ctx, "UPDATE "+s+".vault_credentials SET expires_at = date_trunc('second', now()) + "+
+		"(get_byte(decode(md5(id::text), 'hex'), 0) % 50) * interval '1 minute' WHERE namespace = $1", ns)
+	require.NoError(t, err)
+	byExpiry := func(a, b vault.Credential) bool {
+		if !a.ExpiresAt.Equal(b.ExpiresAt) {
+			return a.ExpiresAt.Before(b.ExpiresAt)
+		}
+		return bytes.Compare(a.ID[:], b.ID[:]) < 0
+	}
+	t.Run("expiry order with string cursors", func(t *testing.T) {
+		stop := churn(t)
+		filter := vault.ListFilter{ExpiresBefore: time.Now().Add(2 * time.Hour), Limit: 64}
+		var seen []vault.Credential
+		for {
+			page, err := c.List(ctx, filter)
+			require.NoError(t, err)
+			seen = append(seen, page...)
+			if len(page) < filter.Limit {
+				break
+			}
+			filter.After, err = vault.ParseCursor(page[len(page)-1].Cursor().String())
+			require.NoError(t, err)
+		}
+		stop()
+		check(t, seen, byExpiry, func(uuid.UUID) bool { return true })
+		for _, cr := range seen {
+			require.False(t, cr.ExpiresAt.IsZero())
+		}
+	})
+
+	t.Run("name prefix", func(t *testing.T) {
+		prefix := "page/a"
+		var seen []vault.Credential
+		for cr, err := range c.All(ctx, vault.ListFilter{NamePrefix: prefix, Limit: 7}) {
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(cr.Name, prefix), cr.Name)
+			seen = append(seen, cr)
+		}
+		check(t, seen, byName, func(id uuid.UUID) bool { return strings.HasPrefix(originals[id], prefix) })
+	})
+
+	t.Run("never reads vault.secrets", func(t *testing.T) {
+		if db.AdminURL == "" {
+			t.Skip("locks vault.secrets: needs a database of its own, not VAULT_TEST_DATABASE_URL")
+		}
+		tx, err := db.Pool.Begin(ctx)
+		require.NoError(t, err)
+		defer tx.Rollback(ctx)
+		_, err = tx.Exec(ctx, "LOCK TABLE vault.secrets IN ACCESS EXCLUSIVE MODE")
+		require.NoError(t, err)
+		short, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		page, err := c.List(short, vault.ListFilter{Limit: 100})
+		require.NoError(t, err)
+		require.Len(t, page, 100)
+		_, err = c.List(short, vault.ListFilter{ExpiresBefore: time.Now().Add(time.Hour), After: page[0].Cursor()})
+		require.NoError(t, err)
+		for _, err := range c.All(short, vault.ListFilter{NamePrefix: "page/b", Limit: 10}) {
+			require.NoError(t, err)
+		}
+		_, err = c.Lookup(short, page[0].Name)
+		require.NoError(t, err)
+	})
+}
+
+// lcInstallBeforeLifecycle installs, in a new schema of db, the migrations
+// that came before the lifecycle one, recorded as Migrate records them,
+// and returns the schema.
+func lcInstallBeforeLifecycle(t *testing.T, db *vaulttest.Database) string {
+	t.Helper()
+	ctx := context.Background()
+	schema := "legacy_" + randomHex(t, 4)
+	s := secIdent(schema)
+	_, err := db.Pool.Exec(ctx, "CREATE SCHEMA "+s+"; CREATE TABLE "+s+".credvault_migrations (version integer PRIMARY KEY, "+
+		"name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+	require.NoError(t, err)
+	names, sums := migrationFiles(t)
+	installed := 0
+	for i, file := range names {
+		if strings.Contains(file, "credential_lifecycle") {
+			break
+		}
+		sql, err := fs.ReadFile(vault.Migrations, file)
+		require.NoError(t, err)
+		_, err = db.Pool.Exec(ctx, strings.ReplaceAll(string(sql), "@schema@", s))
+		require.NoError(t, err, file)
+		_, err = db.Pool.Exec(ctx, "INSERT INTO "+s+".credvault_migrations (version, name, checksum) VALUES ($1, $2, $3)", i+1, file, sums[i])
+		require.NoError(t, err)
+		installed++
+	}
+	require.Less(t, installed, len(names), "the lifecycle migration is not in the bundle")
+	return schema
+}
+
+// TestLegacyCredentials stores credentials with store_credential and
+// directly in Vault before the lifecycle migration, applies it, and checks
+// they keep working by id and appear in the default namespace (never in
+// another); then does the same with Vault secrets created afterwards
+// without the library, which are recorded on their first write.
+func TestLegacyCredentials(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("the migration records every Vault secret of the database: needs one of its own, not VAULT_TEST_DATABASE_URL")
+	}
+	schema := lcInstallBeforeLifecycle(t, db)
+	s := secIdent(schema)
+	tag := randomHex(t, 4)
+	asService := func(sql string, args ...any) (id uuid.UUID) {
+		t.Helper()
+		require.NoError(t, vaulttest.AsRole(ctx, db.Pool, secService, nil, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, sql, args...).Scan(&id)
+		}))
+		return id
+	}
+	direct := func(value, name string) (id uuid.UUID) { // as postgres, straight into Vault
+		t.Helper()
+		var n *string
+		if name != "" {
+			n = &name
+		}
+		require.NoError(t, db.Pool.QueryRow(ctx, "SELECT vault.create_secret($1, $2)", value, n).Scan(&id))
+		return id
+	}
+
+	values := map[string]string{}
+	for _, k := range []string{"stored1", "stored2", "direct", "unnamed", "rotated"} {
+		values[k] = newSecret()
+	}
+	stored1 := asService("SELECT "+s+".store_credential($1, $2)", "legacy/"+tag, values["stored1"])
+	stored2 := asService("SELECT "+s+".store_credential($1, $2)", "legacy/"+tag, values["stored2"])
+	directID := direct(values["direct"], "legacy/direct-"+tag)
+	unnamed := direct(values["unnamed"], "")
+	longName := "legacy/long-" + strings.Repeat("x", vault.MaxNameSize) // longer than the library allows
+	values["long"] = newSecret()
+	long := direct(values["long"], longName)
+	require.NoError(t, vaulttest.AsRole(ctx, db.Pool, secService, nil, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT "+s+".rotate_credential($1, $2)", stored2, values["rotated"])
+		if err == nil {
+			_, err = tx.Exec(ctx, "SELECT "+s+".retrieve_credential($1)", stored1)
+		}
+		return err
+	}))
+	var suffixed string
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT name FROM vault.secrets WHERE id = $1", stored2).Scan(&suffixed))
+
+	owner, err := vault.New(db.Pool, vault.WithSchema(schema), quiet())
+	require.NoError(t, err)
+	require.NoError(t, owner.Migrate(ctx))
+	d := lcClient(t, db.Pool, schema, "")
+	o := lcClient(t, db.Pool, schema, lcNamespace(t, "org"))
+
+	want := map[uuid.UUID]string{stored1: values["stored1"], stored2: values["rotated"], directID: values["direct"],
+		unnamed: values["unnamed"], long: values["long"]}
+	for id, v := range want {
+		got, err := d.Retrieve(ctx, id)
+		require.NoError(t, err)
+		require.True(t, got == v, "a credential from before does not retrieve its value")
+		_, err = o.Retrieve(ctx, id)
+		require.ErrorIs(t, err, vault.ErrNotFound, "credentials from before belong to the default namespace")
+		sec, err := d.Read(ctx, id)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, sec.Version)
+		require.Empty(t, sec.Namespace)
+	}
+	records, err := owner.AccessLog(ctx, stored1, 10)
+	require.NoError(t, err)
+	require.Equal(t, "retrieve", records[len(records)-1].Op, "rows from before are retrievals")
+
+	for name, id := range map[string]uuid.UUID{"legacy/" + tag: stored1, suffixed: stored2, "legacy/direct-" + tag: directID,
+		unnamed.String(): unnamed} {
+		cred, err := d.Lookup(ctx, name)
+		require.NoError(t, err, name)
+		require.Equal(t, id, cred.ID, name)
+		_, err = o.Lookup(ctx, name)
+		require.ErrorIs(t, err, vault.ErrNotFound)
+	}
+	listed := map[uuid.UUID]string{}
+	for cr, err := range d.All(ctx, vault.ListFilter{Limit: 1}) { // every one ends a page
+		require.NoError(t, err)
+		listed[cr.ID] = cr.Name
+	}
+	require.Equal(t, map[uuid.UUID]string{stored1: "legacy/" + tag, stored2: suffixed, directID: "legacy/direct-" + tag,
+		unnamed: unnamed.String(), long: longName}, listed, "listed under their Vault names, or their ids")
+	cur, err := vault.ParseCursor(vault.Credential{ID: long, Name: longName}.Cursor().String())
+	require.NoError(t, err)
+	_, err = d.List(ctx, vault.ListFilter{After: cur})
+	require.NoError(t, err)
+	empty, err := o.List(ctx, vault.ListFilter{})
+	require.NoError(t, err)
+	require.Empty(t, empty)
+
+	// Put by the name updates the credential stored before; rollback works
+	// on a value set before the migration once it changed after.
+	cred, err := d.Put(ctx, "legacy/"+tag, newSecret(), "")
+	require.NoError(t, err)
+	require.Equal(t, stored1, cred.ID)
+	require.EqualValues(t, 2, cred.Version)
+	require.NoError(t, d.Rotate(ctx, stored2, newSecret()))
+	require.NoError(t, d.Rollback(ctx, stored2))
+	got, err := d.Retrieve(ctx, stored2)
+	require.NoError(t, err)
+	require.True(t, got == values["rotated"])
+	require.NoError(t, o.Delete(ctx, unnamed))
+	require.NoError(t, d.Delete(ctx, unnamed))
+	_, err = d.Retrieve(ctx, unnamed)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+
+	// Vault secrets created after the migration without the library.
+	later := newSecret()
+	laterName := "after/direct-" + tag
+	laterID := direct(later, laterName)
+	got, err = d.Retrieve(ctx, laterID)
+	require.NoError(t, err)
+	require.True(t, got == later)
+	_, err = o.Read(ctx, laterID)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+	require.NoError(t, o.Delete(ctx, laterID))
+	cred, err = d.Lookup(ctx, laterName)
+	require.NoError(t, err)
+	require.Equal(t, laterID, cred.ID)
+	require.EqualValues(t, 1, cred.Version)
+	page, err := d.List(ctx, vault.ListFilter{NamePrefix: "after/"})
+	require.NoError(t, err)
+	require.Empty(t, page, "not recorded before its first write")
+	require.NoError(t, d.Rotate(ctx, laterID, newSecret(), vault.IfVersion(1)))
+	page, err = d.List(ctx, vault.ListFilter{NamePrefix: "after/"})
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	require.Equal(t, laterID, page[0].ID)
+	require.EqualValues(t, 2, page[0].Version)
+	_, err = o.Lookup(ctx, laterName)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+
+	putName := "after/put-" + tag
+	putID := direct(newSecret(), putName)
+	cred, err = d.Put(ctx, putName, newSecret(), "")
+	require.NoError(t, err)
+	require.Equal(t, putID, cred.ID, "Put takes over a Vault secret of that name")
+	require.EqualValues(t, 2, cred.Version)
+
+	gone := direct(newSecret(), "")
+	require.NoError(t, d.Delete(ctx, gone))
+	var n int
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM vault.secrets WHERE id = $1", gone).Scan(&n))
+	require.Zero(t, n)
+	require.Equal(t, []string{"delete"}, lcOps(t, owner, gone))
+
+	// store_credential after the migration records the credential.
+	sqlID := asService("SELECT "+s+".store_credential($1, $2)", "after/sql-"+tag, newSecret())
+	cred, err = d.Lookup(ctx, "after/sql-"+tag)
+	require.NoError(t, err)
+	require.Equal(t, sqlID, cred.ID)
+	require.Equal(t, []string{"store"}, lcOps(t, owner, sqlID))
+}
+
+// TestLifecycleRoundTrips: on a pool each lifecycle call is one network
+// round trip (after pgx prepared its statements), Refresh two around fn.
+func TestLifecycleRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	pool, rt := countingPool(t, db, pgx.QueryExecModeCacheStatement)
+	c := lcClient(t, pool, db.Schema, lcNamespace(t, "org"))
+	cred, err := c.Put(ctx, "roundtrip/put", newSecret(), "")
+	require.NoError(t, err)
+	desc := "d"
+	noop := func(context.Context, vault.Secret) (string, error) { return newSecret(), nil }
+	version := cred.Version
+	calls := []struct {
+		name string
+		fn   func() error
+		want int
+	}{
+		{"put", func() error { _, err := c.Put(ctx, "roundtrip/put", newSecret(), ""); version++; return err }, 1},
+		{"put new", func() error { _, err := c.Put(ctx, "roundtrip/"+uuid.NewString(), newSecret(), ""); return err }, 1},
+		{"lookup", func() error { _, err := c.Lookup(ctx, "roundtrip/put"); return err }, 1},
+		{"read", func() error { _, err := c.Read(ctx, cred.ID); return err }, 1},
+		{"rotate IfVersion", func() error { version++; return c.Rotate(ctx, cred.ID, newSecret(), vault.IfVersion(version-1)) }, 1},
+		{"rollback", func() error { version++; return c.Rollback(ctx, cred.ID) }, 1},
+		{"update", func() error {
+			_, err := c.Update(ctx, cred.ID, vault.CredentialUpdate{Description: &desc})
+			return err
+		}, 1},
+		{"list", func() error { _, err := c.List(ctx, vault.ListFilter{After: cred.Cursor()}); return err }, 1},
+		{"refresh", func() error { _, err := c.Refresh(ctx, cred.ID, noop); version++; return err }, 2},
+	}
+	for _, call := range calls {
+		require.NoError(t, call.fn(), call.name) // pgx prepares the new statements
+	}
+	for _, call := range calls {
+		require.Equal(t, call.want, rt.measure(t, call.fn), call.name)
+	}
+}
+
+// TestPutRetryAfterLostCall makes a Put give up while Vault is locked (its
+// connection is dropped with the call in flight, so the server may still
+// carry it out), then retries it as the caller would: still one credential
+// of that name, and no Vault secret without bookkeeping.
+func TestPutRetryAfterLostCall(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	c := lcClient(t, lcPool(t, db, 4), db.Schema, lcNamespace(t, "org"))
+	name := "retry/put"
+	for _, existing := range []bool{false, true} {
+		tx, err := db.Pool.Begin(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, "LOCK TABLE vault.secrets IN SHARE MODE") // create_secret and update_secret wait
+		require.NoError(t, err)
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, err = c.Put(short, name, newSecret(), "")
+		cancel()
+		require.Error(t, err, "existing=%v", existing)
+		require.True(t, vault.IsRetryable(err), "%v", err)
+		require.NoError(t, tx.Rollback(ctx))
+
+		value := newSecret()
+		cred, err := c.Put(ctx, name, value, "")
+		require.NoError(t, err)
+		got, err := c.Read(ctx, cred.ID)
+		require.NoError(t, err)
+		if got.Version == cred.Version { // the lost call may commit after the retry
+			require.True(t, got.Value == value)
+		}
+		lcRequireOneCredential(t, db, c.Namespace(), name)
+	}
+}
