@@ -88,13 +88,13 @@ func New(t testing.TB) *pgxpool.Pool {
 // on first use). When the test ends its pool is closed and the database is
 // dropped.
 //
-// With VAULT_TEST_DATABASE_URL the database is a fresh schema instead, and
-// the Vault secrets stored while it lives are deleted when the test ends,
-// whichever connection stored them. They are found by creation time, since
-// Vault does not record who made a secret: secrets that other clients of
-// that database store meanwhile are deleted too, so point the variable at a
-// database used by tests only. Concurrent test binaries on the same
-// database do not delete each other's secrets while they use them.
+// With VAULT_TEST_DATABASE_URL the database is a fresh schema instead.
+// When the test ends, the Vault secrets created through that schema's
+// functions (Store, Put, import, which its access log records) are
+// deleted, whichever connection created them, and the schema is dropped.
+// Other secrets of that database, including those other clients create
+// meanwhile, are never touched; secrets a test creates by calling
+// vault.create_secret itself are its own to delete.
 func NewDatabase(t testing.TB) *Database {
 	t.Helper()
 	srv := testserver.SharedServer(t)

@@ -52,19 +52,12 @@ func (d *Database) Close() error {
 // on first use, dropped by [Database.Close].
 //
 // On an external server it is a fresh schema in that database, and
-// Database.Close also deletes from vault.secrets what the test stored
-// there, through any connection. The library keeps no record of which
-// secrets a schema's functions created, so the rows are found by time: each
-// test database holds a connection (its lease, named in pg_stat_activity)
-// from creation to Close, and Close deletes the secrets created from the
-// start of its lease up to the start of the oldest other live lease, of any
-// process. Secrets created while a younger test database is alive are left
-// to it, and an older one deletes all of this one's: no test loses a secret
-// it still uses, and the last test database to close deletes the rest.
-// Secrets that other clients (not tests) store in that database while any
-// test database is alive are deleted too: point VAULT_TEST_DATABASE_URL at
-// a database used by tests only, such as the one `supabase start` runs. A
-// test binary that is killed leaves its schemas and secrets behind.
+// Database.Close also deletes from vault.secrets the secrets created through
+// that schema's functions (Store, Put, import: its access log records each
+// creation), whichever connection made them, then drops the schema. It
+// never deletes a secret the test did not create through the library;
+// secrets a test creates with vault.create_secret itself are its own to
+// delete.
 func (s *Server) NewDatabase(ctx context.Context) (*Database, error) {
 	if s.cluster == nil {
 		return s.newExternalSchema(ctx)
@@ -176,64 +169,51 @@ func (s *Server) dropDatabase(ctx context.Context, name string) error {
 	return err
 }
 
-// leasePrefix starts the application_name of the lease connection of each
-// test database on an external server.
-const leasePrefix = "vaulttest lease "
-
-// deleteStoredSQL deletes, on a lease connection, the secrets created from
-// the start of this lease up to the start of the oldest other live lease.
-// The created_at of a secret is the start of the transaction that stored it
-// (now()), on the server's clock like backend_start. Its one snapshot hides
-// the secrets of test databases whose leases it does not see.
-const deleteStoredSQL = `
-DELETE FROM vault.secrets AS s
- WHERE s.created_at OPERATOR(pg_catalog.>=) (
-           SELECT a.backend_start FROM pg_catalog.pg_stat_activity AS a
-            WHERE a.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid())
-   AND s.created_at OPERATOR(pg_catalog.<) coalesce((
-           SELECT pg_catalog.min(a.backend_start) FROM pg_catalog.pg_stat_activity AS a
-            WHERE pg_catalog.starts_with(a.application_name, $1)
-              AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()),
-       'infinity')`
-
-// newExternalSchema migrates a fresh schema in the external database, with
-// a lease connection that Close uses to delete what the test stored.
+// newExternalSchema migrates a fresh schema in the external database.
+// Closing it deletes the Vault secrets created through that schema's
+// functions, which its access log records (ops store, put and import),
+// then drops the schema: a test leaves nothing behind, and never touches a
+// secret it did not create. Secrets a test creates by calling
+// vault.create_secret itself are its own to delete.
 func (s *Server) newExternalSchema(ctx context.Context) (*Database, error) {
 	schema := "credvault_test_" + randomHex(6)
-	cfg, err := pgx.ParseConfig(s.external)
+	pool, err := pgxpool.New(ctx, s.external)
 	if err != nil {
 		return nil, fmt.Errorf("vaulttest: %s: %w", EnvDatabaseURL, err)
 	}
-	cfg.RuntimeParams["application_name"] = leasePrefix + schema
-	lease, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("vaulttest: %s: %w", EnvDatabaseURL, err)
-	}
-	release := func(ctx context.Context) error {
-		defer lease.Close(context.WithoutCancel(ctx))
-		return pgx.BeginFunc(ctx, lease, func(tx pgx.Tx) error {
-			// The schema first: it may hold tables that reference the
-			// secrets.
-			if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-				return fmt.Errorf("vaulttest: drop schema %s: %w", schema, err)
+	drop := func(ctx context.Context) error {
+		conn, err := pgx.Connect(ctx, s.external)
+		if err != nil {
+			return fmt.Errorf("vaulttest: %s: %w", EnvDatabaseURL, err)
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			q := pgx.Identifier{schema}.Sanitize()
+			var logged bool
+			if err := tx.QueryRow(ctx, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", q+".vault_access_log").Scan(&logged); err != nil {
+				return err
 			}
-			if _, err := tx.Exec(ctx, deleteStoredSQL, leasePrefix); err != nil {
-				return fmt.Errorf("vaulttest: delete the secrets stored by the test: %w", err)
+			if logged {
+				_, err := tx.Exec(ctx, "DELETE FROM vault.secrets AS s WHERE s.id OPERATOR(pg_catalog.=) ANY (ARRAY("+
+					"SELECT l.secret_id FROM "+q+".vault_access_log AS l "+
+					"WHERE l.op OPERATOR(pg_catalog.=) ANY ('{store,put,import}'::pg_catalog.text[])))")
+				if err != nil {
+					return fmt.Errorf("vaulttest: delete the secrets stored by the test: %w", err)
+				}
+			}
+			if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+q+" CASCADE"); err != nil {
+				return fmt.Errorf("vaulttest: drop schema %s: %w", schema, err)
 			}
 			return nil
 		})
 	}
-	pool, err := pgxpool.New(ctx, s.external)
-	if err == nil {
-		err = migrate(ctx, pool, schema)
-		if err != nil {
-			pool.Close()
-		}
+	if err := migrate(ctx, pool, schema); err != nil {
+		err = errors.Join(fmt.Errorf("vaulttest: migrate %s: %w", EnvDatabaseURL, err), drop(ctx))
+		pool.Close()
+		return nil, err
 	}
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("vaulttest: migrate %s: %w", EnvDatabaseURL, err), release(ctx))
-	}
-	return &Database{Pool: pool, URL: s.external, Name: pool.Config().ConnConfig.Database, Schema: schema, drop: release}, nil
+	return &Database{Pool: pool, URL: s.external, Name: pool.Config().ConnConfig.Database, Schema: schema,
+		drop: drop}, nil
 }
 
 func randomHex(n int) string {
