@@ -138,7 +138,7 @@ SELECT r.* FROM (VALUES
     (38, 'Databricks token', ARRAY['dapi'], $re$dapi[a-f0-9]{32}(?:-[0-9])?$re$, 'A-Za-z0-9+/_-', 'A-Za-z0-9', 'w',
         'https://docs.databricks.com/en/dev-tools/auth/pat.html'),
     (39, 'Doppler token', ARRAY['dp.pt.', 'dp.st.', 'dp.sa.', 'dp.ct.', 'dp.scim.', 'dp.audit.'],
-        $re$dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40}$re$, 'A-Za-z0-9+/_-', '', '',
+        $re$dp\.(?:pt|st(?:\.[a-z0-9_-]{1,40})?|sa|ct|scim|audit)\.[A-Za-z0-9]{40}$re$, 'A-Za-z0-9+/_-', '', '',
         'https://docs.doppler.com/reference/api#authentication'),
     (40, 'New Relic API key', ARRAY['NRAK-'], $re$NRAK-[A-Z0-9]{27}$re$, 'A-Za-z0-9+/_-', 'A-Za-z0-9', '',
         'https://docs.newrelic.com/docs/apis/intro-apis/new-relic-api-keys/'),
@@ -200,9 +200,11 @@ WITH r AS (
     SELECT r.i, a.lit, r.flags
       FROM r LEFT JOIN LATERAL pg_catalog.unnest(r.anchors) AS a(lit) ON true
 ), l AS (
-    SELECT d.lit, d.ci, pg_catalog.regexp_replace(d.lit, '([^A-Za-z0-9_ ])', '\\\1', 'g') AS esc,
+    SELECT d.lit, d.ci, d.weak, pg_catalog.regexp_replace(d.lit, '([^A-Za-z0-9_ ])', '\\\1', 'g') AS esc,
            pg_catalog.row_number() OVER (PARTITION BY d.ci ORDER BY d.lit) AS n
-      FROM (SELECT DISTINCT g.lit, pg_catalog.strpos(g.flags, 'i') OPERATOR(pg_catalog.>) 0 AS ci FROM g WHERE g.lit IS NOT NULL) AS d
+      FROM (SELECT g.lit, pg_catalog.bool_or(pg_catalog.strpos(g.flags, 'i') OPERATOR(pg_catalog.>) 0) AS ci,
+                   pg_catalog.bool_and(pg_catalog.strpos(g.flags, 'w') OPERATOR(pg_catalog.>) 0) AS weak
+              FROM g WHERE g.lit IS NOT NULL GROUP BY g.lit) AS d
 )
 SELECT CASE p_column
     WHEN 'strict' THEN (SELECT pg_catalog.array_agg(
@@ -217,14 +219,16 @@ SELECT CASE p_column
     WHEN 'gate_rule' THEN (SELECT pg_catalog.array_agg(g.i::text ORDER BY g.i, g.lit) FROM g)
     -- one regular expression matching any anchor, case-sensitive ('cs') or
     -- of the case-insensitive rules, to be matched on lower-cased text ('ci')
-    -- the anchors as regular expressions: all case-sensitive ones ('anchor_cs',
-    -- for the prefilter), the same in groups of at most 16 with a capture
-    -- group ('anchor_groups': PostgreSQL scans random text much faster with
-    -- several small unions than with one large one), and the
+    -- the anchors as regular expressions: the case-sensitive ones of rules
+    -- that need no run of 20 letters or digits ('anchor_cs', for the
+    -- prefilter, which looks for such runs itself), all case-sensitive ones
+    -- in groups of at most 48 with a capture
+    -- group ('anchor_groups': PostgreSQL scans random text faster with two
+    -- medium unions than with one large one or many small ones), and the
     -- case-insensitive ones ('anchor_ci')
-    WHEN 'anchor_cs' THEN ARRAY[(SELECT pg_catalog.string_agg(l.esc, '|' ORDER BY l.lit) FROM l WHERE NOT l.ci)]
+    WHEN 'anchor_cs' THEN ARRAY[(SELECT pg_catalog.string_agg(l.esc, '|' ORDER BY l.lit) FROM l WHERE NOT l.ci AND NOT l.weak)]
     WHEN 'anchor_groups' THEN (SELECT pg_catalog.array_agg(q.re ORDER BY q.grp) FROM (
-            SELECT (l.n OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 16 AS grp,
+            SELECT (l.n OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 48 AS grp,
                    '(' OPERATOR(pg_catalog.||) pg_catalog.string_agg(l.esc, '|' ORDER BY l.lit) OPERATOR(pg_catalog.||) ')' AS re
               FROM l WHERE NOT l.ci GROUP BY 1) AS q)
     WHEN 'anchor_ci' THEN ARRAY[(SELECT '(' OPERATOR(pg_catalog.||) pg_catalog.string_agg(l.esc, '|' ORDER BY l.lit) OPERATOR(pg_catalog.||) ')' FROM l WHERE l.ci)]
@@ -284,7 +288,7 @@ DECLARE
     -- once; neighbouring windows overlap by more than the longest fragment
     -- the guard reports (a token, a name = value pair, a PEM header and the
     -- start of its body), so each such fragment lies whole in some window.
-    win CONSTANT integer := 8192;           -- bytes
+    win CONSTANT integer := 16384;          -- bytes
     overlap CONSTANT integer := 2048;       -- bytes
     tok_max CONSTANT integer := 256;        -- characters of a token or value that checks read
     scan_passes CONSTANT integer := 20;     -- rule scans per value: this many times its length, plus every rule on one window
@@ -301,7 +305,6 @@ DECLARE
     flags CONSTANT text[] := @schema@.plaintext_guard_rule_column('flags');
     gate_lit CONSTANT text[] := @schema@.plaintext_guard_rule_column('gate_literal');
     gate_rule CONSTANT integer[] := @schema@.plaintext_guard_rule_column('gate_rule')::integer[];
-    anchor_all CONSTANT text := '(' || (@schema@.plaintext_guard_rule_column('anchor_cs'))[1] || ')';
     anchor_groups CONSTANT text[] := @schema@.plaintext_guard_rule_column('anchor_groups');
     anchor_ci CONSTANT text := (@schema@.plaintext_guard_rule_column('anchor_ci'))[1];
 
@@ -314,8 +317,8 @@ DECLARE
     -- scheme://user:password@host
     u_re CONSTANT text := $re$[a-z][a-z0-9+.-]{0,30}://[^\s/?#@:"'<>\\]{0,128}:([^\s/?@"'<>\\]+)@[a-z0-9\[]$re$;
     -- Authorization header value, or a Bearer / Basic credential
-    -- any case-insensitive anchor or word a context detector needs
-    ctx_re CONSTANT text := (@schema@.plaintext_guard_rule_column('anchor_ci'))[1] || '|authorization|bearer|basic|://|' || a_pf;
+    -- any word a context detector needs
+    ctx_re CONSTANT text := 'authorization|bearer|basic|://|' || a_pf;
     h_re CONSTANT text := $re$authorization["'\\]{0,3}\s*[:=]\s*["'\\]{0,3}(?:(bearer|basic|token|bot|apikey|api-key|key|sso-key)\s+)?([a-z0-9._~+/-]{8,}=*)|(?:^|[^a-z0-9_-])(bearer|basic)\s+([a-z0-9._~+/-]{8,}=*)$re$;
 
     placeholder_re CONSTANT text := $re$^(?:[*x.#?_-]+|0+|none|null|nil|undefined|true|false|empty|redacted|removed|hidden|masked|changeme|change[_-]?me|placeholder|example|sample|dummy|test|todo|tbd|n/a|secret|password|passwd|pass|pwd|token|(?:your|my|the)[_-].*|.*[_-]here|[$%{<\[].*|.*\*{3,}.*|.*x{6,}.*|.*(?:example|redacted|placeholder|changeme).*|(?:env|file|vault|secret|secrets|ssm|awssm|secretsmanager|gsm|gcp|azure|kv|keyvault|op|doppler|infisical|arn|ref|secretref|sm)[:/].*|projects/.*|[a-z][a-z0-9+.-]*://.*|[0-9]{4}-[0-9]{2}-[0-9]{2}.*|v?[0-9]+(?:\.[0-9]+){1,3}(?:[-+].*)?|[^@\s]+@[^@\s]+\.[a-z]{2,})$$re$;
@@ -349,6 +352,7 @@ DECLARE
     e integer;
     w text;
     grp text;
+    grp_i integer;
     j integer;
     k integer;
     m text[];
@@ -363,8 +367,14 @@ DECLARE
     cand_kinds text[];
     kws text[];
     pieces text[];
+    re text;
 BEGIN
     IF p_value IS NULL OR pg_catalog.length(p_value) < 8 THEN
+        RETURN NULL;
+    END IF;
+    -- A value of one window that the prefilter clears has no credential;
+    -- longer values get the bounded checks below without it.
+    IF pg_catalog.octet_length(p_value) <= win AND NOT @schema@.plaintext_credential_candidate(p_value) THEN
         RETURN NULL;
     END IF;
 
@@ -392,25 +402,27 @@ BEGIN
               x, ' ', ''), pg_catalog.chr(10), ''), pg_catalog.chr(13), ''), pg_catalog.chr(9), ''), pg_catalog.chr(11), ''), pg_catalog.chr(12), '');
 
     -- 3. Which rules can match anywhere: the anchors that occur in lx (a
-    -- superset of those in x). An anchor union is searched for its first
+    -- superset of those in x). Each anchor group is searched for its first
     -- anchor, whose occurrences are then removed before the next search, so
     -- the work grows with the number of distinct anchors present, not with
-    -- their occurrences. Text without a run of 20 letters or digits is
-    -- searched with one union, random-looking text (on which PostgreSQL
-    -- runs small unions much faster) with the groups.
+    -- their occurrences.
     has_run := lx ~ '[A-Za-z0-9]{20}';
     k := 0;
-    FOREACH grp IN ARRAY CASE WHEN has_run THEN anchor_groups ELSE ARRAY[anchor_all] END LOOP
+    FOR grp_i IN 1..pg_catalog.cardinality(anchor_groups) + 1 LOOP
+        -- the last group holds the case-insensitive anchors; occurrences
+        -- are removed as written, so each spelling counts as an anchor
+        grp := CASE WHEN grp_i > pg_catalog.cardinality(anchor_groups) THEN anchor_ci ELSE anchor_groups[grp_i] END;
         y := lx;
         LOOP
-            m := pg_catalog.regexp_match(y, grp);
+            m := pg_catalog.regexp_match(y, grp, CASE WHEN grp_i > pg_catalog.cardinality(anchor_groups) THEN 'i' ELSE '' END);
             EXIT WHEN m IS NULL;
             k := k + 1;
             IF k > anchor_budget THEN
                 RETURN too_costly;
             END IF;
             present := present || ARRAY(SELECT g.r FROM ROWS FROM (pg_catalog.unnest(gate_lit), pg_catalog.unnest(gate_rule)) AS g(lit, r)
-                                         WHERE g.lit = m[1] AND (has_run OR pg_catalog.strpos(flags[g.r], 'w') = 0));
+                                         WHERE g.lit IN (m[1], pg_catalog.lower(m[1]))
+                                           AND (has_run OR pg_catalog.strpos(flags[g.r], 'w') = 0));
             y := pg_catalog.replace(y, m[1], '');
         END LOOP;
     END LOOP;
@@ -418,14 +430,11 @@ BEGIN
         present := present || ARRAY(SELECT g.r FROM ROWS FROM (pg_catalog.unnest(gate_lit), pg_catalog.unnest(gate_rule)) AS g(lit, r)
                                      WHERE g.lit IS NULL);
     END IF;
-    -- case-insensitive anchors and the words the context detectors need,
-    -- in one pass; then each of the few that occur
+    -- the words the context detectors need, in one pass, then each
     ctx_url := false;
     ctx_header := false;
     ctx_assign := false;
     IF x ~* ctx_re THEN
-        present := present || ARRAY(SELECT g.r FROM ROWS FROM (pg_catalog.unnest(gate_lit), pg_catalog.unnest(gate_rule)) AS g(lit, r)
-                                     WHERE CASE WHEN pg_catalog.strpos(flags[g.r], 'i') > 0 THEN lx ~* g.lit ELSE false END);
         ctx_url := pg_catalog.strpos(x, '://') > 0 AND pg_catalog.strpos(x, '@') > 0;
         ctx_header := x ~* 'authorization|bearer|basic';
         ctx_assign := x ~* a_pf;
@@ -497,8 +506,11 @@ BEGIN
         -- 5a. the rule table, one rule at a time over all windows (so that
         -- its compiled expression stays in PostgreSQL's small cache)
         FOREACH j IN ARRAY present LOOP
+            re := CASE WHEN loose THEN loose_re[j] ELSE strict_re[j] END;
             FOREACH w IN ARRAY cur LOOP
-                FOR m IN SELECT pg_catalog.regexp_matches(w, CASE WHEN loose THEN loose_re[j] ELSE strict_re[j] END,
+                -- a plain match first: most windows have none, and it is cheaper
+                CONTINUE WHEN CASE WHEN pg_catalog.strpos(flags[j], 'i') > 0 THEN w !~* re ELSE w !~ re END;
+                FOR m IN SELECT pg_catalog.regexp_matches(w, re,
                                                           CASE WHEN pg_catalog.strpos(flags[j], 'i') > 0 THEN 'gi' ELSE 'g' END) LOOP
                     tok := pg_catalog.left(m[1], tok_max);
                     ok := pg_catalog.strpos(flags[j], 'i') > 0 OR tok !~ dummy_re;
@@ -660,6 +672,7 @@ DECLARE
     name_re CONSTANT text := $re$(?:api[_.-]?key|apikey|api[_.-]?secret|api[_.-]?token|access[_.-]?key|secret[_.-]?key|private[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|app[_.-]?key|secret|token|password|passwd|pwd|passphrase|credentials?)$$re$;
     guard_name CONSTANT name := 'credvault_reject_plaintext';
     event_bit integer;
+    checked boolean;
     new_row json;
     old_row json;
     all_builtin boolean;
@@ -677,19 +690,19 @@ BEGIN
         -- in name order), or a stored generated column (computed after the
         -- BEFORE triggers).
         event_bit := CASE TG_OP WHEN 'INSERT' THEN 4 ELSE 16 END;
-        IF EXISTS (SELECT FROM pg_catalog.pg_trigger AS tr
-                    WHERE tr.tgrelid OPERATOR(pg_catalog.=) TG_RELID
-                      AND tr.tgname OPERATOR(pg_catalog.=) guard_name
-                      AND tr.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::"char"[]))
-           AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS tr
-                            WHERE tr.tgrelid OPERATOR(pg_catalog.=) TG_RELID
-                              AND tr.tgname OPERATOR(pg_catalog.>) guard_name
-                              AND tr.tgenabled OPERATOR(pg_catalog.<>) 'D'
-                              AND (tr.tgtype::integer OPERATOR(pg_catalog.&) 67) OPERATOR(pg_catalog.=) 3  -- ROW and BEFORE, not INSTEAD
-                              AND (tr.tgtype::integer OPERATOR(pg_catalog.&) event_bit) OPERATOR(pg_catalog.<>) 0)
-           AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
-                            WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0
-                              AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) 's') THEN
+        SELECT COALESCE(pg_catalog.bool_or(tr.tgname OPERATOR(pg_catalog.=) guard_name
+                                           AND tr.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::"char"[])), false)
+               AND NOT COALESCE(pg_catalog.bool_or(tr.tgname OPERATOR(pg_catalog.>) guard_name
+                                                   AND tr.tgenabled OPERATOR(pg_catalog.<>) 'D'), false)
+               AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                                WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0
+                                  AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) 's')
+          INTO checked
+          FROM pg_catalog.pg_trigger AS tr
+         WHERE tr.tgrelid OPERATOR(pg_catalog.=) TG_RELID
+           AND (tr.tgtype::integer OPERATOR(pg_catalog.&) 67) OPERATOR(pg_catalog.=) 3  -- ROW and BEFORE, not INSTEAD
+           AND (tr.tgtype::integer OPERATOR(pg_catalog.&) event_bit) OPERATOR(pg_catalog.<>) 0;
+        IF checked THEN
             RETURN NULL;
         END IF;
     END IF;
@@ -702,25 +715,34 @@ BEGIN
     -- function (format('%s')), which only a superuser can define: extension
     -- types such as citext and hstore, enums, composites and arrays of
     -- domains are checked as the text PostgreSQL prints for them.
-    SELECT pg_catalog.bool_and(bt.base OPERATOR(pg_catalog.<) 16384),
-           pg_catalog.string_agg(pg_catalog.quote_literal(a.attname), ', ' ORDER BY a.attnum),
-           pg_catalog.string_agg(pg_catalog.format('pg_catalog.format(%L, r.%I)', '%s', a.attname), ', ' ORDER BY a.attnum)
-      INTO all_builtin, names, cols
-      FROM pg_catalog.pg_attribute AS a
-      JOIN pg_catalog.pg_type AS ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
-     CROSS JOIN LATERAL (
-           SELECT CASE WHEN ty.typtype OPERATOR(pg_catalog.<>) 'd' THEN ty.oid ELSE (
-                      WITH RECURSIVE d(oid, typtype, typbasetype, depth) AS (
-                          SELECT ty.oid, ty.typtype, ty.typbasetype, 0
-                          UNION ALL
-                          SELECT t2.oid, t2.typtype, t2.typbasetype, d.depth OPERATOR(pg_catalog.+) 1
-                            FROM d JOIN pg_catalog.pg_type AS t2 ON t2.oid OPERATOR(pg_catalog.=) d.typbasetype
-                           WHERE d.typtype OPERATOR(pg_catalog.=) 'd' AND d.depth OPERATOR(pg_catalog.<) 64)
-                      SELECT d.oid FROM d WHERE d.typtype OPERATOR(pg_catalog.<>) 'd' LIMIT 1) END::bigint AS base) AS bt
-     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
-    IF names IS NULL THEN
-        RETURN NEW; -- no columns
-    ELSIF all_builtin THEN
+    -- Most tables have only built-in types and no domain: one cheap look.
+    SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                         JOIN pg_catalog.pg_type AS ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+                          AND (ty.oid OPERATOR(pg_catalog.>=) 16384::oid OR ty.typtype OPERATOR(pg_catalog.=) 'd'))
+      INTO all_builtin;
+    IF NOT all_builtin THEN
+        SELECT pg_catalog.bool_and(bt.base OPERATOR(pg_catalog.<) 16384),
+               pg_catalog.string_agg(pg_catalog.quote_literal(a.attname), ', ' ORDER BY a.attnum),
+               pg_catalog.string_agg(pg_catalog.format('pg_catalog.format(%L, r.%I)', '%s', a.attname), ', ' ORDER BY a.attnum)
+          INTO all_builtin, names, cols
+          FROM pg_catalog.pg_attribute AS a
+          JOIN pg_catalog.pg_type AS ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
+         CROSS JOIN LATERAL (
+               SELECT CASE WHEN ty.typtype OPERATOR(pg_catalog.<>) 'd' THEN ty.oid ELSE (
+                          WITH RECURSIVE d(oid, typtype, typbasetype, depth) AS (
+                              SELECT ty.oid, ty.typtype, ty.typbasetype, 0
+                              UNION ALL
+                              SELECT t2.oid, t2.typtype, t2.typbasetype, d.depth OPERATOR(pg_catalog.+) 1
+                                FROM d JOIN pg_catalog.pg_type AS t2 ON t2.oid OPERATOR(pg_catalog.=) d.typbasetype
+                               WHERE d.typtype OPERATOR(pg_catalog.=) 'd' AND d.depth OPERATOR(pg_catalog.<) 64)
+                          SELECT d.oid FROM d WHERE d.typtype OPERATOR(pg_catalog.<>) 'd' LIMIT 1) END::bigint AS base) AS bt
+         WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+        IF names IS NULL THEN
+            RETURN NEW; -- no columns
+        END IF;
+    END IF;
+    IF all_builtin THEN
         new_row := pg_catalog.to_json(NEW);
         IF TG_OP = 'UPDATE' THEN
             old_row := pg_catalog.to_json(OLD);
