@@ -340,7 +340,7 @@ func TestDoctor(t *testing.T) {
 
 	// A fresh test database is healthy: the test server logs nothing.
 	out := doctor(cli.ExitOK)
-	for _, check := range []string{"server", "vault", "roles", "connection", "migrations", "privileges", "logging", "guard"} {
+	for _, check := range []string{"server", "vault", "roles", "connection", "migrations", "privileges", "logging", "guard", "triggers"} {
 		require.Regexp(t, `(?m)^  ok +`+check+` `, out)
 	}
 	require.Contains(t, out, "can SET ROLE service_role")
@@ -354,7 +354,15 @@ func TestDoctor(t *testing.T) {
 	require.Regexp(t, `FINDING +guard +public.organization_integrations has no enabled plaintext guard`, out)
 	_, err = db.Pool.Exec(ctx, "SELECT "+pgx.Identifier{db.Schema, "guard_plaintext_credentials"}.Sanitize()+"('public.organization_integrations')")
 	require.NoError(t, err)
-	doctor(cli.ExitOK)
+	// Supabase's default privileges let end users create triggers on it.
+	out = doctor(cli.ExitFindings)
+	require.Len(t, findings(out), 1, out)
+	require.Regexp(t, `FINDING +triggers +anon, authenticated, service_role .*may create triggers on public.organization_integrations.*`+
+		`REVOKE TRIGGER ON public.organization_integrations FROM anon, authenticated, service_role`, out)
+	_, err = db.Pool.Exec(ctx, "REVOKE TRIGGER ON public.organization_integrations FROM anon, authenticated, service_role")
+	require.NoError(t, err)
+	out = doctor(cli.ExitOK)
+	require.Regexp(t, `ok +triggers +only the owner of public.organization_integrations may create triggers on it`, out)
 
 	// A function opened to end users.
 	retrieve := pgx.Identifier{db.Schema}.Sanitize() + ".retrieve_credential(uuid)"

@@ -84,6 +84,7 @@ var checks = []check{
 	{"privileges", checkPrivileges},
 	{"logging", checkLogging},
 	{"guard", checkGuard},
+	{"triggers", checkGuardTriggers},
 }
 
 func (d *doctor) run(ctx context.Context) error {
