@@ -4,15 +4,19 @@
 -- same SQLSTATE VA001, same message naming column and kind, never the value):
 --
 -- * Bounded work. Provider formats are rows of plaintext_guard_rules(); each
---   is a regular expression without backreferences or nested quantifiers,
---   tried only in windows that contain one of its anchors. A value is read
---   in windows of 8192 bytes that overlap by 2048 bytes, so each regular
---   expression sees a bounded text while a credential anywhere in a long
---   value still lies whole in some window. Tokens are examined on their
---   first 256 characters. Each value gets a budget of expression runs and of
---   examined fragments; a value that would need more is rejected (VA001,
---   kind "value the guard cannot check within its limits"), so hostile input
---   costs a bounded, small amount of CPU and never slips through.
+--   is a regular expression without backreferences or nested quantifiers
+--   whose lengths are the minimum a match needs. A value is decoded and
+--   searched for the rules' anchors with a few linear passes; then only the
+--   rules whose anchors occur run, over windows of 16384 bytes that overlap
+--   by 2048 bytes, so each expression reads a bounded text while a
+--   credential anywhere in a long value still lies whole in some window.
+--   Tokens are checked on their first 256 characters. The work of a value
+--   is capped: the rule scans it would need (rejected before any scan when
+--   over 20 times its length, plus every rule on one window), distinct
+--   anchors (24) and rule matches examined and dismissed (128); a value
+--   over a cap is rejected (VA001, kind "value the guard cannot check
+--   within its limits"). Assignments, headers and URLs with credentials are
+--   examined up to 128 per value.
 -- * The row as stored. A second trigger, AFTER INSERT OR UPDATE, checks the
 --   row again when something may have changed it after the BEFORE check:
 --   another BEFORE trigger whose name sorts after the guard's, or a stored
@@ -28,11 +32,12 @@
 -- * guard_trigger_creators() and guard_coverage_gaps() let `credvault
 --   doctor` report who may create triggers on guarded tables and which
 --   guarded tables lack part of the guard.
--- * Rules fixed: Sentry tokens (the pattern expected "sntrs_", "sntru_"),
---   HubSpot tokens of the ap region, GitLab tokens other than glpat-, gldt-
---   and glrt- (their prefixes were missing from the prefilter), Slack
---   rotating tokens (xoxe.xoxb-1-...) and OpenAI keys of more than 40
---   characters after the prefix with a boundary check that could not hold.
+-- * Rules fixed: Sentry tokens (the pattern read "sntr[ysu]_", which no
+--   "sntrys_" or "sntryu_" token matches), HubSpot tokens of the ap region
+--   and GitLab tokens other than glpat-, gldt- and glrt- (their prefixes
+--   were missing from the prefilter), Slack rotating and refresh tokens
+--   (xoxe.xoxp-1-..., xoxe-1-...) and Doppler service tokens with a config
+--   segment (dp.st.prd....).
 
 -- The rule table: one row per credential format.
 --   anchors  literal substrings (lower case for case-insensitive rules); the
@@ -217,15 +222,13 @@ SELECT CASE p_column
     WHEN 'flags' THEN (SELECT pg_catalog.array_agg(r.flags ORDER BY r.i) FROM r)
     WHEN 'gate_literal' THEN (SELECT pg_catalog.array_agg(g.lit ORDER BY g.i, g.lit) FROM g)
     WHEN 'gate_rule' THEN (SELECT pg_catalog.array_agg(g.i::text ORDER BY g.i, g.lit) FROM g)
-    -- one regular expression matching any anchor, case-sensitive ('cs') or
-    -- of the case-insensitive rules, to be matched on lower-cased text ('ci')
     -- the anchors as regular expressions: the case-sensitive ones of rules
     -- that need no run of 20 letters or digits ('anchor_cs', for the
     -- prefilter, which looks for such runs itself), all case-sensitive ones
-    -- in groups of at most 48 with a capture
-    -- group ('anchor_groups': PostgreSQL scans random text faster with two
-    -- medium unions than with one large one or many small ones), and the
-    -- case-insensitive ones ('anchor_ci')
+    -- in groups of at most 48 with a capture group ('anchor_groups':
+    -- PostgreSQL scans random text faster with two medium unions than with
+    -- one large one or many small ones), and the case-insensitive ones
+    -- ('anchor_ci')
     WHEN 'anchor_cs' THEN ARRAY[(SELECT pg_catalog.string_agg(l.esc, '|' ORDER BY l.lit) FROM l WHERE NOT l.ci AND NOT l.weak)]
     WHEN 'anchor_groups' THEN (SELECT pg_catalog.array_agg(q.re ORDER BY q.grp) FROM (
             SELECT (l.n OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 48 AS grp,
@@ -263,9 +266,8 @@ BEGIN
     IF p_value ~ pf_run OR p_value ~* pf_ci OR p_value ~ pf_cs THEN
         RETURN true;
     END IF;
-    x := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
-             pg_catalog.translate(p_value, pg_catalog.chr(9) || pg_catalog.chr(10) || pg_catalog.chr(13), ''),
-             '\n', ''), '\r', ''), '\t', '');
+    x := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+             p_value, pg_catalog.chr(9), ''), pg_catalog.chr(10), ''), pg_catalog.chr(13), ''), '\n', ''), '\r', ''), '\t', '');
     RETURN x <> p_value AND (x ~ pf_run OR x ~ pf_cs);
 END;
 $fn$;
@@ -316,9 +318,9 @@ DECLARE
     a_pf CONSTANT text := $re$(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)[^a-z0-9_.-]{0,3}[=:>]$re$;
     -- scheme://user:password@host
     u_re CONSTANT text := $re$[a-z][a-z0-9+.-]{0,30}://[^\s/?#@:"'<>\\]{0,128}:([^\s/?@"'<>\\]+)@[a-z0-9\[]$re$;
-    -- Authorization header value, or a Bearer / Basic credential
     -- any word a context detector needs
     ctx_re CONSTANT text := 'authorization|bearer|basic|://|' || a_pf;
+    -- Authorization header value, or a Bearer / Basic credential
     h_re CONSTANT text := $re$authorization["'\\]{0,3}\s*[:=]\s*["'\\]{0,3}(?:(bearer|basic|token|bot|apikey|api-key|key|sso-key)\s+)?([a-z0-9._~+/-]{8,}=*)|(?:^|[^a-z0-9_-])(bearer|basic)\s+([a-z0-9._~+/-]{8,}=*)$re$;
 
     placeholder_re CONSTANT text := $re$^(?:[*x.#?_-]+|0+|none|null|nil|undefined|true|false|empty|redacted|removed|hidden|masked|changeme|change[_-]?me|placeholder|example|sample|dummy|test|todo|tbd|n/a|secret|password|passwd|pass|pwd|token|(?:your|my|the)[_-].*|.*[_-]here|[$%{<\[].*|.*\*{3,}.*|.*x{6,}.*|.*(?:example|redacted|placeholder|changeme).*|(?:env|file|vault|secret|secrets|ssm|awssm|secretsmanager|gsm|gcp|azure|kv|keyvault|op|doppler|infisical|arn|ref|secretref|sm)[:/].*|projects/.*|[a-z][a-z0-9+.-]*://.*|[0-9]{4}-[0-9]{2}-[0-9]{2}.*|v?[0-9]+(?:\.[0-9]+){1,3}(?:[-+].*)?|[^@\s]+@[^@\s]+\.[a-z]{2,})$$re$;
@@ -659,7 +661,7 @@ $fn$;
 REVOKE ALL ON FUNCTION @schema@.plaintext_credential_kind(text) FROM PUBLIC, anon, authenticated, service_role;
 
 COMMENT ON FUNCTION @schema@.plaintext_credential_kind(text) IS
-'Returns a short label of the kind of plaintext credential (API key, token, password, private key, credential URL) that the value appears to contain, or NULL. Never returns any part of the value. Detection uses the formats of plaintext_guard_rules() plus credential-named assignments with random-looking values, checked as written, with whitespace removed and with JSON escapes decoded. Work is bounded: windows of 8192 bytes overlapping by 2048, tokens read on 256 characters, and a budget of expression runs and examined fragments per value, past which it returns "value the guard cannot check within its limits". SECURITY DEFINER with a pinned search_path, executable by the owner only; used by reject_plaintext_credentials().';
+'Returns a short label of the kind of plaintext credential (API key, token, password, private key, credential URL) that the value appears to contain, or NULL. Never returns any part of the value. Detection uses the formats of plaintext_guard_rules() plus credential-named assignments, Authorization headers and URLs with random-looking secrets, checked as written, with whitespace removed and with JSON escapes decoded. Work is bounded: rules run only where their anchors occur, over windows of 16384 bytes overlapping by 2048, tokens are read on 256 characters, and a value that would need more than the budgets of rule scans, distinct anchors or dismissed matches gets the label "value the guard cannot check within its limits". SECURITY DEFINER with a pinned search_path, executable by the owner only; used by reject_plaintext_credentials().';
 
 CREATE OR REPLACE FUNCTION @schema@.reject_plaintext_credentials()
 RETURNS trigger
