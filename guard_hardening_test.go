@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -783,4 +784,73 @@ BEGIN NEW.note := 'sk_' || 'live_' || `+quoteLiteral(secret)+`; RETURN NEW; END 
 CREATE TRIGGER zz_enrich BEFORE INSERT ON `+table+` FOR EACH ROW EXECUTE FUNCTION pg_temp.enrich()`)
 	require.NoError(t, err)
 	require.True(t, guardRejected(t, guardExec(t, tx, "INSERT INTO "+table+" (id) VALUES (1)"), "", secret))
+}
+
+// TestGuardFindsCredentialsAnywhere puts a credential at offsets around the
+// edges of the guard's windows in a long value of multibyte text: each is
+// found whole in some window.
+func TestGuardFindsCredentialsAnywhere(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tx := testTx(t)
+	s := testSchema(t)
+	r := guardRand{t}
+	filler := strings.Repeat("Grüße, the sync ran at 03:00 — état nominal. ", 2000) // about 96 KB, multibyte
+	formats := guardFormats(r)
+	long := []guardFormat{formats[0], formats[len(formats)-1]}
+	for _, f := range formats {
+		if f.label == "JWT" || f.label == "private key (PEM)" {
+			long = append(long, f)
+		}
+	}
+	for _, f := range long {
+		for _, at := range []int{0, 1, 14336 - 40, 14336, 16384 - 30, 16384 - 1, 16384, 28672 - 20, 30000, 45000, len(filler) - 1} {
+			tok := f.token(r)
+			at := min(at, len(filler))
+			for at > 0 && !utf8.RuneStart(filler[at]) {
+				at--
+			}
+			val := filler[:at] + " " + tok + " " + filler[at:]
+			var kind *string
+			require.NoError(t, tx.QueryRow(ctx, "SELECT "+s+".plaintext_credential_kind($1)", val).Scan(&kind))
+			require.NotNil(t, kind, "%s at byte %d", f.name, at)
+			require.Equal(t, f.label, *kind, "%s at byte %d", f.name, at)
+		}
+	}
+}
+
+// FuzzGuardInsert writes arbitrary text to a guarded table: the INSERT
+// either succeeds or fails with VA001, never with another error (a decoding
+// step that fails, a window cut inside a character). Run it with
+//
+//	go test -run '^$' -fuzz FuzzGuardInsert -fuzztime 3m .
+func FuzzGuardInsert(f *testing.F) {
+	for _, seed := range []string{
+		"", `\`, `\\`, `\u0000`, `\ud800`, `\uZZZZ`, `\u00e9\u2028`, `"\"`, `\"\\"`, "\x01\x02\x1f\x7f",
+		`{"a":"\u0073k_\u006cive"}`, `\\\\\\u0041\\"x`, "a\\", "é" + strings.Repeat("\\", 9),
+		strings.Repeat("é", 9000), strings.Repeat("a", 16383) + "é" + strings.Repeat("b", 3000),
+		strings.Repeat("ab\\n", 6000), strings.Repeat("€", 5462) + "x", "password=" + strings.Repeat("€", 20) + "1",
+		"Authorization: Basic " + strings.Repeat("=", 12), "Authorization: Basic YTpi", "postgres://a:@b",
+	} {
+		f.Add(seed)
+	}
+	pool := vaulttest.Shared(f).Pool
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			t.Skip("not text PostgreSQL accepts")
+		}
+		tx := vaulttest.Tx(t, pool)
+		table := "public.guard_fuzz_" + hex.EncodeToString(guardRand{t}.bytes(6))
+		_, err := tx.Exec(context.Background(), "CREATE TABLE "+table+" (t text, j jsonb)")
+		require.NoError(t, err)
+		guardAttach(t, tx, table)
+		err = guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ($1)", s)
+		if err != nil {
+			require.Equal(t, "VA001", sqlstate(err), "%v", err)
+		}
+		err = guardExec(t, tx, "INSERT INTO "+table+" (j) VALUES (to_jsonb($1::text))", s)
+		if err != nil {
+			require.Equal(t, "VA001", sqlstate(err), "%v", err)
+		}
+	})
 }
