@@ -316,12 +316,17 @@ DECLARE
     kw_re CONSTANT text := $re$(api[_.-]?key|apikey|api[_.-]?secret|api[_.-]?token|access[_.-]?key|secret[_.-]?key|private[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|app[_.-]?key|secret|token|password|passwd|pwd|passphrase|credentials?|auth)[^a-z0-9_.-]{0,3}(?:=>|:=|=|:|>)$re$;
     value_re CONSTANT text := $re$^\s*["'\\]{0,3}([^\s"'`,;&<>{}()\[\]\\|]+)$re$;
     a_pf CONSTANT text := $re$(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)[^a-z0-9_.-]{0,3}[=:>]$re$;
-    -- scheme://user:password@host
-    u_re CONSTANT text := $re$[a-z][a-z0-9+.-]{0,30}://[^\s/?#@:"'<>\\]{0,128}:([^\s/?@"'<>\\]+)@[a-z0-9\[]$re$;
+    -- scheme://user:password@host (the scheme is left out: it only makes
+    -- each match costlier to find)
+    u_re CONSTANT text := $re$://[^\s/?#@:"'<>\\]*:([^\s/?@"'<>\\]+)@[a-z0-9\[]$re$;
     -- any word a context detector needs
     ctx_re CONSTANT text := 'authorization|bearer|basic|://|' || a_pf;
-    -- Authorization header value, or a Bearer / Basic credential
-    h_re CONSTANT text := $re$authorization["'\\]{0,3}\s*[:=]\s*["'\\]{0,3}(?:(bearer|basic|token|bot|apikey|api-key|key|sso-key)\s+)?([a-z0-9._~+/-]{8,}=*)|(?:^|[^a-z0-9_-])(bearer|basic)\s+([a-z0-9._~+/-]{8,}=*)$re$;
+    -- Authorization header: "authorization:" is matched (short matches are
+    -- cheap to find) and its value read from the text after it; a Bearer or
+    -- Basic credential anywhere
+    hdr_re CONSTANT text := $re$authorization["'\\]{0,3}\s*[:=]$re$;
+    hdr_value_re CONSTANT text := $re$^\s*["'\\]{0,3}(?:(bearer|basic|token|bot|apikey|api-key|key|sso-key)\s+)?([a-z0-9._~+/-]{8,}=*)$re$;
+    scheme_re CONSTANT text := $re$(?:^|[^a-z0-9_-])(bearer|basic)\s+([a-z0-9._~+/-]{8,}=*)$re$;
 
     placeholder_re CONSTANT text := $re$^(?:[*x.#?_-]+|0+|none|null|nil|undefined|true|false|empty|redacted|removed|hidden|masked|changeme|change[_-]?me|placeholder|example|sample|dummy|test|todo|tbd|n/a|secret|password|passwd|pass|pwd|token|(?:your|my|the)[_-].*|.*[_-]here|[$%{<\[].*|.*\*{3,}.*|.*x{6,}.*|.*(?:example|redacted|placeholder|changeme).*|(?:env|file|vault|secret|secrets|ssm|awssm|secretsmanager|gsm|gcp|azure|kv|keyvault|op|doppler|infisical|arn|ref|secretref|sm)[:/].*|projects/.*|[a-z][a-z0-9+.-]*://.*|[0-9]{4}-[0-9]{2}-[0-9]{2}.*|v?[0-9]+(?:\.[0-9]+){1,3}(?:[-+].*)?|[^@\s]+@[^@\s]+\.[a-z]{2,})$$re$;
     uuid_re CONSTANT text := $re$^\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?$$re$;
@@ -563,12 +568,23 @@ BEGIN
         cand_vals := ARRAY[]::text[];
         cand_kinds := ARRAY[]::text[];
         IF ctx_header AND ctx_left > 0 THEN
-            FOR m IN SELECT pg_catalog.regexp_matches(w, h_re, 'gi') LOOP
+            pieces := pg_catalog.regexp_split_to_array(w, hdr_re, 'i');
+            FOR k IN 2..pg_catalog.cardinality(pieces) LOOP
                 EXIT WHEN ctx_left <= 0;
                 ctx_left := ctx_left - 1;
-                nm := pg_catalog.lower(COALESCE(m[1], m[3], ''));
-                val := pg_catalog.left(COALESCE(m[2], m[4]), 1024);
-                CONTINUE WHEN val IS NULL OR val ~* placeholder_re OR val ~* uuid_re;
+                m := pg_catalog.regexp_match(pg_catalog.left(pieces[k], tok_max + 32), hdr_value_re, 'i');
+                -- Bearer and Basic values are read by the next scan
+                CONTINUE WHEN m IS NULL OR pg_catalog.lower(COALESCE(m[1], '')) IN ('bearer', 'basic')
+                              OR m[2] ~* placeholder_re OR m[2] ~* uuid_re;
+                cand_vals := cand_vals || pg_catalog.left(m[2], tok_max);
+                cand_kinds := cand_kinds || 'bearer token (Authorization header)'::text;
+            END LOOP;
+            FOR m IN SELECT pg_catalog.regexp_matches(w, scheme_re, 'gi') LOOP
+                EXIT WHEN ctx_left <= 0;
+                ctx_left := ctx_left - 1;
+                nm := pg_catalog.lower(m[1]);
+                val := pg_catalog.left(m[2], 1024);
+                CONTINUE WHEN val ~* placeholder_re OR val ~* uuid_re;
                 IF nm = 'basic' THEN
                     IF val ~ '^[A-Za-z0-9+/]+={0,2}$' AND pg_catalog.length(val) % 4 = 0 THEN
                         b := pg_catalog.decode(val, 'base64');
