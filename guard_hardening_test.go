@@ -901,3 +901,24 @@ func FuzzGuardInsert(f *testing.F) {
 		}
 	})
 }
+
+// TestGuardLimitsSpareShortValues checks that the guard's limits on work do
+// not reject a short value that names many formats, such as a note listing
+// every provider's key prefix.
+func TestGuardLimitsSpareShortValues(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tx, table := guardProbe(t, true)
+	var prefixes []string
+	for _, f := range guardFormats(guardRand{t}) {
+		if len(f.prefix) >= 3 && f.rule != 30 && f.rule != 47 && f.rule != 48 && f.rule != 31 {
+			prefixes = append(prefixes, strings.TrimSpace(strings.TrimSuffix(f.prefix, "\n")))
+		}
+	}
+	note := "Key prefixes we recognise: " + strings.Join(prefixes, " , ") + " ."
+	require.Greater(t, len(prefixes), 50)
+	var kind *string
+	require.NoError(t, tx.QueryRow(ctx, "SELECT "+testSchema(t)+".plaintext_credential_kind($1)", note).Scan(&kind))
+	require.Nil(t, kind)
+	require.NoError(t, guardExec(t, tx, "INSERT INTO "+table+" (note) VALUES ($1)", note))
+}

@@ -13,7 +13,8 @@
 --   Tokens are checked on their first 256 characters. The work of a value
 --   is capped: the rule scans it would need (rejected before any scan when
 --   over 20 times its length, plus every rule on one window), distinct
---   anchors (24) and rule matches examined and dismissed (128); a value
+--   anchors (24, in values longer than a window) and rule matches examined
+--   and dismissed (128); a value
 --   over a cap is rejected (VA001, kind "value the guard cannot check
 --   within its limits"). Assignments, headers and URLs with credentials are
 --   examined up to 128 per value.
@@ -294,7 +295,7 @@ DECLARE
     overlap CONSTANT integer := 2048;       -- bytes
     tok_max CONSTANT integer := 256;        -- characters of a token or value that checks read
     scan_passes CONSTANT integer := 20;     -- rule scans per value: this many times its length, plus every rule on one window
-    anchor_budget CONSTANT integer := 24;   -- distinct anchors looked up per value
+    anchor_budget CONSTANT integer := 24;   -- distinct anchors looked up per value longer than a window
     frag_budget CONSTANT integer := 128;    -- rule matches examined and dismissed per value
     ctx_budget CONSTANT integer := 128;     -- assignments, headers and URLs examined per value
     escape_budget CONSTANT integer := 32;   -- distinct \u00XX escapes decoded per value
@@ -424,7 +425,9 @@ BEGIN
             m := pg_catalog.regexp_match(y, grp, CASE WHEN grp_i > pg_catalog.cardinality(anchor_groups) THEN 'i' ELSE '' END);
             EXIT WHEN m IS NULL;
             k := k + 1;
-            IF k > anchor_budget THEN
+            -- one window's worth of text may name every provider (say, a
+            -- note listing key prefixes); a longer one is held to the budget
+            IF k > anchor_budget AND pg_catalog.octet_length(lx) > win THEN
                 RETURN too_costly;
             END IF;
             present := present || ARRAY(SELECT g.r FROM ROWS FROM (pg_catalog.unnest(gate_lit), pg_catalog.unnest(gate_rule)) AS g(lit, r)
