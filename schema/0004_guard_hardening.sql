@@ -14,15 +14,15 @@
 --   is capped: the rule scans it would need (rejected before any scan when
 --   over 20 times its length, plus every rule on one window), distinct
 --   anchors (24, in values longer than a window) and rule matches examined
---   and dismissed (128); a value
---   over a cap is rejected (VA001, kind "value the guard cannot check
---   within its limits"). Assignments, headers and URLs with credentials are
---   examined up to 128 per value.
+--   and dismissed (128); a value over a cap is rejected (VA001, kind "value
+--   the guard cannot check within its limits"). Assignments, headers and
+--   URLs with credentials are examined up to 128 per value.
 -- * The row as stored. A second trigger, AFTER INSERT OR UPDATE, checks the
 --   row again when something may have changed it after the BEFORE check:
---   another BEFORE trigger whose name sorts after the guard's, or a stored
---   generated column. Otherwise it returns at once. The BEFORE check stays
---   the main one, so a rejected value never reaches the table or its WAL.
+--   another BEFORE trigger whose name sorts after the guard's, a stored
+--   generated column, or a disabled BEFORE trigger. Otherwise it returns
+--   after one catalog query. The BEFORE check stays the main one: a value it
+--   rejects never reaches the table or its WAL.
 -- * Every column type. Columns whose type is not built in (extension types
 --   such as citext and hstore, enums, composites, arrays of domains, domains
 --   over domains) are read through their type's output function, which only
