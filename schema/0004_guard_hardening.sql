@@ -345,10 +345,10 @@ DECLARE
     ctx_url boolean;
     ctx_header boolean;
     ctx_assign boolean;
-    src text;
     loose boolean;
     cur text[];
     wins text[] := ARRAY[]::text[];
+    lwins text[] := ARRAY[]::text[];
     cost bigint;
     n integer;
     mode text;
@@ -463,63 +463,61 @@ BEGIN
     END IF;
 
     -- 5. Windows of the text as written (rules with their boundaries, and
-    -- the context detectors) and of the text without whitespace (rules
-    -- without boundaries, on random-looking tokens only), cut by byte
-    -- offset: substr() counts characters from the start on every call,
-    -- which would make long values quadratic.
+    -- the context detectors), cut by byte offset: substr() counts
+    -- characters from the start on every call, which would make long values
+    -- quadratic. Each window that has whitespace also gets a copy without
+    -- it (rules without boundaries, on random-looking tokens only).
+    n := pg_catalog.octet_length(x);
+    IF n <= win THEN
+        mode := 'one';
+    ELSIF enc = 'UTF8' THEN
+        mode := 'utf8';
+    ELSIF pg_catalog.pg_encoding_max_length(pg_catalog.pg_char_to_encoding(enc)) = 1 THEN
+        mode := 'bytes';
+    ELSE
+        mode := 'chars';
+        n := pg_catalog.length(x);
+    END IF;
+    IF mode IN ('utf8', 'bytes') THEN
+        bytes := pg_catalog.textsend(x);
+    END IF;
+    s := 0;
+    LOOP
+        IF mode = 'one' THEN
+            w := x;
+        ELSIF mode = 'chars' THEN
+            w := pg_catalog.substr(x, s + 1, win);
+        ELSE
+            e := LEAST(s + win, n);
+            IF mode = 'utf8' THEN
+                -- start and end on character boundaries, not on a continuation byte
+                WHILE s > 0 AND s < n AND (pg_catalog.get_byte(bytes, s) & 192) = 128 LOOP
+                    s := s + 1;
+                END LOOP;
+                WHILE e < n AND e > s AND (pg_catalog.get_byte(bytes, e) & 192) = 128 LOOP
+                    e := e - 1;
+                END LOOP;
+            END IF;
+            w := pg_catalog.convert_from(pg_catalog.substr(bytes, s + 1, e - s), enc);
+        END IF;
+        wins := wins || w;
+        y := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+                 w, ' ', ''), pg_catalog.chr(10), ''), pg_catalog.chr(13), ''), pg_catalog.chr(9), ''), pg_catalog.chr(11), ''), pg_catalog.chr(12), '');
+        lwins := lwins || CASE WHEN pg_catalog.octet_length(y) < pg_catalog.octet_length(w) THEN y END;
+        EXIT WHEN mode = 'one' OR s + win >= n;
+        s := s + win - overlap;
+    END LOOP;
+
     FOR pass IN 1..2 LOOP
         loose := pass = 2;
-        src := CASE WHEN loose THEN lx ELSE x END;
-        EXIT WHEN loose AND (pg_catalog.octet_length(lx) = pg_catalog.octet_length(x) OR pg_catalog.cardinality(present) = 0);
-        n := pg_catalog.octet_length(src);
-        IF n <= win THEN
-            mode := 'one';
-        ELSIF enc = 'UTF8' THEN
-            mode := 'utf8';
-        ELSIF pg_catalog.pg_encoding_max_length(pg_catalog.pg_char_to_encoding(enc)) = 1 THEN
-            mode := 'bytes';
-        ELSE
-            mode := 'chars';
-            n := pg_catalog.length(src);
-        END IF;
-        IF mode IN ('utf8', 'bytes') THEN
-            bytes := pg_catalog.textsend(src);
-        END IF;
-        cur := ARRAY[]::text[];
-        s := 0;
-        LOOP
-            IF mode = 'one' THEN
-                w := src;
-            ELSIF mode = 'chars' THEN
-                w := pg_catalog.substr(src, s + 1, win);
-            ELSE
-                e := LEAST(s + win, n);
-                IF mode = 'utf8' THEN
-                    -- start and end on character boundaries, not on a continuation byte
-                    WHILE s > 0 AND s < n AND (pg_catalog.get_byte(bytes, s) & 192) = 128 LOOP
-                        s := s + 1;
-                    END LOOP;
-                    WHILE e < n AND e > s AND (pg_catalog.get_byte(bytes, e) & 192) = 128 LOOP
-                        e := e - 1;
-                    END LOOP;
-                END IF;
-                w := pg_catalog.convert_from(pg_catalog.substr(bytes, s + 1, e - s), enc);
-            END IF;
-            cur := cur || w;
-            EXIT WHEN mode = 'one' OR s + win >= n;
-            s := s + win - overlap;
-        END LOOP;
-        IF NOT loose THEN
-            wins := cur;
-        END IF;
-
+        cur := CASE WHEN loose THEN lwins ELSE wins END;
         -- 5a. the rule table, one rule at a time over all windows (so that
         -- its compiled expression stays in PostgreSQL's small cache)
         FOREACH j IN ARRAY present LOOP
             re := CASE WHEN loose THEN loose_re[j] ELSE strict_re[j] END;
             FOREACH w IN ARRAY cur LOOP
                 -- a plain match first: most windows have none, and it is cheaper
-                CONTINUE WHEN CASE WHEN pg_catalog.strpos(flags[j], 'i') > 0 THEN w !~* re ELSE w !~ re END;
+                CONTINUE WHEN w IS NULL OR CASE WHEN pg_catalog.strpos(flags[j], 'i') > 0 THEN w !~* re ELSE w !~ re END;
                 FOR m IN SELECT pg_catalog.regexp_matches(w, re,
                                                           CASE WHEN pg_catalog.strpos(flags[j], 'i') > 0 THEN 'gi' ELSE 'g' END) LOOP
                     tok := pg_catalog.left(m[1], tok_max);
