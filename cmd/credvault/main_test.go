@@ -346,7 +346,7 @@ func TestDoctor(t *testing.T) {
 
 	// A fresh test database is healthy: the test server logs nothing.
 	out := doctor(cli.ExitOK)
-	for _, check := range []string{"server", "vault", "roles", "connection", "migrations", "privileges", "logging", "guard"} {
+	for _, check := range []string{"server", "vault", "roles", "connection", "migrations", "privileges", "logging", "guard", "triggers"} {
 		require.Regexp(t, `(?m)^  ok +`+check+` `, out)
 	}
 	require.Contains(t, out, "can SET ROLE service_role")
@@ -360,15 +360,23 @@ func TestDoctor(t *testing.T) {
 	require.Regexp(t, `FINDING +guard +public.organization_integrations has no enabled plaintext guard`, out)
 	_, err = db.Pool.Exec(ctx, "SELECT "+pgx.Identifier{db.Schema, "guard_plaintext_credentials"}.Sanitize()+"('public.organization_integrations')")
 	require.NoError(t, err)
+	// Supabase's default privileges let end users create triggers on it,
+	// and the default log_min_error_statement logs the text of a statement
+	// the guard rejects, literal credential included.
+	out = doctor(cli.ExitFindings)
+	require.Len(t, findings(out), 2, out)
+	require.Regexp(t, `FINDING +triggers +anon, authenticated, service_role .*may create triggers on public.organization_integrations.*`+
+		`REVOKE TRIGGER ON public.organization_integrations FROM anon, authenticated, service_role`, out)
+	_, err = db.Pool.Exec(ctx, "REVOKE TRIGGER ON public.organization_integrations FROM anon, authenticated, service_role")
+	require.NoError(t, err)
 
-	// The default log_min_error_statement logs the text of a statement the
-	// guard rejects, literal credential included.
 	alterDB := "ALTER DATABASE " + pgx.Identifier{db.Name}.Sanitize() + " "
 	out = doctor(cli.ExitFindings)
 	require.Len(t, findings(out), 1, out)
 	require.Regexp(t, `FINDING +logging +log_min_error_statement = error: .*lands in the log; set log_min_error_statement = panic`, out)
 	exec1(t, db.AdminURL, alterDB+"SET log_min_error_statement = panic")
-	doctor(cli.ExitOK)
+	out = doctor(cli.ExitOK)
+	require.Regexp(t, `ok +triggers +only the owner of public.organization_integrations may create triggers on it`, out)
 
 	// auto_explain loaded for the database's sessions, logging verbose plans.
 	var version int

@@ -88,6 +88,7 @@ var checks = []check{
 	{"privileges", checkPrivileges},
 	{"logging", checkLogging},
 	{"guard", checkGuard},
+	{"triggers", checkGuardTriggers},
 }
 
 // run runs every check in one transaction on conn whose search_path is
