@@ -305,3 +305,67 @@ func TestMigrateKeepsCallerSearchPath(t *testing.T) {
 	require.NoError(t, tx.QueryRow(ctx, "SELECT pg_catalog.current_setting('search_path')").Scan(&got))
 	require.Equal(t, own, got)
 }
+
+// TestMigrateWarnsAsDoctorReports has a superuser change what the server
+// logs, and take a Vault privilege from the functions' owner: Migrate
+// reads the server with the same rules as credvault doctor and warns
+// about each, sampled statement logging included.
+func TestMigrateWarnsAsDoctorReports(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("changes database settings and Vault grants: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+	}
+	admin := connect(t, db.AdminURL)
+	alterDB := "ALTER DATABASE " + secIdent(db.Name) + " "
+	for _, tc := range []struct {
+		name  string
+		setup []string
+		want  string // in one WARN record
+	}{
+		{"sampled statements", []string{"SET log_min_duration_sample = 0", "SET log_statement_sample_rate = 0.5"},
+			"bind parameters, which include secrets (log_min_duration_sample = 0ms with log_statement_sample_rate = 0.5"},
+		{"sampled transactions", []string{"SET log_transaction_sample_rate = 0.25"},
+			"bind parameters, which include secrets (log_transaction_sample_rate = 0.25"},
+		{"parameters of failing statements", []string{"SET log_parameter_max_length_on_error = -1"},
+			"log_parameter_max_length_on_error = -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, s := range tc.setup {
+				_, err := admin.Exec(ctx, alterDB+s)
+				require.NoError(t, err)
+			}
+			t.Cleanup(func() { _, _ = admin.Exec(ctx, alterDB+"RESET ALL") })
+			logger, logs := secLogger()
+			c, err := vault.New(connect(t, db.URL), vault.WithSchema(db.Schema), vault.WithLogger(logger))
+			require.NoError(t, err)
+			require.NoError(t, c.Migrate(ctx))
+			requireWarning(t, logs, tc.want)
+		})
+	}
+
+	// Retrievals run with the owner's Vault privileges.
+	_, err := admin.Exec(ctx, "REVOKE EXECUTE ON FUNCTION vault._crypto_aead_det_decrypt FROM postgres, service_role CASCADE")
+	require.NoError(t, err)
+	logger, logs := secLogger()
+	c, err := vault.New(connect(t, db.URL), vault.WithSchema(db.Schema), vault.WithLogger(logger))
+	require.NoError(t, err)
+	require.NoError(t, c.Migrate(ctx))
+	requireWarning(t, logs, `"postgres", which owns the credential functions, lacks EXECUTE on function vault._crypto_aead_det_decrypt(`)
+}
+
+// requireWarning requires one WARN record whose message contains want.
+func requireWarning(t *testing.T, logs *logBuffer, want string) {
+	t.Helper()
+	var msgs []string
+	for _, r := range secRecords(t, logs) {
+		if msg, _ := r["msg"].(string); r["level"] == "WARN" {
+			if strings.Contains(msg, want) {
+				return
+			}
+			msgs = append(msgs, msg)
+		}
+	}
+	t.Fatalf("no warning says %q; warnings: %q", want, msgs)
+}
