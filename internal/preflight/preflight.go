@@ -344,7 +344,7 @@ func (s State) Problems() []Problem {
 	switch {
 	case !sc.CanCreate:
 		add(SchemaNotCreatable, "schema", "role %s may not create objects in schema %s%s; %s",
-			pgx.Identifier{s.CurrentUser}.Sanitize(), pgx.Identifier{sc.Name}.Sanitize(), supabaseNote(sc.Name), s.elsewhere())
+			pgx.Identifier{s.CurrentUser}.Sanitize(), pgx.Identifier{sc.Name}.Sanitize(), SupabaseNote(sc.Name), s.elsewhere())
 	case !sc.OwnerTrusted:
 		add(SchemaOwner, "schema", "schema %s is owned by %s, which could replace the functions Migrate would create there "+
 			"as the current role: migrate as its owner, or %s", pgx.Identifier{sc.Name}.Sanitize(),
@@ -369,9 +369,10 @@ func UntrustedVault(v vaultstate.State) string {
 		"or on plain PostgreSQL run Migrate with WithCompatVault as a superuser"
 }
 
-// supabaseNote explains why nobody but Vault's owner creates in schema
-// vault.
-func supabaseNote(schema string) string {
+// SupabaseNote explains, for schema vault, that on Supabase nobody but
+// Vault's owner may create in it: " (on Supabase only supabase_admin
+// may)"; "" for any other schema.
+func SupabaseNote(schema string) string {
 	if schema == "vault" {
 		return " (on Supabase only supabase_admin may)"
 	}
