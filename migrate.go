@@ -95,9 +95,20 @@ func render(sql, schema string) string {
 }
 
 // MigrationSQL returns every migration rendered for schema, in order, as one
-// script that creates the schema if needed. It does not record versions:
-// use it to hand the SQL to another migration tool, and either let
-// [Client.Migrate] manage the schema or never call it on that schema.
+// script for another migration tool (the Supabase CLI, psql -1 -f, goose,
+// tern...). The script creates the schema if needed and records each
+// migration in the schema's credvault_migrations table, as [Client.Migrate]
+// does, with the same checksums: each migration is one DO block that takes
+// Migrate's advisory lock, applies the migration only when the table does
+// not record it yet, and records it. So the script and Migrate each find
+// applied what the other applied, the script may be run again, and a newer
+// module's script applies only the newer migrations. Like Migrate, it fails
+// (SQLSTATE 55000) and changes nothing when a recorded migration has
+// another checksum, when the schema records a version newer than the
+// script's, or when the schema or its migration table belongs to another
+// role than the one running it (or a superuser). Every statement stands
+// alone, so tools that split a file into statements can run it, in one
+// transaction or statement by statement.
 //
 // The script first sets search_path to pg_catalog, pg_temp, so that no
 // function, operator or type that a role planted in another schema (such as
@@ -108,19 +119,119 @@ func MigrationSQL(schema string) (string, error) {
 	if err := checkIdentifier("schema", schema); err != nil {
 		return "", err
 	}
+	if strings.Contains(schema, "$credvault") {
+		return "", fmt.Errorf("%w: a schema name for MigrationSQL must not hold $credvault, which the script quotes with", ErrInvalidArgument)
+	}
 	migs, err := loadMigrations(Migrations)
 	if err != nil {
 		return "", err
 	}
+	s := quoteIdent(schema)
+	lock := migrationLockKey(schema)
 	var sb strings.Builder
 	sb.WriteString(scriptPinSearchPath)
-	fmt.Fprintf(&sb, "CREATE SCHEMA IF NOT EXISTS %s;\n", quoteIdent(schema))
+	fmt.Fprintf(&sb, "CREATE SCHEMA IF NOT EXISTS %s;\n", s)
+	fmt.Fprintf(&sb, scriptHeader, lock, quoteLiteral(schema), s, migrationTable,
+		quoteLiteral(migrationTableSQL(s)), len(migs), quoteLiteral(s+"."+migrationTable))
 	for _, m := range migs {
-		fmt.Fprintf(&sb, "\n-- %s (sha256 %s)\n%s", m.file, m.checksum, render(m.sql, schema))
+		sql := render(m.sql, schema)
+		if strings.Contains(sql, scriptTag) || strings.Contains(sql, scriptSQLTag) {
+			return "", fmt.Errorf("migration %q holds %s or %s, which the script quotes it with", m.file, scriptTag, scriptSQLTag)
+		}
+		fmt.Fprintf(&sb, scriptMigration, m.file, m.checksum, lock, s, migrationTable, m.version,
+			quoteLiteral(m.checksum), quoteLiteral(m.file), sql, quoteLiteral(m.file))
 	}
 	sb.WriteString(scriptRestoreSearchPath)
 	return sb.String(), nil
 }
+
+// The dollar-quote tags of MigrationSQL's DO blocks and of the migrations
+// they execute; no migration may hold them.
+const (
+	scriptTag    = "$credvault$"
+	scriptSQLTag = "$credvault_sql$"
+)
+
+// scriptHeader is MigrationSQL's first DO block, which checks the target
+// and creates the migration table: like Migrate, it refuses a schema or a
+// migration table that a role other than the current one (or a superuser)
+// owns, and a database ahead of the script. Its arguments: the lock key,
+// the schema as a literal, the quoted schema, the table name, the table's
+// DDL as a literal, the number of migrations, the qualified table name as
+// a literal. The schema is never written into a comment, where a line
+// break in its name would end the comment.
+const scriptHeader = `
+-- Record the migrations in the schema's %[4]s table, as Client.Migrate
+-- does: this script and Migrate each find applied what the other applied.
+DO $credvault$
+DECLARE
+    v_owner pg_catalog.text;
+    v_latest pg_catalog.int4;
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(%[1]d);
+    SELECT pg_catalog.pg_get_userbyid(x.owner)::pg_catalog.text INTO v_owner
+      FROM pg_catalog.pg_namespace AS n
+     CROSS JOIN LATERAL (SELECT CASE WHEN n.nspowner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole
+                                     THEN (SELECT d.datdba FROM pg_catalog.pg_database AS d
+                                            WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                                     ELSE n.nspowner END) AS x(owner)
+      JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) x.owner
+     WHERE n.nspname OPERATOR(pg_catalog.=) %[2]s
+       AND o.rolname OPERATOR(pg_catalog.<>) current_user AND NOT o.rolsuper;
+    IF v_owner IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = pg_catalog.format(
+            'schema %%I is owned by %%I, which could replace the functions this script creates there as the current role: '
+            'run it as that owner, or render it for a schema the current role owns', %[2]s, v_owner);
+    END IF;
+    IF pg_catalog.to_regclass(%[7]s) IS NULL THEN
+        EXECUTE %[5]s;
+    END IF;
+    SELECT pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text INTO v_owner
+      FROM pg_catalog.pg_class AS c
+      JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) c.relowner
+     WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%[7]s)
+       AND o.rolname OPERATOR(pg_catalog.<>) current_user AND NOT o.rolsuper;
+    IF v_owner IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = pg_catalog.format(
+            '%%I.%[4]s is owned by %%I, whose triggers on it would run as the current role: run the script as that owner, '
+            'or have the table dropped', %[2]s, v_owner);
+    END IF;
+    SELECT pg_catalog.max(m.version) INTO v_latest FROM %[3]s.%[4]s AS m;
+    IF v_latest OPERATOR(pg_catalog.>) %[6]d THEN
+        RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = pg_catalog.format(
+            'schema %%I records migration version %%s, newer than this script''s %[6]d: render the script with a newer credvault',
+            %[2]s, v_latest);
+    END IF;
+END
+$credvault$;
+`
+
+// scriptMigration is one migration of MigrationSQL's script. Its
+// arguments: the file, its checksum, the lock key, the quoted schema, the
+// table name, the version, the checksum and the file as literals, the
+// rendered migration, the file as a literal.
+const scriptMigration = `
+-- %[1]s (sha256 %[2]s)
+DO $credvault$
+DECLARE
+    v_checksum pg_catalog.text;
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(%[3]d);
+    SELECT m.checksum INTO v_checksum FROM %[4]s.%[5]s AS m WHERE m.version OPERATOR(pg_catalog.=) %[6]d;
+    IF FOUND THEN
+        IF v_checksum OPERATOR(pg_catalog.<>) %[7]s THEN
+            RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = pg_catalog.format(
+                '%%s was applied from another file (sha256 %%s), not this script''s (sha256 %%s): '
+                'never edit a migration once applied', %[8]s, v_checksum, %[7]s);
+        END IF;
+        RETURN; -- applied by Migrate or an earlier run of a script
+    END IF;
+    EXECUTE $credvault_sql$
+%[9]s$credvault_sql$;
+    INSERT INTO %[4]s.%[5]s (version, name, checksum) VALUES (%[6]d, %[10]s, %[7]s);
+END
+$credvault$;
+`
 
 // The first and last statements of MigrationSQL's script. Session-level
 // (is_local false), as the script may run outside a transaction; inside
@@ -482,7 +593,7 @@ func (c *Client) ensureMigrationTable(ctx context.Context, tx pgx.Tx, sc preflig
 		sql = "CREATE SCHEMA " + s + ";"
 	}
 	if !sc.Table {
-		sql += migrationTableSQL(s, false)
+		sql += migrationTableSQL(s)
 	}
 	if sql == "" {
 		return nil
@@ -493,12 +604,8 @@ func (c *Client) ensureMigrationTable(ctx context.Context, tx pgx.Tx, sc preflig
 
 // migrationTableSQL creates the migration table in the quoted schema s,
 // closed to every role but its owner.
-func migrationTableSQL(s string, ifNotExists bool) string {
-	create := "CREATE TABLE "
-	if ifNotExists {
-		create += "IF NOT EXISTS "
-	}
-	return create + s + "." + migrationTable + " (version integer PRIMARY KEY, name text NOT NULL, " +
+func migrationTableSQL(s string) string {
+	return "CREATE TABLE " + s + "." + migrationTable + " (version integer PRIMARY KEY, name text NOT NULL, " +
 		"checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT pg_catalog.now());\n" +
 		"REVOKE ALL ON TABLE " + s + "." + migrationTable + " FROM PUBLIC, anon, authenticated, service_role;\n"
 }

@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -369,3 +373,185 @@ func requireWarning(t *testing.T, logs *logBuffer, want string) {
 	}
 	t.Fatalf("no warning says %q; warnings: %q", want, msgs)
 }
+
+// TestMigrationSQLAndMigrateRecognizeEachOther installs a schema from
+// MigrationSQL's script, the way psql -1 -f runs it (one simple-protocol
+// string, one transaction) and the way the Supabase CLI runs a migration
+// file (split into statements, sent in one extended-protocol batch), and
+// another with Migrate, then runs the other route on each: nothing is
+// applied twice, nothing fails, and MigrationStatus sees every migration
+// applied. The script refuses, like Migrate, an edited migration and a
+// database ahead of it.
+func TestMigrationSQLAndMigrateRecognizeEachOther(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("creates schemas: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+	}
+	conn, err := pgx.Connect(ctx, db.URL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	psql := func(schema string) error { // psql -1 -f
+		sql, err := vault.MigrationSQL(schema)
+		require.NoError(t, err)
+		_, err = conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+		return err
+	}
+	supabaseCLI := func(schema string) error {
+		sql, err := vault.MigrationSQL(schema)
+		require.NoError(t, err)
+		stmts := splitStatements(sql)
+		// search_path, the schema, the migration table, one per migration, search_path
+		require.Len(t, stmts, 4+migrationCount(t))
+		batch := &pgconn.Batch{}
+		for _, stmt := range stmts {
+			batch.ExecParams(stmt, nil, nil, nil, nil)
+		}
+		_, err = conn.PgConn().ExecBatch(ctx, batch).ReadAll()
+		return err
+	}
+	recorded := func(schema string) []MigrationRow {
+		var rows []MigrationRow
+		r, err := conn.Query(ctx, "SELECT version, name, checksum, applied_at FROM "+secIdent(schema)+".credvault_migrations ORDER BY version")
+		require.NoError(t, err)
+		rows, err = pgx.CollectRows(r, pgx.RowToStructByPos[MigrationRow])
+		require.NoError(t, err)
+		return rows
+	}
+	migrate := func(schema string) *logBuffer {
+		logger, logs := secLogger()
+		c, err := vault.New(conn, vault.WithSchema(schema), vault.WithLogger(logger))
+		require.NoError(t, err)
+		require.NoError(t, c.Migrate(ctx))
+		status, err := c.MigrationStatus(ctx)
+		require.NoError(t, err)
+		require.Len(t, status, migrationCount(t))
+		for _, m := range status {
+			require.True(t, m.Applied && !m.Drifted(), "%s: %+v", schema, m)
+		}
+		return logs
+	}
+	works := func(schema string) {
+		c, err := vault.New(conn, vault.WithSchema(schema), vault.WithRole("service_role"), quiet())
+		require.NoError(t, err)
+		secret := newSecret()
+		id, err := c.Store(ctx, "routes/"+schema, secret, "")
+		require.NoError(t, err)
+		got, err := c.Retrieve(ctx, id)
+		require.NoError(t, err)
+		require.True(t, got == secret, "Retrieve returned another value")
+		require.NoError(t, c.Delete(ctx, id))
+	}
+
+	for name, run := range map[string]func(string) error{"psql": psql, "supabase_cli": supabaseCLI} {
+		// The script first, then Migrate, which finds nothing to do.
+		schema := "script_first_" + name
+		require.NoError(t, run(schema))
+		before := recorded(schema)
+		require.Len(t, before, migrationCount(t))
+		logs := migrate(schema)
+		require.NotContains(t, logs.String(), "applied migration")
+		require.NoError(t, run(schema), "the script again")
+		require.Equal(t, before, recorded(schema), "nothing applied twice")
+		works(schema)
+
+		// Migrate first, then the script, which finds nothing to do.
+		schema = "migrate_first_" + name
+		logs = migrate(schema)
+		require.Equal(t, migrationCount(t), strings.Count(logs.String(), "applied migration"))
+		before = recorded(schema)
+		require.NoError(t, run(schema))
+		require.Equal(t, before, recorded(schema), "nothing applied twice")
+		works(schema)
+	}
+
+	// A schema missing its last migration gets only that one from either.
+	for name, run := range map[string]func(string) error{"psql": psql, "migrate": func(s string) error { migrate(s); return nil }} {
+		schema := "behind_" + name
+		require.NoError(t, psql(schema))
+		last := migrationCount(t)
+		_, err := conn.Exec(ctx, "DELETE FROM "+secIdent(schema)+".credvault_migrations WHERE version = $1", last)
+		require.NoError(t, err)
+		_, err = conn.Exec(ctx, "DROP FUNCTION "+secIdent(schema)+".list_credentials")
+		require.NoError(t, err)
+		require.NoError(t, run(schema), name)
+		require.Len(t, recorded(schema), last)
+		works(schema)
+	}
+
+	// Like Migrate, the script refuses an edited migration and a database
+	// ahead of it, and changes nothing.
+	schema := "script_refuses"
+	require.NoError(t, psql(schema))
+	_, err = conn.Exec(ctx, "UPDATE "+secIdent(schema)+".credvault_migrations SET checksum = 'edited' WHERE version = 2")
+	require.NoError(t, err)
+	before := recorded(schema)
+	err = psql(schema)
+	require.Equal(t, "55000", sqlstate(err))
+	require.Contains(t, err.Error(), "0002_plaintext_guard.sql was applied from another file (sha256 edited)")
+	require.Equal(t, before, recorded(schema))
+	_, err = conn.Exec(ctx, "DROP SCHEMA "+secIdent(schema)+" CASCADE")
+	require.NoError(t, err)
+	require.NoError(t, psql(schema))
+	_, err = conn.Exec(ctx, "INSERT INTO "+secIdent(schema)+".credvault_migrations (version, name, checksum) VALUES (9999, '9999_future.sql', 'x')")
+	require.NoError(t, err)
+	err = psql(schema)
+	require.Equal(t, "55000", sqlstate(err))
+	require.Contains(t, err.Error(), "newer than this script")
+}
+
+// MigrationRow is one row of credvault_migrations.
+type MigrationRow struct {
+	Version   int
+	Name      string
+	Checksum  string
+	AppliedAt time.Time
+}
+
+// splitStatements splits a script into statements the way migration tools
+// such as the Supabase CLI do: at semicolons outside quotes, quoted
+// identifiers, dollar-quoted strings and comments.
+func splitStatements(sql string) []string {
+	var stmts []string
+	start := 0
+	for i := 0; i < len(sql); i++ {
+		switch c := sql[i]; {
+		case c == '\'' || c == '"':
+			for i++; i < len(sql); i++ {
+				if sql[i] == c {
+					if i+1 < len(sql) && sql[i+1] == c {
+						i++
+						continue
+					}
+					break
+				}
+			}
+		case c == '-' && strings.HasPrefix(sql[i:], "--"):
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+		case c == '/' && strings.HasPrefix(sql[i:], "/*"):
+			end := strings.Index(sql[i+2:], "*/")
+			i += 2 + end + 1
+		case c == '$':
+			m := dollarTagRE.FindString(sql[i:])
+			if m == "" {
+				continue
+			}
+			end := strings.Index(sql[i+len(m):], m)
+			i += len(m) + end + len(m) - 1
+		case c == ';':
+			if s := strings.TrimSpace(sql[start : i+1]); s != ";" {
+				stmts = append(stmts, s)
+			}
+			start = i + 1
+		}
+	}
+	if s := strings.TrimSpace(sql[start:]); s != "" && !strings.HasPrefix(s, "--") {
+		stmts = append(stmts, s)
+	}
+	return stmts
+}
+
+var dollarTagRE = regexp.MustCompile(`^\$([A-Za-z_][A-Za-z0-9_]*)?\$`)

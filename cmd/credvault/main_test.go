@@ -445,7 +445,8 @@ func requireSecret(t *testing.T, want, got string) {
 }
 
 // TestSQLAppliedByAnotherTool applies the output of 'credvault sql' the way
-// a Supabase CLI migration would, then uses the schema and checks it.
+// psql -1 -f would, then uses the schema, migrates it with 'credvault
+// migrate' (which finds every migration applied) and checks it.
 func TestSQLAppliedByAnotherTool(t *testing.T) {
 	t.Parallel()
 	db := vaulttest.NewDatabase(t)
@@ -463,9 +464,14 @@ func TestSQLAppliedByAnotherTool(t *testing.T) {
 	id := strings.TrimSpace(h.ok(secret, "store", "--schema", schema, "--name", "tool/"+uuid.NewString()[:8]))
 	requireSecret(t, secret, h.ok("", "retrieve", "--schema", schema, id))
 
+	r := h.run("", "migrate", "--schema", schema)
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	require.NotContains(t, r.stderr, "applied migration")
+	require.Regexp(t, `^schema "team_creds" is up to date: \d+ migrations applied\n$`, r.stdout)
+
 	out := h.run("", "doctor", "--schema", schema)
 	require.Equal(t, cli.ExitOK, out.code, out.stdout)
-	require.Regexp(t, `ok +migrations +schema "team_creds" has every credential function but no credvault_migrations table`, out.stdout)
+	require.Regexp(t, `ok +migrations +(\d+) of (\d+) migrations applied`, out.stdout)
 
 	_, err = db.Pool.Exec(ctx, "DROP FUNCTION team_creds.list_credentials")
 	require.NoError(t, err)

@@ -327,9 +327,12 @@ teams that apply migrations with the Supabase CLI or another tool:
 
   credvault sql --schema credentials > supabase/migrations/20250101000000_credentials.sql
 
-The script does not record versions in credvault_migrations: manage a schema
-either with it or with 'credvault migrate', not both. New releases add new
-migrations; regenerate and diff to find them.`,
+The script records each migration in <schema>.credvault_migrations, as
+'credvault migrate' does, and applies only those it does not find there: a
+schema set up either way can be upgraded either way, with the script of a
+newer release or with 'credvault migrate'. Like migrate, it fails and changes
+nothing when an applied migration was edited. Every statement stands alone,
+so tools that split files into statements run it as psql -1 -f does.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, s *session, args []string) error {
 			if err := wantArgs(args, 0); err != nil {

@@ -325,8 +325,8 @@ func checkMigrations(ctx context.Context, d *doctor) error {
 		d.finding("%d of %d migrations applied; pending: %s: %s",
 			known-len(pending), known, strings.Join(pending, ", "), d.migrateAdvice())
 	case len(sc.MissingFunctions) > 0:
-		d.finding("schema %q lacks %s, though %s records every migration: it was dropped since; "+
-			"restore it from the output of 'credvault sql --schema %s'", d.schema,
+		d.finding("schema %q lacks %s, though %s records every migration: it was dropped after migrating; "+
+			"recreate it from its CREATE FUNCTION in the output of 'credvault sql --schema %s', or from a backup", d.schema,
 			strings.Join(sc.MissingFunctions, ", "), preflight.MigrationTable, d.schema)
 	case problems == 0:
 		d.ok("%d of %d migrations applied", known, known)
