@@ -105,8 +105,10 @@ func render(sql, schema string) string {
 // module's script applies only the newer migrations. Like Migrate, it fails
 // (SQLSTATE 55000) and changes nothing when a recorded migration has
 // another checksum, when the schema records a version newer than the
-// script's, or when the schema or its migration table belongs to another
-// role than the one running it (or a superuser). Every statement stands
+// script's, when the schema holds credential functions without the
+// migration table (set up by the script of an older release, which did not
+// record them), or when the schema or its migration table belongs to
+// another role than the one running it (or a superuser). Every statement stands
 // alone, so tools that split a file into statements can run it, in one
 // transaction or statement by statement.
 //
@@ -132,7 +134,8 @@ func MigrationSQL(schema string) (string, error) {
 	sb.WriteString(scriptPinSearchPath)
 	fmt.Fprintf(&sb, "CREATE SCHEMA IF NOT EXISTS %s;\n", s)
 	fmt.Fprintf(&sb, scriptHeader, lock, quoteLiteral(schema), s, migrationTable,
-		quoteLiteral(migrationTableSQL(s)), len(migs), quoteLiteral(s+"."+migrationTable))
+		quoteLiteral(migrationTableSQL(s)), len(migs), quoteLiteral(s+"."+migrationTable),
+		quoteLiteral(s+"."+preflight.APIFunctions[0]), quoteLiteral(preflight.UntrackedMsg(schema)))
 	for _, m := range migs {
 		sql := render(m.sql, schema)
 		if strings.Contains(sql, scriptTag) || strings.Contains(sql, scriptSQLTag) {
@@ -155,10 +158,13 @@ const (
 // scriptHeader is MigrationSQL's first DO block, which checks the target
 // and creates the migration table: like Migrate, it refuses a schema or a
 // migration table that a role other than the current one (or a superuser)
-// owns, and a database ahead of the script. Its arguments: the lock key,
+// owns, a schema an older script set up without the table, and a
+// database ahead of the script. Its arguments: the lock key,
 // the schema as a literal, the quoted schema, the table name, the table's
 // DDL as a literal, the number of migrations, the qualified table name as
-// a literal. The schema is never written into a comment, where a line
+// a literal, the first credential function and the message for a schema
+// an older script set up without the table (see preflight.Schema.Untracked)
+// as literals. The schema is never written into a comment, where a line
 // break in its name would end the comment.
 const scriptHeader = `
 -- Record the migrations in the schema's %[4]s table, as Client.Migrate
@@ -184,6 +190,9 @@ BEGIN
             'run it as that owner, or render it for a schema the current role owns', %[2]s, v_owner);
     END IF;
     IF pg_catalog.to_regclass(%[7]s) IS NULL THEN
+        IF pg_catalog.to_regprocedure(%[8]s) IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = %[9]s;
+        END IF;
         EXECUTE %[5]s;
     END IF;
     SELECT pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text INTO v_owner
@@ -330,7 +339,9 @@ func migrationLockKey(schema string) int64 {
 // role may not create in the schema (its message suggests a schema the
 // role may use, with [WithSchema]) or the schema or its migration table
 // belongs to another role; [ErrMigrationChecksum] when an applied migration
-// was edited or the database is ahead of this module; with
+// was edited, the database is ahead of this module, or the schema holds
+// credential functions that no migration table records (set up by the
+// script of an older release of MigrationSQL: see the README); with
 // [WithCompatVault], the errors of [InstallCompatVault]. A failing
 // migration's error names its file in [Error.Name] and unwraps to the
 // server's error.
@@ -412,6 +423,9 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, first bool) (
 		if p.Code == preflight.VaultForeign {
 			return fail("", fmt.Errorf("%w: %s", ErrVaultUnavailable, p.Msg))
 		}
+	}
+	if st.Schema.Untracked() {
+		return fail("", fmt.Errorf("%w: %s", ErrMigrationChecksum, preflight.UntrackedMsg(c.schema)))
 	}
 	next, err := nextMigration(status, migs)
 	if err != nil {

@@ -480,6 +480,40 @@ func TestMigrationSQLAndMigrateRecognizeEachOther(t *testing.T) {
 		works(schema)
 	}
 
+	// A schema set up by the script of an earlier release, which recorded
+	// nothing: both routes refuse it with the same explanation instead of
+	// failing on the first CREATE, until its migrations are recorded.
+	legacy := "legacy_script"
+	require.NoError(t, psql(legacy))
+	rows := recorded(legacy)
+	_, err = conn.Exec(ctx, "DROP TABLE "+secIdent(legacy)+".credvault_migrations")
+	require.NoError(t, err)
+	c, err := vault.New(conn, vault.WithSchema(legacy), quiet())
+	require.NoError(t, err)
+	err = c.Migrate(ctx)
+	require.ErrorIs(t, err, vault.ErrMigrationChecksum)
+	require.Contains(t, err.Error(), `schema "legacy_script" holds credential functions but no credvault_migrations table`)
+	for _, run := range []func(string) error{psql, supabaseCLI} {
+		err = run(legacy)
+		require.Equal(t, "55000", sqlstate(err))
+		require.Contains(t, err.Error(), "holds credential functions but no credvault_migrations table")
+	}
+	var exists bool
+	require.NoError(t, conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", legacy+".credvault_migrations").Scan(&exists))
+	require.False(t, exists, "a refused run leaves nothing")
+	// Recording them as the README says, from the old script's headers.
+	_, err = conn.Exec(ctx, "CREATE TABLE "+secIdent(legacy)+".credvault_migrations (version integer PRIMARY KEY, "+
+		"name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+	require.NoError(t, err)
+	for _, r := range rows {
+		_, err = conn.Exec(ctx, "INSERT INTO "+secIdent(legacy)+".credvault_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+			r.Version, r.Name, r.Checksum)
+		require.NoError(t, err)
+	}
+	migrate(legacy)
+	require.NoError(t, psql(legacy))
+	works(legacy)
+
 	// Like Migrate, the script refuses an edited migration and a database
 	// ahead of it, and changes nothing.
 	schema := "script_refuses"

@@ -367,13 +367,10 @@ func (d *doctor) elsewhere() string {
 // functions must all be there.
 func (d *doctor) checkUntrackedSchema() error {
 	missing := d.st.Schema.MissingFunctions
-	if len(missing) == 0 {
-		d.ok("schema %q has every credential function but no credvault_migrations table "+
-			"(applied from the script of an older 'credvault sql'?): compare with the output of 'credvault sql' after upgrades", d.schema)
-		return nil
+	d.finding("%s", cliTerms(preflight.UntrackedMsg(d.schema)))
+	if len(missing) > 0 {
+		d.finding("schema %q lacks %s", d.schema, strings.Join(missing, ", "))
 	}
-	d.finding("schema %q lacks %s: apply the newer migrations from 'credvault sql --schema %s'",
-		d.schema, strings.Join(missing, ", "), d.schema)
 	return nil
 }
 

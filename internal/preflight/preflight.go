@@ -125,6 +125,22 @@ func (s Schema) Installed() bool {
 	return s.Table || len(s.MissingFunctions) < len(APIFunctions)
 }
 
+// Untracked reports whether the schema holds credential functions but no
+// migration table, as the script of MigrationSQL set it up before it
+// recorded its migrations: neither Migrate nor today's script can tell
+// which migrations it holds, and both refuse it with UntrackedMsg.
+func (s Schema) Untracked() bool {
+	return !s.Table && len(s.MissingFunctions) < len(APIFunctions)
+}
+
+// UntrackedMsg says what to do about an untracked schema.
+func UntrackedMsg(schema string) string {
+	return fmt.Sprintf("schema %s holds credential functions but no %s table: it was set up from the SQL script of "+
+		"an older release, which did not record versions, so which migrations it holds is unknown; record them once "+
+		"(the README's \"Upgrades and migrations\" says how, from the old script's part headers), or keep "+
+		"upgrading it with that tool from the old script's parts", pgx.Identifier{schema}.Sanitize(), MigrationTable)
+}
+
 // Privilege is one privilege on one object.
 type Privilege struct {
 	Privilege string // such as EXECUTE
