@@ -203,10 +203,13 @@ SELECT pg_catalog.current_setting('server_version'),
 const privilegeQuery = `
 SELECT w.i FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]),
                            pg_catalog.unnest($4::pg_catalog.text[])) WITH ORDINALITY AS w(kind, object, privilege, i)
- WHERE NOT coalesce(CASE w.kind
-           WHEN 'schema' THEN pg_catalog.has_schema_privilege($1, pg_catalog.to_regnamespace(w.object), w.privilege)
-           WHEN 'table' THEN pg_catalog.has_table_privilege($1, pg_catalog.to_regclass(w.object), w.privilege)
-           WHEN 'function' THEN pg_catalog.has_function_privilege($1, pg_catalog.to_regprocedure(w.object), w.privilege)
+ WHERE NOT coalesce(CASE
+           WHEN w.kind OPERATOR(pg_catalog.=) 'schema'
+           THEN pg_catalog.has_schema_privilege($1, pg_catalog.to_regnamespace(w.object), w.privilege)
+           WHEN w.kind OPERATOR(pg_catalog.=) 'table'
+           THEN pg_catalog.has_table_privilege($1, pg_catalog.to_regclass(w.object), w.privilege)
+           WHEN w.kind OPERATOR(pg_catalog.=) 'function'
+           THEN pg_catalog.has_function_privilege($1, pg_catalog.to_regprocedure(w.object), w.privilege)
        END, false)
  ORDER BY w.i`
 
