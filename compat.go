@@ -255,10 +255,7 @@ SELECT CASE WHEN n.nspowner OPERATOR(pg_catalog.=) x.owner THEN pg_catalog.quote
               WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE' AND NOT coalesce(r.rolsuper, false)
               ORDER BY 1)
   FROM pg_catalog.pg_namespace AS n
- CROSS JOIN LATERAL (SELECT CASE WHEN n.nspowner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole
-                                 THEN (SELECT d.datdba FROM pg_catalog.pg_database AS d
-                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-                                 ELSE n.nspowner END) AS x(owner)
+ CROSS JOIN LATERAL (SELECT `+preflight.SchemaOwnerSQL+`) AS x(owner)
   JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) x.owner
  WHERE n.nspname OPERATOR(pg_catalog.=) $1`, schema).Scan(&owner, &ownerSuper, &creators)
 	switch {

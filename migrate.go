@@ -177,10 +177,7 @@ BEGIN
     PERFORM pg_catalog.pg_advisory_xact_lock(%[1]d);
     SELECT pg_catalog.pg_get_userbyid(x.owner)::pg_catalog.text INTO v_owner
       FROM pg_catalog.pg_namespace AS n
-     CROSS JOIN LATERAL (SELECT CASE WHEN n.nspowner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole
-                                     THEN (SELECT d.datdba FROM pg_catalog.pg_database AS d
-                                            WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-                                     ELSE n.nspowner END) AS x(owner)
+     CROSS JOIN LATERAL (SELECT ` + preflight.SchemaOwnerSQL + `) AS x(owner)
       JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) x.owner
      WHERE n.nspname OPERATOR(pg_catalog.=) %[2]s
        AND o.rolname OPERATOR(pg_catalog.<>) current_user AND NOT o.rolsuper;

@@ -73,6 +73,14 @@ func newHarness(t *testing.T, databaseURL string) *harness {
 	return &harness{t: t, env: env}
 }
 
+// withEnv returns a copy of h whose runs also get the environment
+// variables kv ("NAME=value").
+func (h *harness) withEnv(kv ...string) *harness {
+	c := *h
+	c.env = append(append([]string{}, h.env...), kv...)
+	return &c
+}
+
 func (h *harness) secret() string {
 	s := newSecret(h.t)
 	h.secrets = append(h.secrets, s)
@@ -574,7 +582,7 @@ func TestSupabaseByDefault(t *testing.T) {
 
 	// The suggestion works, and the environment carries the schema.
 	h.ok("", "migrate", "--schema", schema)
-	h.env = append(h.env, cli.EnvSchema+"="+schema)
+	h = h.withEnv(cli.EnvSchema + "=" + schema)
 	out := h.run("", "doctor")
 	require.Equal(t, cli.ExitOK, out.code, out.stdout)
 	require.Contains(t, out.stdout, fmt.Sprintf("schema %q\n", schema))
@@ -583,19 +591,15 @@ func TestSupabaseByDefault(t *testing.T) {
 	requireSecret(t, secret, h.ok("", "retrieve", id))
 
 	// CREDVAULT_ROLE: the calls run as that role.
-	denied := *h
-	denied.env = append(append([]string{}, h.env...), cli.EnvRole+"=authenticated")
-	r = denied.run("", "retrieve", id)
+	r = h.withEnv(cli.EnvRole+"=authenticated").run("", "retrieve", id)
 	require.Equal(t, cli.ExitFailed, r.code, r.stderr)
 	require.Contains(t, r.stderr, "permission denied")
 	requireCLITerms(t, r.stderr)
 
 	// A bad value from the environment is named by its variable, not
 	// repeated.
-	bad := *h
 	long := strings.Repeat("s", 64)
-	bad.env = append(append([]string{}, h.env...), cli.EnvSchema+"="+long)
-	r = bad.run("", "list")
+	r = h.withEnv(cli.EnvSchema+"="+long).run("", "list")
 	require.Equal(t, cli.ExitUsage, r.code)
 	require.Contains(t, r.stderr, "$"+cli.EnvSchema)
 	require.NotContains(t, r.stderr, long)

@@ -150,6 +150,14 @@ type Privilege struct {
 
 func (p Privilege) String() string { return p.Privilege + " on " + p.Kind + " " + p.Object }
 
+// SchemaOwnerSQL is the owner of the schema n, a pg_namespace row, as an
+// SQL expression: for a schema owned by pg_database_owner (public, by
+// default), the database's owner. It qualifies every name.
+const SchemaOwnerSQL = `CASE WHEN n.nspowner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole
+     THEN (SELECT d.datdba FROM pg_catalog.pg_database AS d
+            WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+     ELSE n.nspowner END`
+
 // stateQuery reads everything Read needs but Vault and the log settings in
 // one round trip. Every name and operator is schema-qualified, so it is
 // safe under any search_path. $1 is the schema, $2 the migration table,
@@ -187,10 +195,7 @@ SELECT pg_catalog.current_setting('server_version'),
               LIMIT 1)
   FROM pg_catalog.pg_roles AS me
   LEFT JOIN pg_catalog.pg_namespace AS n ON n.nspname OPERATOR(pg_catalog.=) $1
-  LEFT JOIN LATERAL (SELECT CASE WHEN n.nspowner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole
-                                 THEN (SELECT d.datdba FROM pg_catalog.pg_database AS d
-                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-                                 ELSE n.nspowner END) AS x(owner) ON true
+  LEFT JOIN LATERAL (SELECT ` + SchemaOwnerSQL + `) AS x(owner) ON true
   LEFT JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) x.owner
   LEFT JOIN pg_catalog.pg_class AS c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
                                     AND c.relname OPERATOR(pg_catalog.=) $2

@@ -50,14 +50,9 @@ type AutoExplain struct {
 // Settings made for other roles or databases, or a LOAD in other sessions,
 // are not visible from here.
 func ReadAutoExplain(ctx context.Context, q Querier) (AutoExplain, error) {
-	rows, err := q.Query(ctx, `SELECT s.name, s.setting FROM pg_catalog.pg_settings AS s
+	set, err := readNamed(ctx, q, `SELECT s.name, s.setting FROM pg_catalog.pg_settings AS s
  WHERE pg_catalog.starts_with(s.name, 'auto_explain.')`)
 	if err != nil {
-		return AutoExplain{}, err
-	}
-	set := map[string]string{}
-	var name, value string
-	if _, err := pgx.ForEachRow(rows, []any{&name, &value}, func() error { set[name] = value; return nil }); err != nil {
 		return AutoExplain{}, err
 	}
 	if len(set) == 0 {
@@ -76,6 +71,19 @@ func ReadAutoExplain(ctx context.Context, q Querier) (AutoExplain, error) {
 		a.ParamMaxLength, a.HasParamMaxLength = v, true
 	}
 	return a, nil
+}
+
+// readNamed runs sql, which returns (name, value) rows, and maps each name
+// to its value.
+func readNamed(ctx context.Context, q Querier, sql string, args ...any) (map[string]string, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]string{}
+	var name, value string
+	_, err = pgx.ForEachRow(rows, []any{&name, &value}, func() error { set[name] = value; return nil })
+	return set, err
 }
 
 // Active reports whether auto_explain writes plans to the log at all.
@@ -181,7 +189,7 @@ var settingNames = []string{
 // guarded) in two queries. Its queries qualify every name, so it is safe
 // under any search_path.
 func ReadSettings(ctx context.Context, q Querier) (Settings, error) {
-	rows, err := q.Query(ctx, `SELECT s.name, s.setting FROM pg_catalog.pg_settings AS s
+	set, err := readNamed(ctx, q, `SELECT s.name, s.setting FROM pg_catalog.pg_settings AS s
  WHERE s.name OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])
  UNION ALL
 SELECT 'guarded', EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
@@ -190,11 +198,6 @@ SELECT 'guarded', EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
  UNION ALL
 SELECT 'database', pg_catalog.current_database()::pg_catalog.text`, settingNames)
 	if err != nil {
-		return Settings{}, err
-	}
-	set := map[string]string{}
-	var name, value string
-	if _, err := pgx.ForEachRow(rows, []any{&name, &value}, func() error { set[name] = value; return nil }); err != nil {
 		return Settings{}, err
 	}
 	integer := func(name string, absent int) int {
