@@ -442,7 +442,7 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, first bool) (
 		}
 		return true, nil
 	}
-	if err := applyProblem(problems, st); err != nil {
+	if err := applyProblem(problems); err != nil {
 		return fail(next.file, err)
 	}
 
@@ -489,7 +489,7 @@ func nextMigration(status []MigrationStatus, migs []migration) (migration, error
 
 // applyProblem returns the error for the first problem that stops a
 // migration from being applied, or nil.
-func applyProblem(problems []preflight.Problem, st preflight.State) error {
+func applyProblem(problems []preflight.Problem) error {
 	for _, p := range problems {
 		switch p.Code {
 		case preflight.ServerTooOld, preflight.RolesMissing:

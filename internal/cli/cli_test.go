@@ -119,3 +119,15 @@ func TestCLITerms(t *testing.T) {
 		require.NotRegexp(t, goTerm, h, "%v", k)
 	}
 }
+
+func TestShellWord(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"credentials":  "credentials",
+		"Team_2":       "Team_2",
+		"team creds":   `"team creds"`,
+		`a"b$c` + "`d": `"a\"b\$c` + "\\`d\"",
+	} {
+		require.Equal(t, want, shellWord(in))
+	}
+}

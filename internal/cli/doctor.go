@@ -341,9 +341,9 @@ func (d *doctor) migrateAdvice() string {
 	p, found := d.problem(preflight.SchemaNotCreatable, preflight.SchemaOwner, preflight.TableOwner)
 	switch {
 	case !found:
-		return fmt.Sprintf("run 'credvault migrate --schema %s'", d.schema)
+		return fmt.Sprintf("run 'credvault migrate --schema %s'", shellWord(d.schema))
 	case p.Code == preflight.SchemaOwner:
-		return fmt.Sprintf("run 'credvault migrate --schema %s' connected as %s, its owner, or %s", d.schema,
+		return fmt.Sprintf("run 'credvault migrate --schema %s' connected as %s, its owner, or %s", shellWord(d.schema),
 			pgx.Identifier{d.st.Schema.Owner}.Sanitize(), d.elsewhere())
 	case p.Code == preflight.SchemaNotCreatable && d.st.SuggestedSchema != "":
 		return fmt.Sprintf("%s may not create objects in it%s; %s", d.st.CurrentUser, preflight.SupabaseNote(d.schema), d.elsewhere())
@@ -357,8 +357,25 @@ func (d *doctor) elsewhere() string {
 	if s == "" || s == d.schema {
 		return "install into a schema the connected role may create in"
 	}
+	w := shellWord(s)
 	return fmt.Sprintf("install into a schema it may create in: 'credvault migrate --schema %s', then pass --schema %s "+
-		"(or set %s=%s) to every command", s, s, EnvSchema, s)
+		"(or set %s=%s) to every command", w, w, EnvSchema, w)
+}
+
+// shellWord writes s as one word of a shell command: as it is when it is
+// made of letters, digits and _ only, else in double quotes (a schema name
+// cannot hold a NUL; $, `, \ and " are escaped).
+func shellWord(s string) string {
+	plain := s != ""
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			plain = false
+		}
+	}
+	if plain {
+		return s
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`").Replace(s) + `"`
 }
 
 // checkUntrackedSchema checks a schema without credvault_migrations, such
