@@ -24,7 +24,8 @@ var (
 	ErrNotFound = errors.New("vault: credential not found")
 
 	// ErrPermissionDenied means the role the call ran as may not do it
-	// (SQLSTATE 42501), for example a client built with
+	// (SQLSTATE 42501 raised by the call itself; raised inside a credential
+	// function, it is [ErrOwnerPrivilege]), for example a client built with
 	// WithRole("authenticated"), or that the server refused the login
 	// itself (class 28).
 	ErrPermissionDenied = errors.New("vault: permission denied")
