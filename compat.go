@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/credvault/vault/internal/preflight"
 	"github.com/credvault/vault/internal/vaultstate"
 )
 
@@ -54,21 +55,28 @@ var (
 func InstallCompatVault(ctx context.Context, db DB, keyFile string) error {
 	err := checkKeyFile(keyFile)
 	if err == nil {
-		err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-			restore, err := pinSearchPath(ctx, tx, isTx(db))
-			if err != nil {
-				return err
-			}
-			if _, err := installCompat(ctx, tx, keyFile); err != nil {
-				return err
-			}
-			return restore(ctx)
-		})
+		_, err = installCompatTx(ctx, db, keyFile)
 	}
 	if err != nil {
 		return newError("install_compat", uuid.Nil, "", err)
 	}
 	return nil
+}
+
+// installCompatTx runs installCompat in a transaction of its own on db (a
+// savepoint when db is a transaction) with the search_path pinned.
+func installCompatTx(ctx context.Context, db DB, keyFile string) (action compatAction, err error) {
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		restore, err := pinSearchPath(ctx, tx, isTx(db))
+		if err != nil {
+			return err
+		}
+		if action, err = installCompat(ctx, tx, keyFile); err != nil {
+			return err
+		}
+		return restore(ctx)
+	})
+	return action, err
 }
 
 // compatAction is what installCompat did.
@@ -141,10 +149,7 @@ func installCompat(ctx context.Context, tx pgx.Tx, keyFile string) (compatAction
 // untrustedVault is the error for a schema vault that is neither Vault nor
 // this module's layer owned by superusers.
 func untrustedVault(vs vaultstate.State) error {
-	return fmt.Errorf("%w: %s; refusing to use it, since the credential functions would hand every secret to it "+
-		"(and the compatibility layer would run it as a superuser): have a superuser inspect and drop schema vault, "+
-		"then install the supabase_vault extension or the compatibility layer",
-		ErrVaultUnavailable, vs.Problem)
+	return fmt.Errorf("%w: %s", ErrVaultUnavailable, preflight.UntrustedVault(vs))
 }
 
 // pgcryptoFunctions are the pgcrypto functions the layer calls.
@@ -250,10 +255,7 @@ SELECT CASE WHEN n.nspowner OPERATOR(pg_catalog.=) x.owner THEN pg_catalog.quote
               WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE' AND NOT coalesce(r.rolsuper, false)
               ORDER BY 1)
   FROM pg_catalog.pg_namespace AS n
- CROSS JOIN LATERAL (SELECT CASE WHEN n.nspowner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole
-                                 THEN (SELECT d.datdba FROM pg_catalog.pg_database AS d
-                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-                                 ELSE n.nspowner END) AS x(owner)
+ CROSS JOIN LATERAL (SELECT `+preflight.SchemaOwnerSQL+`) AS x(owner)
   JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) x.owner
  WHERE n.nspname OPERATOR(pg_catalog.=) $1`, schema).Scan(&owner, &ownerSuper, &creators)
 	switch {

@@ -782,7 +782,7 @@ func TestCompatUpgradesOlderLayer(t *testing.T) {
 	owner, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
 	require.NoError(t, err)
 	require.NoError(t, owner.Migrate(ctx), "compat 1 is still Vault")
-	require.Contains(t, logs.String(), "compatibility layer is version 1")
+	require.Contains(t, logs.String(), "compatibility layer compat 1 is outdated")
 	c, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithRole("service_role"), quiet())
 	require.NoError(t, err)
 	secret := newSecret()

@@ -21,7 +21,8 @@
 //	if err := creds.Migrate(ctx); err != nil { /* handle err */ }
 //
 //	id, err := creds.Store(ctx, "acme/quickbooks", apiKey, "QuickBooks OAuth client secret")
-//	// save id in your organization_integrations row
+//	// save id in your organization_integrations row: build the client on
+//	// the transaction that writes it (see Connections), so both commit together
 //	secret, err := creds.Retrieve(ctx, id)
 //
 // Migrate runs as the connection's own role, not the one given with

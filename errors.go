@@ -24,10 +24,20 @@ var (
 	ErrNotFound = errors.New("vault: credential not found")
 
 	// ErrPermissionDenied means the role the call ran as may not do it
-	// (SQLSTATE 42501), for example a client built with
+	// (SQLSTATE 42501 raised by the call itself; raised inside a credential
+	// function, it is [ErrOwnerPrivilege]), for example a client built with
 	// WithRole("authenticated"), or that the server refused the login
 	// itself (class 28).
 	ErrPermissionDenied = errors.New("vault: permission denied")
+
+	// ErrOwnerPrivilege means the role that owns the credential functions
+	// (the one that ran Migrate) lacks a privilege the call needed inside
+	// them, typically on Vault: EXECUTE on vault._crypto_aead_det_decrypt,
+	// SELECT on vault.decrypted_secrets (SQLSTATE 42501 raised inside a
+	// credential function, after the caller was allowed to call it). A
+	// grant was revoked, or lost in an upgrade; the caller is not at fault,
+	// and `credvault doctor` lists what the owner lacks.
+	ErrOwnerPrivilege = errors.New("vault: the credential functions' owner lacks a privilege")
 
 	// ErrInvalidArgument means an argument was rejected before or by the
 	// database: an empty or oversized name, a secret that is not valid UTF-8
@@ -219,6 +229,9 @@ type kind struct {
 	codes []string
 	// match recognises errors that carry no SQLSTATE.
 	match func(error) bool
+	// refine claims a server error before its SQLSTATE is looked up, for a
+	// kind that the SQLSTATE alone does not tell.
+	refine func(*pgconn.PgError) bool
 	// anyStatement means the kind says the same whichever statement failed
 	// (a lost connection, a conflict, this module's own SQLSTATEs), so
 	// KindOf gives it to driver errors from the caller's own statements.
@@ -262,6 +275,13 @@ var kinds = [...]kind{
 		hint: "the credential functions are executable by service_role only: connect as a member of it " +
 			"(postgres on Supabase) and run the calls as service_role (WithRole); the access log is readable only by " +
 			"the role that ran Migrate; a class 28 SQLSTATE means the server refused the login itself",
+	},
+	{
+		err: ErrOwnerPrivilege, outcome: "owner_privilege_missing", level: slog.LevelError,
+		refine: deniedInsideFunction,
+		hint: "the role that owns the credential functions (the one that ran Migrate) lacks a privilege they use, " +
+			"typically on Vault (a grant revoked, or lost in an upgrade): have Vault's owner (supabase_admin, or a superuser) " +
+			"grant it back to that role; the caller is not at fault, and retrying will not help",
 	},
 	{
 		err: ErrInvalidArgument, outcome: "invalid_argument", level: slog.LevelInfo,
@@ -397,6 +417,11 @@ func classify(err error) *kind {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		for i := range kinds {
+			if kinds[i].refine != nil && kinds[i].refine(pgErr) {
+				return &kinds[i]
+			}
+		}
 		return kindOfCode(pgErr.Code)
 	}
 	for i := range kinds {
@@ -474,6 +499,14 @@ func Hint(err error) string {
 		return k.hint
 	}
 	return ""
+}
+
+// deniedInsideFunction reports whether a 42501 was raised inside a
+// function (the server's error context names it) rather than by the call
+// itself: the caller was allowed to call the SECURITY DEFINER function, and
+// its owner was refused something.
+func deniedInsideFunction(e *pgconn.PgError) bool {
+	return e.Code == pgerrcode.InsufficientPrivilege && e.Where != ""
 }
 
 // isConnectionFailure reports whether err, which holds no server error, says

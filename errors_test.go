@@ -30,6 +30,7 @@ import (
 var kindNames = map[string]error{
 	"ErrNotFound":              vault.ErrNotFound,
 	"ErrPermissionDenied":      vault.ErrPermissionDenied,
+	"ErrOwnerPrivilege":        vault.ErrOwnerPrivilege,
 	"ErrInvalidArgument":       vault.ErrInvalidArgument,
 	"ErrInUse":                 vault.ErrInUse,
 	"ErrPlaintextCredential":   vault.ErrPlaintextCredential,
@@ -470,4 +471,39 @@ func TestCallsAreLoggedByKind(t *testing.T) {
 	out := logs.String()
 	require.Equal(t, len(want), strings.Count(out, `"op":`), "op is written once per record")
 	require.False(t, strings.Contains(out, secret), "the value leaked")
+}
+
+// TestOwnerLostVaultPrivilege takes from the functions' owner (postgres)
+// a Vault grant the functions use, as a Supabase upgrade once did: the
+// calls that need it fail with ErrOwnerPrivilege, which tells the
+// operator to restore the grant, while a caller that may not call the
+// functions still gets ErrPermissionDenied.
+func TestOwnerLostVaultPrivilege(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("revokes Vault grants: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+	}
+	svc, err := vault.New(db.Pool, vault.WithSchema(db.Schema), vault.WithRole("service_role"), quiet())
+	require.NoError(t, err)
+	id, err := svc.Store(ctx, "owner/"+uuid.NewString(), newSecret(), "")
+	require.NoError(t, err)
+
+	admin := connect(t, db.AdminURL)
+	_, err = admin.Exec(ctx, "REVOKE EXECUTE ON FUNCTION vault._crypto_aead_det_decrypt FROM postgres, service_role CASCADE")
+	require.NoError(t, err)
+
+	_, err = svc.Retrieve(ctx, id)
+	require.ErrorIs(t, err, vault.ErrOwnerPrivilege)
+	require.NotErrorIs(t, err, vault.ErrPermissionDenied)
+	require.Equal(t, "42501", sqlstate(err))
+	require.Contains(t, vault.Hint(err), "grant it back")
+	require.False(t, vault.IsRetryable(err))
+
+	denied, err := vault.New(db.Pool, vault.WithSchema(db.Schema), vault.WithRole("authenticated"), quiet())
+	require.NoError(t, err)
+	_, err = denied.Retrieve(ctx, id)
+	require.ErrorIs(t, err, vault.ErrPermissionDenied)
+	require.NotErrorIs(t, err, vault.ErrOwnerPrivilege)
 }

@@ -72,6 +72,77 @@ func Example_store() {
 	// gone after delete: true
 }
 
+// Example_sameTransaction stores a credential and saves its id in your own
+// table in one transaction, which is how to connect an integration: a
+// client built on the [pgx.Tx] makes its calls inside it, so the secret and
+// the row that points to it commit together, or neither does and no orphan
+// secret is left in Vault.
+func Example_sameTransaction() {
+	ctx := context.Background()
+	pool, done := examplePool() // in a service: pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	defer done()
+	exampleIntegrations(pool) // your table: organization_integrations(organization_id, provider, secret_id)
+
+	// connectQuickBooks stores an organization's QuickBooks client secret
+	// and saves its id in the organization's integration row.
+	connectQuickBooks := func(ctx context.Context, orgID int64, clientSecret string) (id uuid.UUID, err error) {
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			creds, err := vault.New(tx, vault.WithSchema("credentials"), vault.WithRole("service_role"),
+				vault.WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				return err
+			}
+			id, err = creds.Store(ctx, fmt.Sprintf("org/%d/quickbooks", orgID), clientSecret, "QuickBooks OAuth client secret")
+			if err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `UPDATE organization_integrations SET secret_id = $1
+ WHERE organization_id = $2 AND provider = 'quickbooks'`, id, orgID)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("organization %d has no QuickBooks integration", orgID)
+			}
+			return nil // commit: the secret and its id together
+		})
+		return id, err
+	}
+
+	creds, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithRole("service_role"),
+		vault.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	clientSecret := exampleSecret()
+	if _, err := connectQuickBooks(ctx, 42, clientSecret); err != nil {
+		log.Fatal(err)
+	}
+	var id uuid.UUID
+	err = pool.QueryRow(ctx, `SELECT secret_id FROM organization_integrations
+ WHERE organization_id = 42 AND provider = 'quickbooks'`).Scan(&id)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer creds.Delete(ctx, id)
+	got, err := creds.Retrieve(ctx, id)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("the integration row holds the credential's id:", got == clientSecret)
+
+	// Organization 7 has no integration row: the UPDATE fails the
+	// transaction, and the secret stored in it is rolled back.
+	orphan, err := connectQuickBooks(ctx, 7, exampleSecret())
+	fmt.Println("error:", err)
+	_, err = creds.Retrieve(ctx, orphan)
+	fmt.Println("nothing left in Vault:", errors.Is(err, vault.ErrNotFound))
+	// Output:
+	// the integration row holds the credential's id: true
+	// error: organization 7 has no QuickBooks integration
+	// nothing left in Vault: true
+}
+
 // ExampleNew shows the two clients a Supabase service typically builds: one
 // that migrates at startup as the owner of the functions (postgres), and one
 // that makes every call as service_role.
@@ -316,6 +387,23 @@ func examplePool() (pool *pgxpool.Pool, done func()) {
 		panic("vaulttest migrates in schema " + db.Schema + ", the examples expect credentials")
 	}
 	return db.Pool, func() { _ = db.Close() }
+}
+
+// exampleIntegrations creates, unless it exists, the integration table of
+// Example_sameTransaction, with organization 42's QuickBooks integration,
+// not connected yet.
+func exampleIntegrations(pool *pgxpool.Pool) {
+	_, err := pool.Exec(context.Background(), `
+CREATE TABLE IF NOT EXISTS public.organization_integrations (
+    organization_id bigint NOT NULL,
+    provider        text   NOT NULL,
+    secret_id       uuid,
+    PRIMARY KEY (organization_id, provider));
+INSERT INTO public.organization_integrations (organization_id, provider) VALUES (42, 'quickbooks')
+    ON CONFLICT (organization_id, provider) DO UPDATE SET secret_id = NULL;`)
+	if err != nil {
+		panic(err)
+	}
 }
 
 // exampleSecret stands in for a credential received from a provider.

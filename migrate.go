@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/credvault/vault/internal/preflight"
 	"github.com/credvault/vault/internal/vaultstate"
 )
 
@@ -43,7 +44,7 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 const schemaPlaceholder = "@schema@"
 
 // migrationTable records applied migrations, in the target schema.
-const migrationTable = "credvault_migrations"
+const migrationTable = preflight.MigrationTable
 
 var migrationFileRE = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
 
@@ -94,9 +95,22 @@ func render(sql, schema string) string {
 }
 
 // MigrationSQL returns every migration rendered for schema, in order, as one
-// script that creates the schema if needed. It does not record versions:
-// use it to hand the SQL to another migration tool, and either let
-// [Client.Migrate] manage the schema or never call it on that schema.
+// script for another migration tool (the Supabase CLI, psql -1 -f, goose,
+// tern...). The script creates the schema if needed and records each
+// migration in the schema's credvault_migrations table, as [Client.Migrate]
+// does, with the same checksums: each migration is one DO block that takes
+// Migrate's advisory lock, applies the migration only when the table does
+// not record it yet, and records it. So the script and Migrate each find
+// applied what the other applied, the script may be run again, and a newer
+// module's script applies only the newer migrations. Like Migrate, it fails
+// (SQLSTATE 55000) and changes nothing when a recorded migration has
+// another checksum, when the schema records a version newer than the
+// script's, when the schema holds credential functions without the
+// migration table (set up by the script of an older release, which did not
+// record them), or when the schema or its migration table belongs to
+// another role than the one running it (or a superuser). Every statement stands
+// alone, so tools that split a file into statements can run it, in one
+// transaction or statement by statement.
 //
 // The script first sets search_path to pg_catalog, pg_temp, so that no
 // function, operator or type that a role planted in another schema (such as
@@ -107,19 +121,123 @@ func MigrationSQL(schema string) (string, error) {
 	if err := checkIdentifier("schema", schema); err != nil {
 		return "", err
 	}
+	if strings.Contains(schema, "$credvault") {
+		return "", fmt.Errorf("%w: a schema name for MigrationSQL must not hold $credvault, which the script quotes with", ErrInvalidArgument)
+	}
 	migs, err := loadMigrations(Migrations)
 	if err != nil {
 		return "", err
 	}
+	s := quoteIdent(schema)
+	lock := migrationLockKey(schema)
 	var sb strings.Builder
 	sb.WriteString(scriptPinSearchPath)
-	fmt.Fprintf(&sb, "CREATE SCHEMA IF NOT EXISTS %s;\n", quoteIdent(schema))
+	fmt.Fprintf(&sb, "CREATE SCHEMA IF NOT EXISTS %s;\n", s)
+	fmt.Fprintf(&sb, scriptHeader, lock, quoteLiteral(schema), s, migrationTable,
+		quoteLiteral(migrationTableSQL(s)), len(migs), quoteLiteral(s+"."+migrationTable),
+		quoteLiteral(s+"."+preflight.APIFunctions[0]), quoteLiteral(preflight.UntrackedMsg(schema)))
 	for _, m := range migs {
-		fmt.Fprintf(&sb, "\n-- %s (sha256 %s)\n%s", m.file, m.checksum, render(m.sql, schema))
+		sql := render(m.sql, schema)
+		if strings.Contains(sql, scriptTag) || strings.Contains(sql, scriptSQLTag) {
+			return "", fmt.Errorf("migration %q holds %s or %s, which the script quotes it with", m.file, scriptTag, scriptSQLTag)
+		}
+		fmt.Fprintf(&sb, scriptMigration, m.file, m.checksum, lock, s, migrationTable, m.version,
+			quoteLiteral(m.checksum), quoteLiteral(m.file), sql, quoteLiteral(m.file))
 	}
 	sb.WriteString(scriptRestoreSearchPath)
 	return sb.String(), nil
 }
+
+// The dollar-quote tags of MigrationSQL's DO blocks and of the migrations
+// they execute; no migration may hold them.
+const (
+	scriptTag    = "$credvault$"
+	scriptSQLTag = "$credvault_sql$"
+)
+
+// scriptHeader is MigrationSQL's first DO block, which checks the target
+// and creates the migration table: like Migrate, it refuses a schema or a
+// migration table that a role other than the current one (or a superuser)
+// owns, a schema an older script set up without the table, and a
+// database ahead of the script. Its arguments: the lock key,
+// the schema as a literal, the quoted schema, the table name, the table's
+// DDL as a literal, the number of migrations, the qualified table name as
+// a literal, the first credential function and the message for a schema
+// an older script set up without the table (see preflight.Schema.Untracked)
+// as literals. The schema is never written into a comment, where a line
+// break in its name would end the comment.
+const scriptHeader = `
+-- Record the migrations in the schema's %[4]s table, as Client.Migrate
+-- does: this script and Migrate each find applied what the other applied.
+DO $credvault$
+DECLARE
+    v_owner pg_catalog.text;
+    v_latest pg_catalog.int4;
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(%[1]d);
+    SELECT pg_catalog.pg_get_userbyid(x.owner)::pg_catalog.text INTO v_owner
+      FROM pg_catalog.pg_namespace AS n
+     CROSS JOIN LATERAL (SELECT ` + preflight.SchemaOwnerSQL + `) AS x(owner)
+      JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) x.owner
+     WHERE n.nspname OPERATOR(pg_catalog.=) %[2]s
+       AND o.rolname OPERATOR(pg_catalog.<>) current_user AND NOT o.rolsuper;
+    IF v_owner IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = pg_catalog.format(
+            'schema %%I is owned by %%I, which could replace the functions this script creates there as the current role: '
+            'run it as that owner, or render it for a schema the current role owns', %[2]s, v_owner);
+    END IF;
+    IF pg_catalog.to_regclass(%[7]s) IS NULL THEN
+        IF pg_catalog.to_regprocedure(%[8]s) IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = %[9]s;
+        END IF;
+        EXECUTE %[5]s;
+    END IF;
+    SELECT pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text INTO v_owner
+      FROM pg_catalog.pg_class AS c
+      JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) c.relowner
+     WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%[7]s)
+       AND o.rolname OPERATOR(pg_catalog.<>) current_user AND NOT o.rolsuper;
+    IF v_owner IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = pg_catalog.format(
+            '%%I.%[4]s is owned by %%I, whose triggers on it would run as the current role: run the script as that owner, '
+            'or have the table dropped', %[2]s, v_owner);
+    END IF;
+    SELECT pg_catalog.max(m.version) INTO v_latest FROM %[3]s.%[4]s AS m;
+    IF v_latest OPERATOR(pg_catalog.>) %[6]d THEN
+        RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = pg_catalog.format(
+            'schema %%I records migration version %%s, newer than this script''s %[6]d: render the script with a newer credvault',
+            %[2]s, v_latest);
+    END IF;
+END
+$credvault$;
+`
+
+// scriptMigration is one migration of MigrationSQL's script. Its
+// arguments: the file, its checksum, the lock key, the quoted schema, the
+// table name, the version, the checksum and the file as literals, the
+// rendered migration, the file as a literal.
+const scriptMigration = `
+-- %[1]s (sha256 %[2]s)
+DO $credvault$
+DECLARE
+    v_checksum pg_catalog.text;
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(%[3]d);
+    SELECT m.checksum INTO v_checksum FROM %[4]s.%[5]s AS m WHERE m.version OPERATOR(pg_catalog.=) %[6]d;
+    IF FOUND THEN
+        IF v_checksum OPERATOR(pg_catalog.<>) %[7]s THEN
+            RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = pg_catalog.format(
+                '%%s was applied from another file (sha256 %%s), not this script''s (sha256 %%s): '
+                'never edit a migration once applied', %[8]s, v_checksum, %[7]s);
+        END IF;
+        RETURN; -- applied by Migrate or an earlier run of a script
+    END IF;
+    EXECUTE $credvault_sql$
+%[9]s$credvault_sql$;
+    INSERT INTO %[4]s.%[5]s (version, name, checksum) VALUES (%[6]d, %[10]s, %[7]s);
+END
+$credvault$;
+`
 
 // The first and last statements of MigrationSQL's script. Session-level
 // (is_local false), as the script may run outside a transaction; inside
@@ -189,13 +307,19 @@ func migrationLockKey(schema string) int64 {
 // many processes at once: each transaction first takes a transaction-scoped
 // advisory lock on the schema (see migrationLockKey), so one applies and
 // the others wait, then find nothing left to do. Run it at startup as the
-// role that should own the functions (on Supabase, postgres).
+// role that should own the functions (on Supabase, postgres). A schema set
+// up from [MigrationSQL] records its migrations the same way, so Migrate
+// finds them applied.
 //
-// When every migration is already applied Migrate only reads, so roles
-// without CREATE on the schema may call it. Otherwise it creates the schema
-// if missing and needs CREATE on it (or on the database). With
-// [WithCompatVault] it also installs the compatibility layer, or upgrades
-// one an older version of this module installed.
+// With [WithCompatVault] it first installs the compatibility layer, or
+// upgrades one an older version of this module installed, in a transaction
+// of its own. When every migration is already applied Migrate only reads,
+// so roles without CREATE on the schema may call it. Otherwise it creates
+// the schema if missing and needs CREATE on it (or on the database).
+// Before anything, it reads the server as `credvault doctor` does and logs
+// a warning for each problem that does not stop it: an outdated
+// compatibility layer, Vault privileges its role lacks, server settings
+// that would write secrets to the log.
 //
 // Nothing another role planted runs as the migrating role: every
 // transaction first pins search_path to pg_catalog, pg_temp (and gives a
@@ -209,32 +333,42 @@ func migrationLockKey(schema string) int64 {
 // [WithCompatVault] was not given, or when schema vault is neither Vault
 // nor the compatibility layer owned by superusers (a look-alike that the
 // functions would hand every secret to); [ErrSchemaNotWritable] when the
-// role may not create in the schema (on Supabase use [WithSchema]) or the
-// schema or its migration table belongs to another role;
-// [ErrMigrationChecksum] when an applied migration was edited or the
-// database is ahead of this module; with [WithCompatVault], the errors of
-// [InstallCompatVault]. A failing migration's error names its file in
-// [Error.Name] and unwraps to the server's error.
+// role may not create in the schema (its message suggests a schema the
+// role may use, with [WithSchema]) or the schema or its migration table
+// belongs to another role; [ErrMigrationChecksum] when an applied migration
+// was edited, the database is ahead of this module, or the schema holds
+// credential functions that no migration table records (set up by the
+// script of an older release of MigrationSQL: see the README); with
+// [WithCompatVault], the errors of [InstallCompatVault]. A failing
+// migration's error names its file in [Error.Name] and unwraps to the
+// server's error.
 func (c *Client) Migrate(ctx context.Context) error {
 	migs, err := loadMigrations(Migrations)
 	if err != nil {
 		return newError("migrate", uuid.Nil, "", err)
 	}
-	warned := false
-	for {
-		done, err := c.migrateOne(ctx, migs, &warned)
+	if c.compat != "" {
+		action, err := installCompatTx(ctx, c.db, c.compat)
 		if err != nil {
-			return err
+			return newError("migrate", uuid.Nil, "compat/vault.sql", err)
 		}
-		if done {
-			return nil
+		if action != compatNone {
+			c.logger.InfoContext(ctx, "vault: "+string(action)+" the Vault compatibility layer",
+				"version", vaultstate.CompatVersion)
+		}
+	}
+	for first := true; ; first = false {
+		done, err := c.migrateOne(ctx, migs, first)
+		if err != nil || done {
+			return err
 		}
 	}
 }
 
 // migrateOne applies the first pending migration in one transaction and
-// reports whether none was left.
-func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool) (done bool, err error) {
+// reports whether none was left: lock, read, verify, apply one. On the
+// first run it also logs the problems that do not stop it.
+func (c *Client) migrateOne(ctx context.Context, migs []migration, first bool) (done bool, err error) {
 	fail := func(file string, err error) (bool, error) {
 		e := newError("migrate", uuid.Nil, file, err)
 		if e.Kind == ErrNotMigrated { // an undefined function inside a migration is a plain SQL error
@@ -262,102 +396,60 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 		}
 		return tx.Commit(ctx)
 	}
+
+	// Lock.
 	if _, err := tx.Exec(ctx, "SELECT pg_catalog.pg_advisory_xact_lock($1)", migrationLockKey(c.schema)); err != nil {
 		return fail("", err)
 	}
-	st, err := readServerState(ctx, tx, c.schema)
+
+	// Read.
+	st, err := preflight.Read(ctx, tx, c.schema)
 	if err != nil {
 		return fail("", err)
 	}
-	if st.vault.Kind == vaultstate.Foreign {
-		return fail("", untrustedVault(st.vault))
-	}
-	outdated := st.vault.Kind == vaultstate.Compat && st.vault.CompatVersion < vaultstate.CompatVersion
-	if !*warned {
-		*warned = true
-		if msg := st.parameterLogging(); msg != "" {
-			c.logger.WarnContext(ctx, "vault: the server logs bind parameters, which include secrets: "+msg,
-				"schema", c.schema)
-		}
-		if err := c.warnPlanLogging(ctx, tx); err != nil {
-			return fail("", err)
-		}
-		if outdated && c.compat == "" {
-			c.logger.WarnContext(ctx, fmt.Sprintf("vault: the Vault compatibility layer is version %d, which a role controlling "+
-				"the schema of pgcrypto or a caller's temporary types can subvert; upgrade it to version %d by running "+
-				"Migrate with WithCompatVault (credvault migrate --compat-key-file) as a superuser",
-				st.vault.CompatVersion, vaultstate.CompatVersion))
-		}
-	}
-	layerDue := c.compat != "" && (st.vault.Kind == vaultstate.Absent || outdated)
-
-	var status []MigrationStatus
-	if st.tableExists {
+	status := pendingStatus(migs)
+	if st.Schema.Table {
 		if status, err = c.readStatus(ctx, tx, migs); err != nil {
 			return fail("", err)
 		}
-	} else {
-		status = pendingStatus(migs)
 	}
-	var next *migration
-	for _, m := range status {
-		switch {
-		case m.Checksum == "":
-			return fail("", fmt.Errorf("%w: the database has migration version %d, newer than this module's %d: upgrade the module",
-				ErrMigrationChecksum, m.Version, len(migs)))
-		case m.Drifted():
-			return fail(m.File, fmt.Errorf("%w: %s was changed after it was applied (database sha256 %s, module sha256 %s)",
-				ErrMigrationChecksum, m.File, m.AppliedChecksum, m.Checksum))
-		case !m.Applied && next == nil:
-			next = &migs[m.Version-1]
+
+	// Verify.
+	problems := st.Problems()
+	for _, p := range problems {
+		if p.Code == preflight.VaultForeign {
+			return fail("", fmt.Errorf("%w: %s", ErrVaultUnavailable, p.Msg))
 		}
 	}
-	if next == nil && !layerDue {
+	if st.Schema.Untracked() {
+		return fail("", fmt.Errorf("%w: %s", ErrMigrationChecksum, preflight.UntrackedMsg(c.schema)))
+	}
+	next, err := nextMigration(status, migs)
+	if err != nil {
+		return fail(next.file, err)
+	}
+	if first {
+		for _, p := range problems {
+			switch p.Code {
+			case preflight.CompatOutdated, preflight.VaultPrivileges, preflight.Logging:
+				c.logger.WarnContext(ctx, "vault: "+p.Msg, "schema", c.schema)
+			}
+		}
+	}
+	if next.file == "" {
 		if err := commit(); err != nil {
 			return fail("", err)
 		}
 		return true, nil
 	}
-
-	if layerDue {
-		action, err := installCompat(ctx, tx, c.compat)
-		if err != nil {
-			return fail("compat/vault.sql", err)
-		}
-		if action != compatNone {
-			c.logger.InfoContext(ctx, "vault: "+string(action)+" the Vault compatibility layer",
-				"version", vaultstate.CompatVersion)
-		}
-		if st, err = readServerState(ctx, tx, c.schema); err != nil { // it may have created the schema
-			return fail("", err)
-		}
-		if next == nil {
-			if err := commit(); err != nil {
-				return fail("compat/vault.sql", err)
-			}
-			return true, nil
-		}
-	}
-	if st.vault.Kind == vaultstate.Absent {
-		return fail(next.file, fmt.Errorf("%w: there is no schema vault: install the supabase_vault extension "+
-			"(CREATE EXTENSION supabase_vault) or opt into the compatibility layer with WithCompatVault", ErrVaultUnavailable))
-	}
-	if !st.canCreate {
-		return fail(next.file, fmt.Errorf("%w: role %q may not create objects in schema %q; "+
-			"install into a schema it may create in with WithSchema (on Supabase, postgres cannot create in schema vault)",
-			ErrSchemaNotWritable, st.currentUser, c.schema))
-	}
-	if !st.rolesExist {
-		return fail(next.file, errors.New("roles anon, authenticated and service_role must exist: Supabase has them, "+
-			"and the compatibility layer creates them on plain PostgreSQL"))
-	}
-	if err := checkTargetOwners(ctx, tx, c.schema); err != nil {
+	if err := applyProblem(problems); err != nil {
 		return fail(next.file, err)
 	}
-	if err := c.ensureMigrationTable(ctx, tx, st); err != nil {
+
+	// Apply one.
+	if err := c.ensureMigrationTable(ctx, tx, st.Schema); err != nil {
 		return fail("", err)
 	}
-
 	start := time.Now()
 	if _, err := tx.Exec(ctx, render(next.sql, c.schema)); err != nil {
 		return fail(next.file, err)
@@ -372,6 +464,43 @@ func (c *Client) migrateOne(ctx context.Context, migs []migration, warned *bool)
 	c.logger.InfoContext(ctx, "vault: applied migration", "schema", c.schema, "version", next.version,
 		"file", next.file, "duration", time.Since(start))
 	return false, nil
+}
+
+// nextMigration returns the first pending migration, a zero migration when
+// none is pending, or an [ErrMigrationChecksum] error for an applied
+// migration that was edited (the returned migration names it) or a
+// version this module does not know.
+func nextMigration(status []MigrationStatus, migs []migration) (migration, error) {
+	var next migration
+	for _, m := range status {
+		switch {
+		case m.Checksum == "":
+			return migration{}, fmt.Errorf("%w: the database has migration version %d, newer than this module's %d: upgrade the module",
+				ErrMigrationChecksum, m.Version, len(migs))
+		case m.Drifted():
+			return migration{file: m.File}, fmt.Errorf("%w: %s was changed after it was applied (database sha256 %s, module sha256 %s)",
+				ErrMigrationChecksum, m.File, m.AppliedChecksum, m.Checksum)
+		case !m.Applied && next.file == "":
+			next = migs[m.Version-1]
+		}
+	}
+	return next, nil
+}
+
+// applyProblem returns the error for the first problem that stops a
+// migration from being applied, or nil.
+func applyProblem(problems []preflight.Problem) error {
+	for _, p := range problems {
+		switch p.Code {
+		case preflight.ServerTooOld, preflight.RolesMissing:
+			return errors.New(p.Msg)
+		case preflight.VaultAbsent:
+			return fmt.Errorf("%w: %s", ErrVaultUnavailable, p.Msg)
+		case preflight.SchemaNotCreatable, preflight.SchemaOwner, preflight.TableOwner:
+			return fmt.Errorf("%w: %s", ErrSchemaNotWritable, p.Msg)
+		}
+	}
+	return nil
 }
 
 // MigrationStatus is one migration as this module and the database know
@@ -466,18 +595,16 @@ func (c *Client) readStatus(ctx context.Context, q interface {
 	return status, err
 }
 
-func (c *Client) ensureMigrationTable(ctx context.Context, tx pgx.Tx, st serverState) error {
+func (c *Client) ensureMigrationTable(ctx context.Context, tx pgx.Tx, sc preflight.Schema) error {
 	s := quoteIdent(c.schema)
 	var sql string
-	if !st.schemaExists {
+	if !sc.Exists {
 		// A new schema grants nothing to PUBLIC; the first migration grants
 		// USAGE to service_role.
 		sql = "CREATE SCHEMA " + s + ";"
 	}
-	if !st.tableExists {
-		sql += "CREATE TABLE " + s + "." + migrationTable + " (version integer PRIMARY KEY, name text NOT NULL, " +
-			"checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT pg_catalog.now());" +
-			"REVOKE ALL ON TABLE " + s + "." + migrationTable + " FROM PUBLIC, anon, authenticated, service_role;"
+	if !sc.Table {
+		sql += migrationTableSQL(s)
 	}
 	if sql == "" {
 		return nil
@@ -486,104 +613,10 @@ func (c *Client) ensureMigrationTable(ctx context.Context, tx pgx.Tx, st serverS
 	return err
 }
 
-// serverState is what Migrate needs to know before it changes anything.
-type serverState struct {
-	vault        vaultstate.State
-	schemaExists bool
-	tableExists  bool
-	canCreate    bool
-	rolesExist   bool
-	currentUser  string
-
-	logStatement   string
-	logMinDuration int
-	logParamMaxLen int
-}
-
-func readServerState(ctx context.Context, tx pgx.Tx, schema string) (serverState, error) {
-	vs, err := vaultstate.Read(ctx, tx)
-	if err != nil {
-		return serverState{}, err
-	}
-	st := serverState{vault: vs}
-	err = tx.QueryRow(ctx, `
-SELECT n.oid IS NOT NULL,
-       n.oid IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_class c
-                                      WHERE c.relnamespace = n.oid AND c.relname = $2 AND c.relkind = 'r'),
-       CASE WHEN n.oid IS NULL THEN pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE')
-            ELSE pg_catalog.has_schema_privilege(n.oid, 'CREATE') END,
-       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_roles
-         WHERE rolname IN ('anon', 'authenticated', 'service_role')) = 3,
-       current_user,
-       pg_catalog.current_setting('log_statement'),
-       (SELECT setting::int FROM pg_catalog.pg_settings WHERE name = 'log_min_duration_statement'),
-       (SELECT setting::int FROM pg_catalog.pg_settings WHERE name = 'log_parameter_max_length')
-  FROM (SELECT $1::text AS name) AS want
-  LEFT JOIN pg_catalog.pg_namespace AS n ON n.nspname = want.name`,
-		schema, migrationTable).Scan(
-		&st.schemaExists, &st.tableExists, &st.canCreate, &st.rolesExist, &st.currentUser,
-		&st.logStatement, &st.logMinDuration, &st.logParamMaxLen)
-	return st, err
-}
-
-// checkTargetOwners refuses a target schema, or a migration table in it,
-// that a role other than the current one (or a superuser) owns: a schema's
-// owner may drop and replace the functions Migrate creates there, which
-// run as the current role, and a table's owner may attach triggers that
-// would run as the current role when Migrate records a version. A schema
-// owned by pg_database_owner counts as the database owner's.
-func checkTargetOwners(ctx context.Context, tx pgx.Tx, schema string) error {
-	var schemaOwner, tableOwner string
-	var schemaOK, tableOK bool
-	err := tx.QueryRow(ctx, `
-SELECT pg_catalog.pg_get_userbyid(x.owner)::pg_catalog.text,
-       x.owner OPERATOR(pg_catalog.=) me.oid OR o.rolsuper,
-       coalesce(pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text, ''),
-       c.oid IS NULL OR c.relowner OPERATOR(pg_catalog.=) me.oid OR coalesce(t.rolsuper, false)
-  FROM pg_catalog.pg_namespace AS n
- CROSS JOIN LATERAL (SELECT CASE WHEN n.nspowner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole
-                                 THEN (SELECT d.datdba FROM pg_catalog.pg_database AS d
-                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-                                 ELSE n.nspowner END) AS x(owner)
-  JOIN pg_catalog.pg_roles AS o ON o.oid OPERATOR(pg_catalog.=) x.owner
-  JOIN pg_catalog.pg_roles AS me ON me.rolname OPERATOR(pg_catalog.=) current_user
-  LEFT JOIN pg_catalog.pg_class AS c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
-                                    AND c.relname OPERATOR(pg_catalog.=) $2
-  LEFT JOIN pg_catalog.pg_roles AS t ON t.oid OPERATOR(pg_catalog.=) c.relowner
- WHERE n.nspname OPERATOR(pg_catalog.=) $1`, schema, migrationTable).Scan(&schemaOwner, &schemaOK, &tableOwner, &tableOK)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows): // Migrate creates the schema
-		return nil
-	case err != nil:
-		return err
-	case !schemaOK:
-		return fmt.Errorf("%w: schema %s is owned by %s, which could replace the functions Migrate would create there "+
-			"as the current role: migrate as its owner, or into a schema the current role owns", ErrSchemaNotWritable,
-			quoteIdent(schema), quoteIdent(schemaOwner))
-	case !tableOK:
-		return fmt.Errorf("%w: %s.%s is owned by %s, whose triggers on it would run as the current role: "+
-			"migrate as its owner, or have it dropped", ErrSchemaNotWritable,
-			quoteIdent(schema), migrationTable, quoteIdent(tableOwner))
-	}
-	return nil
-}
-
-// parameterLogging explains how the server would write bind parameters,
-// and so secrets, to its log, or returns "" when it would not.
-func (st serverState) parameterLogging() string {
-	if st.logParamMaxLen == 0 {
-		return ""
-	}
-	var why []string
-	if st.logStatement == "all" || st.logStatement == "mod" {
-		why = append(why, "log_statement = "+st.logStatement)
-	}
-	if st.logMinDuration >= 0 {
-		why = append(why, "log_min_duration_statement = "+strconv.Itoa(st.logMinDuration)+"ms")
-	}
-	if len(why) == 0 {
-		return ""
-	}
-	return strings.Join(why, ", ") + " with log_parameter_max_length <> 0; " +
-		"ask a superuser to set log_parameter_max_length = 0"
+// migrationTableSQL creates the migration table in the quoted schema s,
+// closed to every role but its owner.
+func migrationTableSQL(s string) string {
+	return "CREATE TABLE " + s + "." + migrationTable + " (version integer PRIMARY KEY, name text NOT NULL, " +
+		"checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT pg_catalog.now());\n" +
+		"REVOKE ALL ON TABLE " + s + "." + migrationTable + " FROM PUBLIC, anon, authenticated, service_role;\n"
 }

@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -305,3 +309,287 @@ func TestMigrateKeepsCallerSearchPath(t *testing.T) {
 	require.NoError(t, tx.QueryRow(ctx, "SELECT pg_catalog.current_setting('search_path')").Scan(&got))
 	require.Equal(t, own, got)
 }
+
+// TestMigrateWarnsAsDoctorReports has a superuser change what the server
+// logs, and take a Vault privilege from the functions' owner: Migrate
+// reads the server with the same rules as credvault doctor and warns
+// about each, sampled statement logging included.
+func TestMigrateWarnsAsDoctorReports(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("changes database settings and Vault grants: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+	}
+	admin := connect(t, db.AdminURL)
+	alterDB := "ALTER DATABASE " + secIdent(db.Name) + " "
+	for _, tc := range []struct {
+		name  string
+		setup []string
+		want  string // in one WARN record
+	}{
+		{"sampled statements", []string{"SET log_min_duration_sample = 0", "SET log_statement_sample_rate = 0.5"},
+			"bind parameters, which include secrets (log_min_duration_sample = 0ms with log_statement_sample_rate = 0.5"},
+		{"sampled transactions", []string{"SET log_transaction_sample_rate = 0.25"},
+			"bind parameters, which include secrets (log_transaction_sample_rate = 0.25"},
+		{"parameters of failing statements", []string{"SET log_parameter_max_length_on_error = -1"},
+			"log_parameter_max_length_on_error = -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, s := range tc.setup {
+				_, err := admin.Exec(ctx, alterDB+s)
+				require.NoError(t, err)
+			}
+			t.Cleanup(func() { _, _ = admin.Exec(ctx, alterDB+"RESET ALL") })
+			logger, logs := secLogger()
+			c, err := vault.New(connect(t, db.URL), vault.WithSchema(db.Schema), vault.WithLogger(logger))
+			require.NoError(t, err)
+			require.NoError(t, c.Migrate(ctx))
+			requireWarning(t, logs, tc.want)
+		})
+	}
+
+	// Retrievals run with the owner's Vault privileges.
+	_, err := admin.Exec(ctx, "REVOKE EXECUTE ON FUNCTION vault._crypto_aead_det_decrypt FROM postgres, service_role CASCADE")
+	require.NoError(t, err)
+	logger, logs := secLogger()
+	c, err := vault.New(connect(t, db.URL), vault.WithSchema(db.Schema), vault.WithLogger(logger))
+	require.NoError(t, err)
+	require.NoError(t, c.Migrate(ctx))
+	requireWarning(t, logs, `"postgres", which owns the credential functions, lacks EXECUTE on function vault._crypto_aead_det_decrypt(`)
+}
+
+// requireWarning requires one WARN record whose message contains want.
+func requireWarning(t *testing.T, logs *logBuffer, want string) {
+	t.Helper()
+	var msgs []string
+	for _, r := range secRecords(t, logs) {
+		if msg, _ := r["msg"].(string); r["level"] == "WARN" {
+			if strings.Contains(msg, want) {
+				return
+			}
+			msgs = append(msgs, msg)
+		}
+	}
+	t.Fatalf("no warning says %q; warnings: %q", want, msgs)
+}
+
+// TestMigrationSQLAndMigrateRecognizeEachOther installs a schema from
+// MigrationSQL's script, the way psql -1 -f runs it (one simple-protocol
+// string, one transaction) and the way the Supabase CLI runs a migration
+// file (split into statements, sent in one extended-protocol batch), and
+// another with Migrate, then runs the other route on each: nothing is
+// applied twice, nothing fails, and MigrationStatus sees every migration
+// applied. The script refuses, like Migrate, an edited migration and a
+// database ahead of it.
+func TestMigrationSQLAndMigrateRecognizeEachOther(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("creates schemas: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+	}
+	conn, err := pgx.Connect(ctx, db.URL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	psql := func(schema string) error { // psql -1 -f
+		sql, err := vault.MigrationSQL(schema)
+		require.NoError(t, err)
+		_, err = conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+		return err
+	}
+	supabaseCLI := func(schema string) error {
+		sql, err := vault.MigrationSQL(schema)
+		require.NoError(t, err)
+		stmts := splitStatements(sql)
+		// search_path, the schema, the migration table, one per migration, search_path
+		require.Len(t, stmts, 4+migrationCount(t))
+		batch := &pgconn.Batch{}
+		for _, stmt := range stmts {
+			batch.ExecParams(stmt, nil, nil, nil, nil)
+		}
+		_, err = conn.PgConn().ExecBatch(ctx, batch).ReadAll()
+		return err
+	}
+	recorded := func(schema string) []MigrationRow {
+		var rows []MigrationRow
+		r, err := conn.Query(ctx, "SELECT version, name, checksum, applied_at FROM "+secIdent(schema)+".credvault_migrations ORDER BY version")
+		require.NoError(t, err)
+		rows, err = pgx.CollectRows(r, pgx.RowToStructByPos[MigrationRow])
+		require.NoError(t, err)
+		return rows
+	}
+	migrate := func(schema string) *logBuffer {
+		logger, logs := secLogger()
+		c, err := vault.New(conn, vault.WithSchema(schema), vault.WithLogger(logger))
+		require.NoError(t, err)
+		require.NoError(t, c.Migrate(ctx))
+		status, err := c.MigrationStatus(ctx)
+		require.NoError(t, err)
+		require.Len(t, status, migrationCount(t))
+		for _, m := range status {
+			require.True(t, m.Applied && !m.Drifted(), "%s: %+v", schema, m)
+		}
+		return logs
+	}
+	works := func(schema string) {
+		c, err := vault.New(conn, vault.WithSchema(schema), vault.WithRole("service_role"), quiet())
+		require.NoError(t, err)
+		secret := newSecret()
+		id, err := c.Store(ctx, "routes/"+schema, secret, "")
+		require.NoError(t, err)
+		got, err := c.Retrieve(ctx, id)
+		require.NoError(t, err)
+		require.True(t, got == secret, "Retrieve returned another value")
+		require.NoError(t, c.Delete(ctx, id))
+	}
+
+	for name, run := range map[string]func(string) error{"psql": psql, "supabase_cli": supabaseCLI} {
+		// The script first, then Migrate, which finds nothing to do.
+		schema := "script_first_" + name
+		require.NoError(t, run(schema))
+		before := recorded(schema)
+		require.Len(t, before, migrationCount(t))
+		logs := migrate(schema)
+		require.NotContains(t, logs.String(), "applied migration")
+		require.NoError(t, run(schema), "the script again")
+		require.Equal(t, before, recorded(schema), "nothing applied twice")
+		works(schema)
+
+		// Migrate first, then the script, which finds nothing to do.
+		schema = "migrate_first_" + name
+		logs = migrate(schema)
+		require.Equal(t, migrationCount(t), strings.Count(logs.String(), "applied migration"))
+		before = recorded(schema)
+		require.NoError(t, run(schema))
+		require.Equal(t, before, recorded(schema), "nothing applied twice")
+		works(schema)
+	}
+
+	// A schema set up by the script of the previous release, which lacks
+	// the last migration, gets only that one from either route.
+	for name, run := range map[string]func(string) error{"psql": psql, "migrate": func(s string) error { migrate(s); return nil }} {
+		schema := "behind_" + name
+		script, err := vault.MigrationSQL(schema)
+		require.NoError(t, err)
+		last := migrationCount(t)
+		lastPart := strings.LastIndex(script, fmt.Sprintf("\n-- %04d_", last))
+		restore := strings.LastIndex(script, "\n-- Give the session its search_path back.")
+		require.True(t, lastPart > 0 && restore > lastPart)
+		_, err = conn.Exec(ctx, script[:lastPart]+script[restore:], pgx.QueryExecModeSimpleProtocol)
+		require.NoError(t, err)
+		require.Len(t, recorded(schema), last-1)
+		require.NoError(t, run(schema), name)
+		require.Len(t, recorded(schema), last)
+		works(schema)
+	}
+
+	// A schema set up by the script of an earlier release, which recorded
+	// nothing: both routes refuse it with the same explanation instead of
+	// failing on the first CREATE, until its migrations are recorded.
+	legacy := "legacy_script"
+	require.NoError(t, psql(legacy))
+	rows := recorded(legacy)
+	_, err = conn.Exec(ctx, "DROP TABLE "+secIdent(legacy)+".credvault_migrations")
+	require.NoError(t, err)
+	c, err := vault.New(conn, vault.WithSchema(legacy), quiet())
+	require.NoError(t, err)
+	err = c.Migrate(ctx)
+	require.ErrorIs(t, err, vault.ErrMigrationChecksum)
+	require.Contains(t, err.Error(), `schema "legacy_script" holds credential functions but no credvault_migrations table`)
+	for _, run := range []func(string) error{psql, supabaseCLI} {
+		err = run(legacy)
+		require.Equal(t, "55000", sqlstate(err))
+		require.Contains(t, err.Error(), "holds credential functions but no credvault_migrations table")
+	}
+	var exists bool
+	require.NoError(t, conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", legacy+".credvault_migrations").Scan(&exists))
+	require.False(t, exists, "a refused run leaves nothing")
+	// Recording them as the README says, from the old script's headers.
+	_, err = conn.Exec(ctx, "CREATE TABLE "+secIdent(legacy)+".credvault_migrations (version integer PRIMARY KEY, "+
+		"name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+	require.NoError(t, err)
+	for _, r := range rows {
+		_, err = conn.Exec(ctx, "INSERT INTO "+secIdent(legacy)+".credvault_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+			r.Version, r.Name, r.Checksum)
+		require.NoError(t, err)
+	}
+	migrate(legacy)
+	require.NoError(t, psql(legacy))
+	works(legacy)
+
+	// Like Migrate, the script refuses an edited migration and a database
+	// ahead of it, and changes nothing.
+	schema := "script_refuses"
+	require.NoError(t, psql(schema))
+	_, err = conn.Exec(ctx, "UPDATE "+secIdent(schema)+".credvault_migrations SET checksum = 'edited' WHERE version = 2")
+	require.NoError(t, err)
+	before := recorded(schema)
+	err = psql(schema)
+	require.Equal(t, "55000", sqlstate(err))
+	require.Contains(t, err.Error(), "0002_plaintext_guard.sql was applied from another file (sha256 edited)")
+	require.Equal(t, before, recorded(schema))
+	_, err = conn.Exec(ctx, "DROP SCHEMA "+secIdent(schema)+" CASCADE")
+	require.NoError(t, err)
+	require.NoError(t, psql(schema))
+	_, err = conn.Exec(ctx, "INSERT INTO "+secIdent(schema)+".credvault_migrations (version, name, checksum) VALUES (9999, '9999_future.sql', 'x')")
+	require.NoError(t, err)
+	err = psql(schema)
+	require.Equal(t, "55000", sqlstate(err))
+	require.Contains(t, err.Error(), "newer than this script")
+}
+
+// MigrationRow is one row of credvault_migrations.
+type MigrationRow struct {
+	Version   int
+	Name      string
+	Checksum  string
+	AppliedAt time.Time
+}
+
+// splitStatements splits a script into statements the way migration tools
+// such as the Supabase CLI do: at semicolons outside quotes, quoted
+// identifiers, dollar-quoted strings and comments.
+func splitStatements(sql string) []string {
+	var stmts []string
+	start := 0
+	for i := 0; i < len(sql); i++ {
+		switch c := sql[i]; {
+		case c == '\'' || c == '"':
+			for i++; i < len(sql); i++ {
+				if sql[i] == c {
+					if i+1 < len(sql) && sql[i+1] == c {
+						i++
+						continue
+					}
+					break
+				}
+			}
+		case c == '-' && strings.HasPrefix(sql[i:], "--"):
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+		case c == '/' && strings.HasPrefix(sql[i:], "/*"):
+			end := strings.Index(sql[i+2:], "*/")
+			i += 2 + end + 1
+		case c == '$':
+			m := dollarTagRE.FindString(sql[i:])
+			if m == "" {
+				continue
+			}
+			end := strings.Index(sql[i+len(m):], m)
+			i += len(m) + end + len(m) - 1
+		case c == ';':
+			if s := strings.TrimSpace(sql[start : i+1]); s != ";" {
+				stmts = append(stmts, s)
+			}
+			start = i + 1
+		}
+	}
+	if s := strings.TrimSpace(sql[start:]); s != "" && !strings.HasPrefix(s, "--") {
+		stmts = append(stmts, s)
+	}
+	return stmts
+}
+
+var dollarTagRE = regexp.MustCompile(`^\$([A-Za-z_][A-Za-z0-9_]*)?\$`)

@@ -14,6 +14,7 @@ import (
 	"github.com/credvault/vault/internal/cli"
 	"github.com/credvault/vault/internal/pgcluster"
 	"github.com/credvault/vault/internal/testserver"
+	"github.com/credvault/vault/vaulttest"
 )
 
 // plainDatabase creates a database without Vault on the shared server,
@@ -117,4 +118,88 @@ func TestDoctorReportsOutdatedCompat(t *testing.T) {
 	require.Contains(t, r.stderr, "upgraded the Vault compatibility layer")
 	r = h.run("", "doctor", "--schema", "credentials")
 	require.Regexp(t, `^  ok +vault +compatibility layer compat 2 `, vaultLine(t, r.stdout))
+}
+
+// TestDoctorSeesWhatBreaksRetrievals breaks a healthy setup the three ways
+// that once left doctor saying "no findings": a credential whose
+// ciphertext does not decrypt under the server's root key, a Vault grant
+// taken from the functions' owner, and a --schema with nothing installed.
+// doctor reports each, decrypts without writing to the access log or
+// printing a value, and tells a missing installation from a healthy one.
+func TestDoctorSeesWhatBreaksRetrievals(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("alters Vault's rows and grants: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+	}
+	ctx := context.Background()
+	h := newHarness(t, db.URL)
+	s := "--schema=" + db.Schema
+	doctor := func(wantCode int, args ...string) string {
+		t.Helper()
+		r := h.run("", append([]string{"doctor"}, args...)...)
+		require.Equal(t, wantCode, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+		return r.stdout
+	}
+	a := strings.TrimSpace(h.ok(h.secret(), "store", s, "--name", "broken/a"))
+	b := strings.TrimSpace(h.ok(h.secret(), "store", s, "--name", "broken/b"))
+	out := doctor(cli.ExitOK, s)
+	require.Regexp(t, `(?m)^  ok +secrets +\d+ credential\(s\) decrypt under the server's root key$`, out)
+
+	// (c) Nothing installed: a schema that does not exist, and one that
+	// exists but holds nothing.
+	exec1(t, db.URL, "CREATE SCHEMA nothing_installed")
+	for _, schema := range []string{"no_such_schema", "nothing_installed"} {
+		out = doctor(cli.ExitFindings, "--schema", schema)
+		require.Regexp(t, `(?m)^  FINDING +migrations +schema "`+schema+`" (does not exist|holds no credential functions): run 'credvault migrate --schema `+schema+`'$`, out)
+		require.Regexp(t, `(?m)^  skipped +privileges +nothing is installed in schema "`+schema+`"$`, out)
+		require.NotRegexp(t, `(?m)^  ok +privileges`, out)
+		require.Regexp(t, `\nnothing is installed in schema "`+schema+`": 1 finding\(s\)\n$`, out)
+	}
+
+	// (a) A's row gets B's ciphertext and nonce, as after a botched
+	// restore: A no longer decrypts, B still does.
+	var secret string
+	var nonce []byte
+	conn, err := pgx.Connect(ctx, db.AdminURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	require.NoError(t, conn.QueryRow(ctx, "SELECT secret, nonce FROM vault.secrets WHERE id = $1", a).Scan(&secret, &nonce))
+	_, err = conn.Exec(ctx, "UPDATE vault.secrets t SET secret = s.secret, nonce = s.nonce FROM vault.secrets s WHERE t.id = $1 AND s.id = $2", a, b)
+	require.NoError(t, err)
+	logRows := func() int {
+		var n int
+		require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{db.Schema, "vault_access_log"}.Sanitize()).Scan(&n))
+		return n
+	}
+	before := logRows()
+	out = doctor(cli.ExitFindings, s)
+	require.Regexp(t, `(?m)^  FINDING +secrets +credential `+a+` does not decrypt under the server's root key: `, out)
+	require.NotContains(t, out, b)
+	require.Equal(t, 1, strings.Count(out, "FINDING"), out)
+	require.Equal(t, before, logRows(), "doctor wrote to the access log")
+	r := h.run("", "retrieve", s, a)
+	require.Equal(t, cli.ExitFailed, r.code)
+	require.Contains(t, r.stderr, "credential cannot be decrypted")
+	_, err = conn.Exec(ctx, "UPDATE vault.secrets SET secret = $2, nonce = $3 WHERE id = $1", a, secret, nonce)
+	require.NoError(t, err)
+	doctor(cli.ExitOK, s)
+
+	// (b) The functions' owner loses a Vault grant, as in a Supabase
+	// upgrade: every retrieval fails, with an error that is not the
+	// caller's "permission denied".
+	_, err = conn.Exec(ctx, "REVOKE EXECUTE ON FUNCTION vault._crypto_aead_det_decrypt FROM postgres, service_role CASCADE")
+	require.NoError(t, err)
+	out = doctor(cli.ExitFindings, s)
+	require.Regexp(t, `(?m)^  FINDING +vault +"postgres", which owns the credential functions, lacks EXECUTE on function `+
+		`vault\._crypto_aead_det_decrypt\(bytea,bytea,int8,bytea,bytea\), which the functions use: .*GRANT EXECUTE ON FUNCTION `+
+		`vault\._crypto_aead_det_decrypt\(bytea,bytea,int8,bytea,bytea\) TO "postgres"$`, out)
+	require.Regexp(t, `(?m)^  skipped +secrets +postgres lacks Vault privileges \(see vault\)$`, out)
+	require.Equal(t, 1, strings.Count(out, "FINDING"), out)
+	r = h.run("", "retrieve", s, b)
+	require.Equal(t, cli.ExitFailed, r.code)
+	require.Contains(t, r.stderr, "credvault retrieve "+b+": the credential functions' owner lacks a privilege (SQLSTATE 42501)\n")
+	require.Contains(t, r.stderr, "'credvault doctor' lists what it lacks")
+	require.NotContains(t, r.stderr, "executable by service_role only")
+	requireCLITerms(t, r.stderr)
 }

@@ -19,17 +19,19 @@
 //
 // Every command takes --help. Commands that connect read the connection URL
 // from --database-url or the environment variable DATABASE_URL, and the
-// schema of the credential functions from --schema (default "vault"; on
-// Supabase, the schema you migrated, such as "credentials"). Data commands
-// run as --role (default service_role) with SET LOCAL ROLE.
+// schema of the credential functions from --schema or CREDVAULT_SCHEMA
+// (default "vault"; on Supabase, the schema you migrated, such as
+// "credentials"). Data commands run as --role or CREDVAULT_ROLE (default
+// service_role) with SET LOCAL ROLE.
 //
 // Secrets are read from standard input or --file, never from arguments or
 // the environment, and only retrieve prints one, only to a pipe or a file
 // unless --force is given.
 //
-// Exit status: 0 success; 1 the operation failed; 2 usage error (including
-// retrieve to a terminal without --force); 3 doctor found problems; 4 no
-// credential with that id (retrieve, rotate).
+// Exit status: 0 success (delete of an id that does not exist included); 1
+// the operation failed; 2 usage error (including retrieve to a terminal
+// without --force); 3 doctor found problems; 4 no credential with that id
+// (retrieve, rotate).
 package main
 
 import (

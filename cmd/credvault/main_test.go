@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -58,7 +60,10 @@ type result struct {
 func newHarness(t *testing.T, databaseURL string) *harness {
 	env := []string{runMainEnv + "=1"}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, cli.EnvDatabaseURL+"=") && !strings.HasPrefix(kv, runMainEnv+"=") {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case cli.EnvDatabaseURL, cli.EnvSchema, cli.EnvRole, runMainEnv:
+		default:
 			env = append(env, kv)
 		}
 	}
@@ -66,6 +71,14 @@ func newHarness(t *testing.T, databaseURL string) *harness {
 		env = append(env, cli.EnvDatabaseURL+"="+databaseURL)
 	}
 	return &harness{t: t, env: env}
+}
+
+// withEnv returns a copy of h whose runs also get the environment
+// variables kv ("NAME=value").
+func (h *harness) withEnv(kv ...string) *harness {
+	c := *h
+	c.env = append(append([]string{}, h.env...), kv...)
+	return &c
 }
 
 func (h *harness) secret() string {
@@ -451,7 +464,8 @@ func requireSecret(t *testing.T, want, got string) {
 }
 
 // TestSQLAppliedByAnotherTool applies the output of 'credvault sql' the way
-// a Supabase CLI migration would, then uses the schema and checks it.
+// psql -1 -f would, then uses the schema, migrates it with 'credvault
+// migrate' (which finds every migration applied) and checks it.
 func TestSQLAppliedByAnotherTool(t *testing.T) {
 	t.Parallel()
 	db := vaulttest.NewDatabase(t)
@@ -469,13 +483,135 @@ func TestSQLAppliedByAnotherTool(t *testing.T) {
 	id := strings.TrimSpace(h.ok(secret, "store", "--schema", schema, "--name", "tool/"+uuid.NewString()[:8]))
 	requireSecret(t, secret, h.ok("", "retrieve", "--schema", schema, id))
 
+	r := h.run("", "migrate", "--schema", schema)
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	require.NotContains(t, r.stderr, "applied migration")
+	require.Regexp(t, `^schema "team_creds" is up to date: \d+ migrations applied\n$`, r.stdout)
+
 	out := h.run("", "doctor", "--schema", schema)
 	require.Equal(t, cli.ExitOK, out.code, out.stdout)
-	require.Regexp(t, `ok +migrations +schema "team_creds" has every credential function but no credvault_migrations table`, out.stdout)
+	require.Regexp(t, `ok +migrations +(\d+) of (\d+) migrations applied`, out.stdout)
 
 	_, err = db.Pool.Exec(ctx, "DROP FUNCTION team_creds.list_credentials")
 	require.NoError(t, err)
 	out = h.run("", "doctor", "--schema", schema)
 	require.Equal(t, cli.ExitFindings, out.code, out.stdout)
 	require.Regexp(t, `FINDING +migrations +schema "team_creds" lacks list_credentials\(text,timestamptz,integer\)`, out.stdout)
+}
+
+// goTermRE finds the Go API's terms, which the command must translate.
+var goTermRE = regexp.MustCompile(`\bWith[A-Z][A-Za-z]+\b|\bClient\.|\bInstallCompatVault\b|\bMigrate\b|\bMigrationSQL\b`)
+
+// requireCLITerms fails when out names the Go API instead of the
+// command's flags and commands.
+func requireCLITerms(t *testing.T, out string) {
+	t.Helper()
+	if m := goTermRE.FindString(out); m != "" {
+		t.Fatalf("the command speaks Go (%q) in:\n%s", m, out)
+	}
+}
+
+// TestCLIDetails: help shows flags as the command reads them (--schema),
+// each command lists only its own exit statuses, a misplaced or unknown
+// flag is reported with the command's name and flags, errors name the
+// command once, and delete says whether there was anything to delete.
+func TestCLIDetails(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	h := newHarness(t, db.URL)
+	s := "--schema=" + db.Schema
+
+	for _, name := range []string{"migrate", "store", "retrieve", "rotate", "delete", "list", "audit", "sql", "doctor"} {
+		out := h.ok("", name, "--help")
+		require.Contains(t, out, "\n  --schema schema\n", name)
+		require.NotRegexp(t, `(?m)^  -[a-z]`, out, "%s: a flag shown with one dash", name)
+		require.Contains(t, out, "Exit status:\n  0  success\n", name)
+		require.Equal(t, name == "doctor", strings.Contains(out, "3  doctor found problems"), name)
+		require.Equal(t, name == "retrieve" || name == "rotate", strings.Contains(out, "4  no credential with that id"), name)
+	}
+	main := h.ok("", "--help")
+	require.Contains(t, main, "3  doctor found problems")
+	require.Contains(t, main, "4  no credential with that id")
+
+	// A flag before the command, and a flag the command does not take.
+	r := h.run("", "--schema", db.Schema, "list")
+	require.Equal(t, cli.ExitUsage, r.code)
+	require.Contains(t, r.stderr, "a flag before the command name: write 'credvault <command> [flags]'")
+	require.Contains(t, r.stderr, "migrate, store, retrieve")
+	r = h.run("", "list", "--frobnicate")
+	require.Equal(t, cli.ExitUsage, r.code)
+	require.Regexp(t, `^credvault list: unknown flag .*; it takes --database-url, --json, --limit, --older-than, --prefix, --role, --schema, --verbose\n$`, r.stderr)
+	require.NotContains(t, r.stderr, "frobnicate")
+
+	// Errors name the command and the id once.
+	unknown := uuid.NewString()
+	r = h.run("", "retrieve", s, unknown)
+	require.Equal(t, cli.ExitNotFound, r.code)
+	require.True(t, strings.HasPrefix(r.stderr, "credvault retrieve "+unknown+": credential not found (SQLSTATE P0002)\n"), r.stderr)
+	require.NotContains(t, r.stderr, "vault: retrieve")
+
+	// delete says whether anything existed; both exit 0.
+	id := strings.TrimSpace(h.ok(h.secret(), "store", s, "--name", "cli/"+uuid.NewString()[:8]))
+	r = h.run("", "delete", s, id)
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	require.Equal(t, "credvault: deleted "+id+"\n", r.stderr)
+	r = h.run("", "delete", s, id)
+	require.Equal(t, cli.ExitOK, r.code, r.stderr)
+	require.Equal(t, "credvault: nothing to delete: no credential has id "+id+"\n", r.stderr)
+	r = h.run("", "retrieve", s, id)
+	require.Equal(t, cli.ExitNotFound, r.code, r.stderr)
+}
+
+// TestSupabaseByDefault: on a Supabase-like server, where postgres may not
+// create in schema vault, plain doctor and migrate suggest a schema that
+// works there, in flags, and CREDVAULT_SCHEMA and CREDVAULT_ROLE give
+// every command its schema and role.
+func TestSupabaseByDefault(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("migrates into the schema doctor suggests: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+	}
+	h := newHarness(t, db.URL)
+
+	r := h.run("", "doctor")
+	require.Equal(t, cli.ExitFindings, r.code, r.stdout+r.stderr)
+	requireCLITerms(t, r.stdout+r.stderr)
+	advice := regexp.MustCompile(`FINDING +migrations +schema "vault" holds no credential functions: postgres may not create objects in it.*'credvault migrate --schema (\S+)', then pass --schema (\S+) \(or set CREDVAULT_SCHEMA=(\S+)\) to every command`).
+		FindStringSubmatch(r.stdout)
+	require.NotNil(t, advice, r.stdout)
+	schema := advice[1]
+	require.NotEqual(t, "vault", schema)
+	require.Equal(t, []string{schema, schema}, advice[2:])
+
+	r = h.run("", "migrate")
+	require.Equal(t, cli.ExitFailed, r.code, r.stderr)
+	requireCLITerms(t, r.stderr)
+	require.Contains(t, r.stderr, "may not create objects in schema \"vault\"")
+	require.Contains(t, r.stderr, "with --schema "+schema+"\n")
+	require.NotContains(t, r.stderr, "vault: migrate")
+
+	// The suggestion works, and the environment carries the schema.
+	h.ok("", "migrate", "--schema", schema)
+	h = h.withEnv(cli.EnvSchema + "=" + schema)
+	out := h.run("", "doctor")
+	require.Equal(t, cli.ExitOK, out.code, out.stdout)
+	require.Contains(t, out.stdout, fmt.Sprintf("schema %q\n", schema))
+	secret := h.secret()
+	id := strings.TrimSpace(h.ok(secret, "store", "--name", "env/"+uuid.NewString()[:8]))
+	requireSecret(t, secret, h.ok("", "retrieve", id))
+
+	// CREDVAULT_ROLE: the calls run as that role.
+	r = h.withEnv(cli.EnvRole+"=authenticated").run("", "retrieve", id)
+	require.Equal(t, cli.ExitFailed, r.code, r.stderr)
+	require.Contains(t, r.stderr, "permission denied")
+	requireCLITerms(t, r.stderr)
+
+	// A bad value from the environment is named by its variable, not
+	// repeated.
+	long := strings.Repeat("s", 64)
+	r = h.withEnv(cli.EnvSchema+"="+long).run("", "list")
+	require.Equal(t, cli.ExitUsage, r.code)
+	require.Contains(t, r.stderr, "$"+cli.EnvSchema)
+	require.NotContains(t, r.stderr, long)
 }

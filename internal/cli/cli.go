@@ -5,6 +5,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -30,9 +31,12 @@ const (
 	ExitNotFound = 4 // no credential has the given id (retrieve, rotate)
 )
 
-// EnvDatabaseURL names the environment variable read when --database-url
-// is not given.
-const EnvDatabaseURL = "DATABASE_URL"
+// Environment variables read when the matching flag is not given.
+const (
+	EnvDatabaseURL = "DATABASE_URL"     // --database-url
+	EnvSchema      = "CREDVAULT_SCHEMA" // --schema, default "vault"
+	EnvRole        = "CREDVAULT_ROLE"   // --role, default "service_role"
+)
 
 // IO is what a command reads and writes. Stdin and Stdout are checked for
 // terminals when they are *os.File.
@@ -55,6 +59,9 @@ func usagef(format string, args ...any) error {
 // errFindings is returned by doctor when it found problems; it has
 // already printed them.
 var errFindings = errors.New("doctor found problems")
+
+// errUnknownFlag is a flag the command does not take; it is not repeated.
+var errUnknownFlag = &usageError{msg: "unknown flag (not repeated here; secrets are read from standard input or --file)"}
 
 // connKind says which connection flags a command takes.
 type connKind int
@@ -82,6 +89,25 @@ type command struct {
 // commands lists the subcommands in the order of the help text.
 var commands = []*command{
 	migrateCmd, storeCmd, retrieveCmd, rotateCmd, deleteCmd, listCmd, auditCmd, sqlCmd, doctorCmd,
+}
+
+// commandNames lists the commands' names, for messages.
+func commandNames() string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// flagNames lists the flags fs defines, as --name, for messages.
+func flagNames(fs *flag.FlagSet) string {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, "--"+f.Name) })
+	if len(names) == 0 {
+		return "no flags"
+	}
+	return strings.Join(names, ", ")
 }
 
 func findCommand(name string) *command {
@@ -122,7 +148,13 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	}
 	c := findCommand(name)
 	if c == nil {
-		fmt.Fprintln(stdio.Stderr, "credvault: unknown command; run 'credvault --help' for the list")
+		if strings.HasPrefix(name, "-") {
+			// Never repeat the flag: it may be a secret typed in the wrong place.
+			fmt.Fprintf(stdio.Stderr, "credvault: a flag before the command name: write 'credvault <command> [flags]', "+
+				"with one of the commands %s\n", commandNames())
+		} else {
+			fmt.Fprintln(stdio.Stderr, "credvault: unknown command; run 'credvault --help' for the list")
+		}
 		return ExitUsage
 	}
 	s := &session{io: stdio, cmd: c}
@@ -132,6 +164,10 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	if errors.Is(err, flag.ErrHelp) {
 		printHelp(stdio.Stdout, c, fs)
 		return ExitOK
+	}
+	if errors.Is(err, errUnknownFlag) {
+		fmt.Fprintf(stdio.Stderr, "credvault %s: %v; it takes %s\n", c.name, err, flagNames(fs))
+		return ExitUsage
 	}
 	if err == nil {
 		err = checkNameFlags(fs, s)
@@ -144,15 +180,31 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	err = run(ctx, s, positional)
 	code := exitCode(err)
 	if err != nil && !errors.Is(err, errFindings) {
-		fmt.Fprintf(stdio.Stderr, "credvault %s: %v\n", c.name, err)
+		fmt.Fprintln(stdio.Stderr, describe(c, err))
 		if h := hint(c, s, err); h != "" {
-			fmt.Fprintf(stdio.Stderr, "hint: %s\n", h)
+			fmt.Fprintf(stdio.Stderr, "hint: %s\n", cliTerms(h))
 		}
 		if code == ExitUsage {
 			fmt.Fprintf(stdio.Stderr, "run 'credvault %s --help' for usage\n", c.name)
 		}
 	}
 	return code
+}
+
+// describe words a command's error in the command's terms, without the
+// library's "vault: <op>" prefix when the command is the operation:
+// "credvault retrieve <id>: credential not found (SQLSTATE P0002)".
+func describe(c *command, err error) string {
+	msg := err.Error()
+	var ve *vault.Error
+	if errors.As(err, &ve) && msg == ve.Error() {
+		msg = strings.TrimPrefix(msg, "vault: "+ve.Op)
+		if !strings.HasPrefix(msg, " ") && !strings.HasPrefix(msg, ":") {
+			msg = ": " + msg
+		}
+		return "credvault " + c.name + cliTerms(msg)
+	}
+	return "credvault " + c.name + ": " + cliTerms(strings.TrimPrefix(msg, "vault: "))
 }
 
 func exitCode(err error) int {
@@ -177,11 +229,15 @@ func hint(c *command, s *session, err error) string {
 	undefined := errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.UndefinedTable || pgErr.Code == pgerrcode.InvalidSchemaName)
 	switch {
 	case errors.Is(err, vault.ErrNotMigrated) || undefined:
-		return fmt.Sprintf("the credential functions are not in schema %q: run 'credvault migrate --schema %s', or pass the --schema you migrated", s.schema, s.schema)
+		return fmt.Sprintf("the credential functions are not in schema %q: pass the --schema you migrated (or set %s), "+
+			"or install them with 'credvault migrate --schema %s'; 'credvault doctor' says which schema works on this server",
+			s.schema, EnvSchema, s.schema)
+	case errors.Is(err, vault.ErrOwnerPrivilege):
+		return vault.Hint(err) + "; 'credvault doctor' lists what it lacks"
 	case errors.Is(err, vault.ErrPermissionDenied) && c.name == "audit":
 		return "the access log is readable only by the role that ran migrate: connect as that role (postgres on Supabase) and do not pass --role"
 	case errors.Is(err, vault.ErrPermissionDenied) && c.conn == connRole:
-		return "the credential functions are executable by service_role only: connect as a member of it (postgres on Supabase) and keep --role service_role"
+		return "the credential functions are executable by service_role only: connect as a member of it (postgres on Supabase) and keep --role (or $" + EnvRole + ") service_role"
 	case errors.Is(err, vault.ErrPermissionDenied) && c.name == "migrate":
 		return "installing the compatibility layer needs a superuser; on Supabase, Vault is already installed"
 	case errors.Is(err, vault.ErrPermissionDenied):
@@ -191,7 +247,10 @@ func hint(c *command, s *session, err error) string {
 	case errors.Is(err, vault.ErrVaultUnavailable):
 		return "install the supabase_vault extension, or on plain PostgreSQL pass --compat-key-file as a superuser (see README)"
 	case errors.Is(err, vault.ErrSchemaNotWritable):
-		return "on Supabase the postgres role cannot create in schema vault: use --schema credentials (and the same --schema in every command)"
+		return "install into a schema the connected role may create in (on Supabase, not vault), then pass the same --schema " +
+			"to every command, or set " + EnvSchema
+	case errors.Is(err, vault.ErrMigrationChecksum):
+		return "upgrade credvault to the version that applied the schema's migrations; never edit a migration once applied"
 	case errors.Is(err, vault.ErrConnection):
 		return "check --database-url (or $" + EnvDatabaseURL + ") and that the server is up; a store that failed this way may have committed: look for it with 'credvault list' before storing again"
 	case errors.Is(err, vault.ErrUnsupported):
@@ -204,20 +263,28 @@ func newFlagSet(c *command, s *session) *flag.FlagSet {
 	fs := flag.NewFlagSet("credvault "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // its messages quote arguments; parseInterspersed reports errors itself
 	fs.Usage = func() {}     // Main prints the help
+	getenv := s.io.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	schema := cmp.Or(getenv(EnvSchema), vault.DefaultSchema)
+	role := cmp.Or(getenv(EnvRole), "service_role")
+	const schemaUsage = "`schema` holding the credential functions; default $" + EnvSchema + ", else " + vault.DefaultSchema
 	switch c.conn {
 	case connSchema:
-		fs.StringVar(&s.schema, "schema", vault.DefaultSchema, "`schema` holding the credential functions")
+		fs.StringVar(&s.schema, "schema", schema, schemaUsage)
 	case connOwner, connRole:
 		fs.StringVar(&s.url, "database-url", "", "PostgreSQL connection `URL`; default $"+EnvDatabaseURL)
-		fs.StringVar(&s.schema, "schema", vault.DefaultSchema, "`schema` holding the credential functions (on Supabase, the one you migrated, e.g. credentials)")
+		fs.StringVar(&s.schema, "schema", schema, schemaUsage+" (on Supabase, one of your own such as credentials)")
 		if c.name != "doctor" {
 			fs.BoolVar(&s.verbose, "verbose", false, "log each call (operation, id, outcome, duration; never values) to standard error")
 		}
+		const roleDefault = "; default $" + EnvRole + ", else service_role"
 		switch {
 		case c.name == "doctor":
-			fs.StringVar(&s.role, "role", "service_role", "`role` the services call the functions as; doctor checks the connection may switch to it")
+			fs.StringVar(&s.role, "role", role, "`role` the services call the functions as; doctor checks the connection may switch to it"+roleDefault)
 		case c.conn == connRole:
-			fs.StringVar(&s.role, "role", "service_role", "`role` to run the call as (SET LOCAL ROLE); empty for the connection's own role")
+			fs.StringVar(&s.role, "role", role, "`role` to run the call as (SET LOCAL ROLE), '' for the connection's own role"+roleDefault)
 		}
 	}
 	return fs
@@ -257,7 +324,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			if name == "h" || name == "help" {
 				return nil, flag.ErrHelp
 			}
-			return nil, usagef("unknown flag (not repeated here; secrets are read from standard input or --file)")
+			return nil, errUnknownFlag
 		}
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 			if !hasValue {
@@ -290,19 +357,19 @@ func flagValueHelp(f *flag.Flag) string {
 	return "see --help"
 }
 
-// checkNameFlags rejects a --schema or --role that cannot be a PostgreSQL
-// identifier, without repeating it. An empty --role means the connection's
-// own role.
+// checkNameFlags rejects a --schema or --role, given or from the
+// environment, that cannot be a PostgreSQL identifier, without repeating
+// it. An empty --role means the connection's own role.
 func checkNameFlags(fs *flag.FlagSet, s *session) error {
 	for _, f := range []struct {
-		name, value string
-		emptyOK     bool
-	}{{"schema", s.schema, false}, {"role", s.role, true}} {
+		name, env, value string
+		emptyOK          bool
+	}{{"schema", EnvSchema, s.schema, false}, {"role", EnvRole, s.role, true}} {
 		if fs.Lookup(f.name) == nil || (f.value == "" && f.emptyOK) {
 			continue
 		}
 		if f.value == "" || len(f.value) > 63 || !utf8.ValidString(f.value) || strings.ContainsRune(f.value, 0) {
-			return usagef("--%s must be a name of 1 to 63 bytes of UTF-8 without NUL", f.name)
+			return usagef("--%s (or $%s) must be a name of 1 to 63 bytes of UTF-8 without NUL", f.name, f.env)
 		}
 	}
 	return nil
@@ -326,23 +393,52 @@ Run 'credvault <command> --help' for a command's flags.
 
 Connection: --database-url, or the environment variable DATABASE_URL
 (preferred: command lines are visible to other users of the machine). The
-password may also come from PGPASSWORD or ~/.pgpass.
+password may also come from PGPASSWORD or ~/.pgpass. --schema and --role
+default to CREDVAULT_SCHEMA and CREDVAULT_ROLE, else vault and
+service_role; on Supabase set CREDVAULT_SCHEMA to the schema you migrated
+(such as credentials) once, for every command.
 
 Secrets are read from standard input or --file, never from arguments or the
 environment, and printed only by 'retrieve', only to a pipe or a file.
 `)
-	b.WriteString(exitStatusHelp)
+	b.WriteString(exitStatusHelp(nil))
 	_, _ = io.WriteString(w, b.String())
 }
 
-const exitStatusHelp = `
-Exit status:
-  0  success
-  1  the operation failed (connection, permission, database error)
-  2  usage error: bad flags or arguments, or 'retrieve' to a terminal without --force
-  3  doctor found problems
-  4  no credential with that id (retrieve, rotate)
-`
+// exitStatuses are the command's exit statuses, in order, with their
+// meaning; exitStatusesOf picks a command's.
+var exitStatuses = []struct {
+	code int
+	text string
+}{
+	{ExitOK, "success"},
+	{ExitFailed, "the operation failed (connection, permission, database error)"},
+	{ExitUsage, "usage error: bad flags or arguments, or 'retrieve' to a terminal without --force"},
+	{ExitFindings, "doctor found problems"},
+	{ExitNotFound, "no credential with that id (retrieve, rotate)"},
+}
+
+// exitStatusHelp is the table of exit statuses, for every command (c nil)
+// or for c: doctor alone exits 3, retrieve and rotate alone 4.
+func exitStatusHelp(c *command) string {
+	var b strings.Builder
+	b.WriteString("\nExit status:\n")
+	for _, e := range exitStatuses {
+		switch {
+		case c == nil:
+		case e.code == ExitFindings && c != doctorCmd:
+			continue
+		case e.code == ExitNotFound && c != retrieveCmd && c != rotateCmd:
+			continue
+		}
+		text := e.text
+		if c != nil && e.code == ExitUsage && c != retrieveCmd {
+			text = "usage error: bad flags or arguments"
+		}
+		fmt.Fprintf(&b, "  %d  %s\n", e.code, text)
+	}
+	return b.String()
+}
 
 func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage:\n  credvault %s %s\n\n%s\n", c.name, c.synopsis, strings.TrimSpace(c.help))
@@ -350,10 +446,25 @@ func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 	fs.VisitAll(func(*flag.Flag) { n++ })
 	if n > 0 {
 		fmt.Fprintf(w, "\nFlags:\n")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
+		printFlags(w, fs)
 	}
-	_, _ = io.WriteString(w, exitStatusHelp)
+	_, _ = io.WriteString(w, exitStatusHelp(c))
+}
+
+// printFlags prints fs's flags as the command reads them, with two dashes
+// (flag.PrintDefaults writes one).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		if f.DefValue != "" && f.DefValue != "false" {
+			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, usage)
+	})
 }
 
 // session holds a command's connection settings and, once opened, its
@@ -427,11 +538,25 @@ func (s *session) client(ctx context.Context, opts ...vault.Option) (*vault.Clie
 	if err != nil {
 		return nil, err
 	}
+	return s.clientOn(conn, opts...)
+}
+
+// roleName names the role calls run as, for messages.
+func (s *session) roleName() string {
+	if s.role == "" {
+		return "the connection's role"
+	}
+	return s.role
+}
+
+// clientOn returns a vault client on db with the session's schema, role
+// and logger.
+func (s *session) clientOn(db vault.DB, opts ...vault.Option) (*vault.Client, error) {
 	base := []vault.Option{vault.WithSchema(s.schema), vault.WithLogger(s.logger())}
 	if s.role != "" {
 		base = append(base, vault.WithRole(s.role))
 	}
-	c, err := vault.New(conn, append(base, opts...)...)
+	c, err := vault.New(db, append(base, opts...)...)
 	if err != nil {
 		return nil, usagef("%v", err) // an invalid --schema or --role
 	}

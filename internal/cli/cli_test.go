@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +91,43 @@ func TestHintEveryKind(t *testing.T) {
 		}
 	}
 	require.Empty(t, hint(storeCmd, s, errors.New("something else")))
+}
+
+// TestCLITerms translates the Go API's terms in the library's messages
+// into the command's, and leaves none behind in any hint of the kinds
+// table.
+func TestCLITerms(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		`install into a schema it may create in, such as "credentials", with WithSchema("credentials")`: `install into a schema it may create in, such as "credentials", with --schema credentials`,
+		"upgrade it to compat 2 with Migrate and WithCompatVault, as a superuser":                       "upgrade it to compat 2 with 'credvault migrate --compat-key-file PATH', as a superuser",
+		"or on plain PostgreSQL run Migrate with WithCompatVault as a superuser":                        "or on plain PostgreSQL run 'credvault migrate --compat-key-file PATH' as a superuser",
+		"the role that ran Migrate; run the calls as service_role (WithRole)":                           "the role that ran 'credvault migrate'; run the calls as service_role (--role)",
+		"store the value with Client.Store (or the SQL function store_credential)":                      "store the value with 'credvault store' (or the SQL function store_credential)",
+		"look for it with List before storing again":                                                    "look for it with 'credvault list' before storing again",
+		"the migration role": "the migration role",
+	} {
+		require.Equal(t, want, cliTerms(in))
+	}
+	goTerm := regexp.MustCompile(`\bWith[A-Z]\w+|\bClient\.|\bInstallCompatVault\b|\bMigrate\b`)
+	for _, k := range []error{vault.ErrNotFound, vault.ErrPermissionDenied, vault.ErrOwnerPrivilege, vault.ErrInvalidArgument,
+		vault.ErrInUse, vault.ErrPlaintextCredential, vault.ErrDecryption, vault.ErrVaultUnavailable, vault.ErrSchemaNotWritable,
+		vault.ErrNotMigrated, vault.ErrMigrationChecksum, vault.ErrConnection, vault.ErrTimeout, vault.ErrConflict,
+		vault.ErrReadOnly, vault.ErrServer} {
+		h := cliTerms(vault.Hint(&vault.Error{Op: "test", Kind: k}))
+		require.NotEmpty(t, h, "%v", k)
+		require.NotRegexp(t, goTerm, h, "%v", k)
+	}
+}
+
+func TestShellWord(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"credentials":  "credentials",
+		"Team_2":       "Team_2",
+		"team creds":   `"team creds"`,
+		`a"b$c` + "`d": `"a\"b\$c` + "\\`d\"",
+	} {
+		require.Equal(t, want, shellWord(in))
+	}
 }

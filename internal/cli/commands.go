@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -170,25 +171,63 @@ var deleteCmd = &command{
 	summary:  "delete a credential from Vault (idempotent)",
 	conn:     connRole,
 	help: `
-Deletes the credential from Vault. Deleting an id that does not exist
-succeeds, so the command can be retried. The access log keeps its rows.`,
+Deletes the credential from Vault and says whether there was one: deleting
+an id that does not exist succeeds too (exit 0), so the command can be
+retried. The access log keeps its rows.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, s *session, args []string) error {
 			id, err := idArg(args)
 			if err != nil {
 				return err
 			}
-			c, err := s.client(ctx)
-			if err != nil {
+			existed, err := s.deleteCredential(ctx, id)
+			switch {
+			case err != nil:
 				return err
+			case existed == nil:
+				fmt.Fprintf(s.io.Stderr, "credvault: deleted %s, if it existed (%s may not read vault.secrets to tell)\n", id, s.roleName())
+			case *existed:
+				fmt.Fprintf(s.io.Stderr, "credvault: deleted %s\n", id)
+			default:
+				fmt.Fprintf(s.io.Stderr, "credvault: nothing to delete: no credential has id %s\n", id)
 			}
-			if err := c.Delete(ctx, id); err != nil {
-				return err
-			}
-			fmt.Fprintf(s.io.Stderr, "credvault: deleted %s\n", id)
 			return nil
 		}
 	},
+}
+
+// deleteCredential deletes the credential in a transaction that first
+// looks it up, as --role, and reports whether it existed; nil when the
+// role may not read vault.secrets. The look-up runs in a savepoint rolled
+// back at once, so it changes nothing and its failure does not stop the
+// delete.
+func (s *session) deleteCredential(ctx context.Context, id uuid.UUID) (existed *bool, err error) {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		var found bool
+		err = sp.QueryRow(ctx, `SELECT pg_catalog.set_config('role', $1, true),
+       EXISTS (SELECT FROM vault.secrets AS s WHERE s.id OPERATOR(pg_catalog.=) $2)`,
+			cmp.Or(s.role, "none"), id).Scan(nil, &found)
+		if err == nil {
+			existed = &found
+		}
+		if err := sp.Rollback(ctx); err != nil { // also gives tx its role back
+			return err
+		}
+		c, err := s.clientOn(tx)
+		if err != nil {
+			return err
+		}
+		return c.Delete(ctx, id)
+	})
+	return existed, err
 }
 
 var listCmd = &command{
@@ -288,9 +327,12 @@ teams that apply migrations with the Supabase CLI or another tool:
 
   credvault sql --schema credentials > supabase/migrations/20250101000000_credentials.sql
 
-The script does not record versions in credvault_migrations: manage a schema
-either with it or with 'credvault migrate', not both. New releases add new
-migrations; regenerate and diff to find them.`,
+The script records each migration in <schema>.credvault_migrations, as
+'credvault migrate' does, and applies only those it does not find there: a
+schema set up either way can be upgraded either way, with the script of a
+newer release or with 'credvault migrate'. Like migrate, it fails and changes
+nothing when an applied migration was edited. Every statement stands alone,
+so tools that split files into statements run it as psql -1 -f does.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, s *session, args []string) error {
 			if err := wantArgs(args, 0); err != nil {

@@ -2,17 +2,20 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
+	"slices"
 	"strings"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/credvault/vault"
-	"github.com/credvault/vault/internal/serverlog"
+	"github.com/credvault/vault/internal/preflight"
 	"github.com/credvault/vault/internal/vaultstate"
 )
 
@@ -28,18 +31,28 @@ check, then exits 3 if anything needs fixing:
   server      PostgreSQL 14 or later
   vault       the supabase_vault extension (and its version) or the
               current compatibility layer, owned by superusers; any other
-              schema vault is an impostor the functions must not use
+              schema vault is an impostor the functions must not use; and
+              the functions' owner holds the Vault privileges they use
   roles       anon, authenticated and service_role exist
   connection  the connected role may SET ROLE to --role
-  migrations  every migration of this build is applied to --schema, unchanged
+  migrations  every migration of this build is applied to --schema, unchanged,
+              and every credential function is there; when not, the migrate
+              command that works on this server
   privileges  no function of --schema is executable by PUBLIC, anon or
               authenticated, --role may execute the credential functions,
               and only the owner may read the access log
+  secrets     every credential decrypts under the server's root key (checked
+              on the server, one query per 500 credentials: no value is
+              printed and no access-log row written)
   logging     the server does not write bind parameters (secrets) to its log,
               auto_explain logs no plan with values, and a statement the
               plaintext guard rejects is not logged with its text
   guard       public.organization_integrations, if it exists, has the
               plaintext guard trigger
+
+A check that does not apply (nothing installed in --schema, no usable
+Vault) is printed as skipped. Migrate reads the server with the same rules
+and warns about what it does not refuse.
 
 Run it as the role that ran migrate (postgres on Supabase).`,
 	setup: func(fs *flag.FlagSet) runFunc {
@@ -72,6 +85,9 @@ type doctor struct {
 	w        io.Writer
 	current  string // the check running
 	findings int
+
+	st       preflight.State     // the server, as Migrate reads it
+	problems []preflight.Problem // and as Migrate judges it
 }
 
 type check struct {
@@ -86,6 +102,7 @@ var checks = []check{
 	{"connection", checkConnection},
 	{"migrations", checkMigrations},
 	{"privileges", checkPrivileges},
+	{"secrets", checkSecrets},
 	{"logging", checkLogging},
 	{"guard", checkGuard},
 	{"triggers", checkGuardTriggers},
@@ -111,14 +128,20 @@ func (d *doctor) run(ctx context.Context, conn *pgx.Conn) error {
 		return err
 	}
 	fmt.Fprintf(d.w, "credvault doctor: database %q as %s, schema %q\n", db, user, d.schema)
+	if err := d.readState(ctx, tx); err != nil {
+		return err
+	}
 	for _, c := range checks {
 		d.current = c.name
 		if err := d.runCheck(ctx, tx, c); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
-			d.finding("cannot check: %v", err)
+			d.finding("cannot check: %s", cliTerms(err.Error()))
 		}
+	}
+	if !d.st.Schema.Installed() {
+		fmt.Fprintf(d.w, "nothing is installed in schema %q: ", d.schema)
 	}
 	if d.findings == 0 {
 		fmt.Fprintln(d.w, "no findings")
@@ -126,6 +149,41 @@ func (d *doctor) run(ctx context.Context, conn *pgx.Conn) error {
 	}
 	fmt.Fprintf(d.w, "%d finding(s)\n", d.findings)
 	return errFindings
+}
+
+// readState reads the server as Migrate does, in a savepoint of tx.
+func (d *doctor) readState(ctx context.Context, tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		var err error
+		if d.st, err = preflight.Read(ctx, sp, d.schema); err != nil {
+			return err
+		}
+		d.problems = d.st.Problems()
+		return nil
+	})
+}
+
+// reportProblems prints, as findings, the problems of check, in the
+// command's terms, and reports whether there was any.
+func (d *doctor) reportProblems(check string) bool {
+	found := false
+	for _, p := range d.problems {
+		if p.Check == check {
+			d.finding("%s", cliTerms(p.Msg))
+			found = true
+		}
+	}
+	return found
+}
+
+// problem returns the first problem with one of the codes, if any.
+func (d *doctor) problem(codes ...preflight.Code) (preflight.Problem, bool) {
+	for _, p := range d.problems {
+		if slices.Contains(codes, p.Code) {
+			return p, true
+		}
+	}
+	return preflight.Problem{}, false
 }
 
 // runCheck runs c in a savepoint of tx and rolls it back.
@@ -143,6 +201,10 @@ func (d *doctor) ok(format string, args ...any) {
 	fmt.Fprintf(d.w, "  ok       %-11s %s\n", d.current, fmt.Sprintf(format, args...))
 }
 
+func (d *doctor) skipped(format string, args ...any) {
+	fmt.Fprintf(d.w, "  skipped  %-11s %s\n", d.current, fmt.Sprintf(format, args...))
+}
+
 func (d *doctor) finding(format string, args ...any) {
 	d.findings++
 	fmt.Fprintf(d.w, "  FINDING  %-11s %s\n", d.current, fmt.Sprintf(format, args...))
@@ -152,71 +214,34 @@ func (d *doctor) qualified(name string) string {
 	return pgx.Identifier{d.schema, name}.Sanitize()
 }
 
-// minServerVersion is the oldest PostgreSQL the migrations run on
-// (CREATE OR REPLACE TRIGGER).
-const minServerVersion = 140000
-
 func checkServer(ctx context.Context, d *doctor) error {
-	var version string
-	var num int
-	err := d.conn.QueryRow(ctx, "SELECT current_setting('server_version'), current_setting('server_version_num')::int").
-		Scan(&version, &num)
-	if err != nil {
-		return err
+	if !d.reportProblems("server") {
+		d.ok("PostgreSQL %s", d.st.ServerVersion)
 	}
-	if num < minServerVersion {
-		d.finding("PostgreSQL %s is too old: the migrations need PostgreSQL 14 or later", version)
-		return nil
-	}
-	d.ok("PostgreSQL %s", version)
 	return nil
 }
 
 func checkVault(ctx context.Context, d *doctor) error {
-	vs, err := vaultstate.Read(ctx, d.conn)
-	if err != nil {
-		return err
-	}
+	found := d.reportProblems("vault")
+	vs := d.st.Vault
 	switch {
+	case found:
 	case vs.Kind == vaultstate.Extension && strings.HasPrefix(vs.ExtVersion, "0.2."):
-		d.ok("supabase_vault %s (the pgsodium-based line; 0.3 is current)", vs.ExtVersion)
+		d.ok("supabase_vault %s (the pgsodium-based line; 0.3 is current); %s holds the Vault privileges the functions use",
+			vs.ExtVersion, d.st.FunctionsOwner)
 	case vs.Kind == vaultstate.Extension:
-		d.ok("supabase_vault %s", vs.ExtVersion)
-	case vs.Kind == vaultstate.Compat && vs.CompatVersion < vaultstate.CompatVersion:
-		d.finding("compatibility layer compat %d is outdated: a role that controls the schema of pgcrypto, or a caller's "+
-			"temporary types, can make it run code as its superuser owner with the root key; upgrade it to compat %d with "+
-			"'credvault migrate --compat-key-file PATH' as a superuser", vs.CompatVersion, vaultstate.CompatVersion)
+		d.ok("supabase_vault %s; %s holds the Vault privileges the functions use", vs.ExtVersion, d.st.FunctionsOwner)
 	case vs.Kind == vaultstate.Compat:
-		d.ok("compatibility layer compat %d (plain PostgreSQL: keep its root key file backed up)", vs.CompatVersion)
-	case vs.Kind == vaultstate.Foreign:
-		d.finding("%s: it is not Vault, and the credential functions would hand every secret to it; "+
-			"have a superuser inspect and drop schema vault, then install the supabase_vault extension, "+
-			"or on plain PostgreSQL run migrate with --compat-key-file as a superuser", vs.Problem)
-	default:
-		d.finding("Vault is not installed: CREATE EXTENSION supabase_vault, or on plain PostgreSQL run migrate with --compat-key-file as a superuser")
+		d.ok("compatibility layer compat %d (plain PostgreSQL: keep its root key file backed up); "+
+			"%s holds the Vault privileges the functions use", vs.CompatVersion, d.st.FunctionsOwner)
 	}
 	return nil
 }
 
-// supabaseRoles are the roles the migrations grant to and revoke from.
-var supabaseRoles = []string{"anon", "authenticated", "service_role"}
-
 func checkRoles(ctx context.Context, d *doctor) error {
-	rows, err := d.conn.Query(ctx, `SELECT r FROM pg_catalog.unnest($1::text[]) AS r
- WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r)`, supabaseRoles)
-	if err != nil {
-		return err
+	if !d.reportProblems("roles") {
+		d.ok("%s exist", strings.Join(preflight.SupabaseRoles, ", "))
 	}
-	missing, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	if len(missing) > 0 {
-		d.finding("missing role(s) %s: Supabase projects have them; on plain PostgreSQL the compatibility layer creates them",
-			strings.Join(missing, ", "))
-		return nil
-	}
-	d.ok("%s exist", strings.Join(supabaseRoles, ", "))
 	return nil
 }
 
@@ -250,23 +275,24 @@ func checkConnection(ctx context.Context, d *doctor) error {
 }
 
 func checkMigrations(ctx context.Context, d *doctor) error {
-	var schemaExists, tableExists, canRead bool
-	table := d.qualified("credvault_migrations")
-	err := d.conn.QueryRow(ctx, `
-SELECT pg_catalog.to_regnamespace($1) IS NOT NULL,
-       pg_catalog.to_regclass($2) IS NOT NULL,
-       coalesce(pg_catalog.has_table_privilege(pg_catalog.to_regclass($2), 'SELECT'), false)`,
-		pgx.Identifier{d.schema}.Sanitize(), table).Scan(&schemaExists, &tableExists, &canRead)
-	if err != nil {
+	sc := d.st.Schema
+	switch {
+	case !sc.Exists:
+		d.finding("schema %q does not exist: %s", d.schema, d.migrateAdvice())
+		return nil
+	case !sc.Table && !sc.Installed():
+		d.finding("schema %q holds no credential functions: %s", d.schema, d.migrateAdvice())
+		return nil
+	case !sc.Table:
+		return d.checkUntrackedSchema()
+	}
+	var canRead bool
+	table := d.qualified(preflight.MigrationTable)
+	if err := d.conn.QueryRow(ctx, "SELECT pg_catalog.has_table_privilege(pg_catalog.to_regclass($1), 'SELECT')",
+		table).Scan(&canRead); err != nil {
 		return err
 	}
-	switch {
-	case !schemaExists:
-		d.finding("schema %q does not exist: run 'credvault migrate --schema %s'", d.schema, d.schema)
-		return nil
-	case !tableExists:
-		return d.checkUntrackedSchema(ctx)
-	case !canRead:
+	if !canRead {
 		d.finding("cannot read %s: run doctor as the role that ran migrate", table)
 		return nil
 	}
@@ -295,65 +321,80 @@ SELECT pg_catalog.to_regnamespace($1) IS NOT NULL,
 			d.finding("%s was changed after it was applied (database sha256 %.12s, this build %.12s)", m.File, m.AppliedChecksum, m.Checksum)
 		}
 	}
-	if len(pending) > 0 {
-		d.finding("%d of %d migrations applied; pending: %s: run 'credvault migrate --schema %s'",
-			known-len(pending), known, strings.Join(pending, ", "), d.schema)
-		return nil
-	}
-	if problems == 0 {
+	switch {
+	case len(pending) > 0:
+		d.finding("%d of %d migrations applied; pending: %s: %s",
+			known-len(pending), known, strings.Join(pending, ", "), d.migrateAdvice())
+	case len(sc.MissingFunctions) > 0:
+		d.finding("schema %q lacks %s, though %s records every migration: it was dropped after migrating; "+
+			"recreate it from its CREATE FUNCTION in the output of 'credvault sql --schema %s', or from a backup", d.schema,
+			strings.Join(sc.MissingFunctions, ", "), preflight.MigrationTable, d.schema)
+	case problems == 0:
 		d.ok("%d of %d migrations applied", known, known)
 	}
 	return nil
 }
 
-// checkUntrackedSchema checks a schema without credvault_migrations, such
-// as one set up from 'credvault sql' by another migration tool: versions
-// cannot be compared, but the credential functions must all be there.
-func (d *doctor) checkUntrackedSchema(ctx context.Context) error {
-	missing, err := d.missingFunctions(ctx)
-	if err != nil {
-		return err
+// migrateAdvice is the migrate command that works on this server: into
+// --schema when the connected role may install there, else into a schema
+// it may use.
+func (d *doctor) migrateAdvice() string {
+	p, found := d.problem(preflight.SchemaNotCreatable, preflight.SchemaOwner, preflight.TableOwner)
+	switch {
+	case !found:
+		return fmt.Sprintf("run 'credvault migrate --schema %s'", shellWord(d.schema))
+	case p.Code == preflight.SchemaOwner:
+		return fmt.Sprintf("run 'credvault migrate --schema %s' connected as %s, its owner, or %s", shellWord(d.schema),
+			pgx.Identifier{d.st.Schema.Owner}.Sanitize(), d.elsewhere())
+	case p.Code == preflight.SchemaNotCreatable && d.st.SuggestedSchema != "":
+		return fmt.Sprintf("%s may not create objects in it%s; %s", d.st.CurrentUser, preflight.SupabaseNote(d.schema), d.elsewhere())
 	}
-	switch len(missing) {
-	case 0:
-		d.ok("schema %q has every credential function but no credvault_migrations table "+
-			"(applied from 'credvault sql'?): compare with the output of 'credvault sql' after upgrades", d.schema)
-	case len(apiFunctions):
-		d.finding("schema %q holds no credential functions: run 'credvault migrate --schema %s'", d.schema, d.schema)
-	default:
-		d.finding("schema %q lacks %s: apply the newer migrations from 'credvault sql --schema %s'",
-			d.schema, strings.Join(missing, ", "), d.schema)
+	return cliTerms(p.Msg)
+}
+
+// elsewhere suggests installing into the schema preflight found.
+func (d *doctor) elsewhere() string {
+	s := d.st.SuggestedSchema
+	if s == "" || s == d.schema {
+		return "install into a schema the connected role may create in"
+	}
+	w := shellWord(s)
+	return fmt.Sprintf("install into a schema it may create in: 'credvault migrate --schema %s', then pass --schema %s "+
+		"(or set %s=%s) to every command", w, w, EnvSchema, w)
+}
+
+// shellWord writes s as one word of a shell command: as it is when it is
+// made of letters, digits and _ only, else in double quotes (a schema name
+// cannot hold a NUL; $, `, \ and " are escaped).
+func shellWord(s string) string {
+	plain := s != ""
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			plain = false
+		}
+	}
+	if plain {
+		return s
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`").Replace(s) + `"`
+}
+
+// checkUntrackedSchema checks a schema without credvault_migrations, such
+// as one set up by another migration tool from the script of an older
+// 'credvault sql': versions cannot be compared, but the credential
+// functions must all be there.
+func (d *doctor) checkUntrackedSchema() error {
+	missing := d.st.Schema.MissingFunctions
+	d.finding("%s", cliTerms(preflight.UntrackedMsg(d.schema)))
+	if len(missing) > 0 {
+		d.finding("schema %q lacks %s", d.schema, strings.Join(missing, ", "))
 	}
 	return nil
 }
 
-func (d *doctor) missingFunctions(ctx context.Context) ([]string, error) {
-	rows, err := d.conn.Query(ctx, `SELECT f FROM pg_catalog.unnest($1::text[]) AS f
- WHERE pg_catalog.to_regprocedure($2 || '.' || f) IS NULL`, apiFunctions, pgx.Identifier{d.schema}.Sanitize())
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
-// apiFunctions are the functions services call, which the role must be
-// able to execute.
-var apiFunctions = []string{
-	"store_credential(text,text,text)",
-	"retrieve_credential(uuid)",
-	"rotate_credential(uuid,text)",
-	"delete_credential(uuid)",
-	"list_credentials(text,timestamptz,integer)",
-}
-
 func checkPrivileges(ctx context.Context, d *doctor) error {
-	var exists bool
-	if err := d.conn.QueryRow(ctx, "SELECT pg_catalog.to_regnamespace($1) IS NOT NULL",
-		pgx.Identifier{d.schema}.Sanitize()).Scan(&exists); err != nil {
-		return err
-	}
-	if !exists {
-		d.ok("nothing to check: schema %q does not exist", d.schema)
+	if !d.st.Schema.Installed() {
+		d.skipped("nothing is installed in schema %q", d.schema)
 		return nil
 	}
 	before := d.findings
@@ -389,8 +430,8 @@ SELECT p.oid::pg_catalog.regprocedure::text, g.grantee
 	if role == "" {
 		role = "service_role"
 	}
-	sigs := make([]string, len(apiFunctions))
-	for i, f := range apiFunctions {
+	sigs := make([]string, len(preflight.APIFunctions))
+	for i, f := range preflight.APIFunctions {
 		sigs[i] = pgx.Identifier{d.schema}.Sanitize() + "." + f
 	}
 	rows, err = d.conn.Query(ctx, `
@@ -440,102 +481,42 @@ SELECT g.grantee
 	return nil
 }
 
-func checkLogging(ctx context.Context, d *doctor) error {
-	rows, err := d.conn.Query(ctx, `SELECT name, setting FROM pg_catalog.pg_settings WHERE name = ANY($1)`, []string{
-		"log_statement", "log_min_duration_statement", "log_min_duration_sample", "log_statement_sample_rate",
-		"log_transaction_sample_rate", "log_parameter_max_length", "log_parameter_max_length_on_error",
-		"pgaudit.log", "pgaudit.log_parameter",
-	})
-	if err != nil {
-		return err
-	}
-	set := map[string]string{}
-	var name, value string
-	if _, err := pgx.ForEachRow(rows, []any{&name, &value}, func() error { set[name] = value; return nil }); err != nil {
-		return err
-	}
-	num := func(name string) float64 {
-		v, err := strconv.ParseFloat(set[name], 64)
-		if err != nil {
-			return -1 // absent on this server version
-		}
-		return v
-	}
-	const fixParams = "ask a superuser (on Supabase, support) to set log_parameter_max_length = 0"
-	before := d.findings
-	if set["log_parameter_max_length"] != "0" {
-		var why []string
-		if s := set["log_statement"]; s == "all" || s == "mod" {
-			why = append(why, "log_statement = "+s)
-		}
-		if v := num("log_min_duration_statement"); v >= 0 {
-			why = append(why, fmt.Sprintf("log_min_duration_statement = %gms", v))
-		}
-		if num("log_min_duration_sample") >= 0 && num("log_statement_sample_rate") > 0 {
-			why = append(why, "log_min_duration_sample = "+set["log_min_duration_sample"]+"ms")
-		}
-		if num("log_transaction_sample_rate") > 0 {
-			why = append(why, "log_transaction_sample_rate = "+set["log_transaction_sample_rate"])
-		}
-		if len(why) > 0 {
-			d.finding("the server logs statements with their bind parameters, which include secrets (%s, log_parameter_max_length = %s): %s",
-				strings.Join(why, ", "), set["log_parameter_max_length"], fixParams)
-		}
-	}
-	if v := set["log_parameter_max_length_on_error"]; v != "" && v != "0" {
-		d.finding("log_parameter_max_length_on_error = %s: failing statements of other clients (PostgREST rpc, psql) log their parameters; set it to 0", v)
-	}
-	if set["pgaudit.log_parameter"] == "on" && set["pgaudit.log"] != "" && set["pgaudit.log"] != "none" {
-		d.finding("pgaudit logs statement parameters (pgaudit.log = %s, pgaudit.log_parameter = on): set pgaudit.log_parameter = off", set["pgaudit.log"])
-	}
-	if err := d.checkPlanLogging(ctx); err != nil {
-		return err
-	}
-	if err := d.checkRejectedStatements(ctx); err != nil {
-		return err
-	}
-	if d.findings == before {
-		d.ok("bind parameters are not written to the server log")
-	}
-	return nil
-}
-
-// checkPlanLogging reports auto_explain settings that write values to the
-// server log.
-func (d *doctor) checkPlanLogging(ctx context.Context) error {
-	ae, err := serverlog.ReadAutoExplain(ctx, d.conn)
-	if err != nil {
-		return err
-	}
-	for _, p := range ae.Problems() {
-		d.finding("%s", p)
-	}
-	return nil
-}
-
-// checkRejectedStatements reports that a statement the plaintext guard
-// rejects would be logged with its text, credential included, when the
-// database has a guarded table.
-func (d *doctor) checkRejectedStatements(ctx context.Context) error {
-	var level, db string
-	var guarded bool
-	err := d.conn.QueryRow(ctx, `
-SELECT pg_catalog.current_setting('log_min_error_statement'), pg_catalog.current_database(),
-       EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
-                WHERE t.tgname OPERATOR(pg_catalog.=) 'credvault_reject_plaintext'
-                  AND t.tgenabled OPERATOR(pg_catalog.<>) 'D')`).Scan(&level, &db, &guarded)
-	if err != nil {
-		return err
-	}
-	if !guarded || !serverlog.LogsErrorStatements(level) {
+// checkSecrets decrypts every credential on the server, as the connected
+// role, and reports those that do not decrypt.
+func checkSecrets(ctx context.Context, d *doctor) error {
+	if !d.st.Vault.Usable() {
+		d.skipped("Vault is not usable (see vault)")
 		return nil
 	}
-	d.finding("log_min_error_statement = %s: when the plaintext guard rejects a statement the server logs its text, "+
-		"so a credential sent as literal SQL (psql, seed files, the Supabase SQL editor) lands in the log; "+
-		"set log_min_error_statement = panic: a superuser may run ALTER DATABASE %s SET log_min_error_statement = panic "+
-		"(or ALTER ROLE ... SET for the roles that send such SQL); on hosted Supabase postgres may not set it "+
-		"(it is not among the settings supautils lets postgres change): ask Supabase support",
-		level, pgx.Identifier{db}.Sanitize())
+	if len(d.st.MissingVaultPrivileges) > 0 && d.st.CurrentUser == d.st.FunctionsOwner {
+		d.skipped("%s lacks Vault privileges (see vault)", d.st.CurrentUser)
+		return nil
+	}
+	broken, checked, err := preflight.Undecryptable(ctx, d.conn)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.InsufficientPrivilege {
+		d.finding("%s may not decrypt Vault's secrets (SQLSTATE 42501): run doctor as the role that ran migrate, "+
+			"which must hold the Vault privileges the vault check lists", d.st.CurrentUser)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, id := range broken {
+		d.finding("credential %s does not decrypt under the server's root key: 'credvault retrieve' fails for it "+
+			"(the server runs with another root key than the one that encrypted it, after a restore or a key change, "+
+			"or its ciphertext was altered): restore that key, or delete the credential and store it again", id)
+	}
+	if len(broken) == 0 {
+		d.ok("%d credential(s) decrypt under the server's root key", checked)
+	}
+	return nil
+}
+
+func checkLogging(ctx context.Context, d *doctor) error {
+	if !d.reportProblems("logging") {
+		d.ok("bind parameters are not written to the server log")
+	}
 	return nil
 }
 
@@ -555,6 +536,8 @@ SELECT pg_catalog.to_regclass($1) IS NOT NULL,
 	}
 	fix := fmt.Sprintf("SELECT %s('%s')", d.qualified("guard_plaintext_credentials"), guardedTable)
 	switch {
+	case !exists && !d.st.Schema.Installed():
+		d.ok("no %s table", guardedTable)
 	case !exists:
 		d.ok("no %s table (guard your integration tables with %s)", guardedTable,
 			fmt.Sprintf("SELECT %s('<table>')", d.qualified("guard_plaintext_credentials")))
