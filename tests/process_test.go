@@ -1,4 +1,4 @@
-package vault_test
+package tests
 
 import (
 	"bufio"
@@ -278,3 +278,216 @@ func appliedPerProcess(reports []migrateHelperReport) [][]int {
 	}
 	return out
 }
+
+type lifecycleHelperConfig struct {
+	Mode       string // "put" or "refresh"
+	URL        string
+	Schema     string
+	Namespace  string
+	Name       string    // put
+	ID         uuid.UUID // refresh
+	Calls      int       // concurrent calls in the process
+	FnDuration time.Duration
+}
+
+type lifecycleHelperReport struct {
+	Versions []int64     // put: the version each Put made
+	IDs      []uuid.UUID // put: the credential each Put returned
+	Values   []string    // refresh: the value each Refresh returned
+	FnCalls  int         // refresh: how often fn ran in this process
+	Errs     []string
+}
+
+// TestLifecycleHelperProcess is not a test of its own: it is the body of
+// the child processes started by runLifecycleProcesses, and returns at once
+// in a normal run. A child connects, prints "ready", waits for a line on
+// standard input so that all children start together, makes Calls
+// concurrent calls and writes a lifecycleHelperReport as JSON to the file
+// named by CREDVAULT_LIFECYCLE_HELPER_RESULT.
+func TestLifecycleHelperProcess(t *testing.T) {
+	raw := os.Getenv(lifecycleHelperEnv)
+	if raw == "" {
+		return
+	}
+	var cfg lifecycleHelperConfig
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, cfg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := vault.New(pool, vault.WithSchema(cfg.Schema), vault.WithRole(secService), vault.WithNamespace(cfg.Namespace), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu  sync.Mutex
+		rep lifecycleHelperReport
+		wg  sync.WaitGroup
+	)
+	for range cfg.Calls {
+		wg.Go(func() {
+			switch cfg.Mode {
+			case "put":
+				cred, err := c.Put(ctx, cfg.Name, newSecret(), "")
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					rep.Errs = append(rep.Errs, err.Error())
+					return
+				}
+				rep.Versions = append(rep.Versions, cred.Version)
+				rep.IDs = append(rep.IDs, cred.ID)
+			case "refresh":
+				s, err := c.Refresh(ctx, cfg.ID, func(ctx context.Context, _ vault.Secret) (string, error) {
+					mu.Lock()
+					rep.FnCalls++
+					mu.Unlock()
+					time.Sleep(cfg.FnDuration)
+					return newSecret(), nil
+				})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					rep.Errs = append(rep.Errs, err.Error())
+					return
+				}
+				rep.Values = append(rep.Values, s.Value)
+			}
+		})
+	}
+	wg.Wait()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv(lifecycleHelperResult), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runLifecycleProcesses starts n copies of the test binary in helper mode,
+// waits until every one is connected, releases them at once and returns
+// their reports.
+func runLifecycleProcesses(t *testing.T, n int, cfg lifecycleHelperConfig) []lifecycleHelperReport {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	raw, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	type child struct {
+		cmd    *exec.Cmd
+		stdin  io.WriteCloser
+		stderr strings.Builder
+		result string
+	}
+	children := make([]*child, n)
+	for i := range children {
+		c := &child{result: filepath.Join(dir, fmt.Sprintf("result-%d.json", i))}
+		c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^TestLifecycleHelperProcess$", "-test.count=1")
+		c.cmd.Env = append(os.Environ(), lifecycleHelperEnv+"="+string(raw), lifecycleHelperResult+"="+c.result)
+		c.cmd.Stderr = &c.stderr
+		stdout, err := c.cmd.StdoutPipe()
+		require.NoError(t, err)
+		c.stdin, err = c.cmd.StdinPipe()
+		require.NoError(t, err)
+		require.NoError(t, c.cmd.Start())
+		children[i] = c
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		require.NoError(t, err, "helper %d: %s", i, &c.stderr)
+		require.Equal(t, "ready\n", line)
+		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	}
+	for _, c := range children {
+		_, err := io.WriteString(c.stdin, "go\n")
+		require.NoError(t, err)
+	}
+	reports := make([]lifecycleHelperReport, n)
+	for i, c := range children {
+		require.NoError(t, c.cmd.Wait(), "helper %d: %s", i, &c.stderr)
+		b, err := os.ReadFile(c.result)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &reports[i]))
+	}
+	return reports
+}
+
+// TestPutConcurrentProcesses puts one name from four processes at once,
+// each with four concurrent calls: one credential, one version per Put.
+func TestPutConcurrentProcesses(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	ns := lcNamespace(t, "org")
+	const procs, calls = 4, 4
+	name := "processes/put"
+	reports := runLifecycleProcesses(t, procs, lifecycleHelperConfig{
+		Mode: "put", URL: db.URL, Schema: db.Schema, Namespace: ns, Name: name, Calls: calls,
+	})
+	versions := map[int64]bool{}
+	var id uuid.UUID
+	for i, r := range reports {
+		require.Empty(t, r.Errs, "helper %d", i)
+		for j, v := range r.Versions {
+			if id == uuid.Nil {
+				id = r.IDs[j]
+			}
+			require.Equal(t, id, r.IDs[j], "one credential per name")
+			require.False(t, versions[v], "version %d made twice", v)
+			versions[v] = true
+		}
+	}
+	require.Len(t, versions, procs*calls)
+	for v := int64(1); v <= procs*calls; v++ {
+		require.True(t, versions[v], "version %d missing", v)
+	}
+	lcRequireOneCredential(t, db, ns, name)
+}
+
+// TestRefreshAcrossProcesses refreshes one credential from two processes
+// at once, 16 calls each: fn runs once in all, and every call returns its
+// value.
+func TestRefreshAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	ns := lcNamespace(t, "org")
+	c := lcClient(t, db.Pool, db.Schema, ns)
+	cred, err := c.Put(ctx, "oauth/processes", newSecret(), "")
+	require.NoError(t, err)
+	reports := runLifecycleProcesses(t, 2, lifecycleHelperConfig{
+		Mode: "refresh", URL: db.URL, Schema: db.Schema, Namespace: ns, ID: cred.ID, Calls: 16, FnDuration: time.Second,
+	})
+	got, err := c.Read(ctx, cred.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, got.Version)
+	fnCalls := 0
+	for i, r := range reports {
+		require.Empty(t, r.Errs, "helper %d", i)
+		require.Len(t, r.Values, 16)
+		for _, v := range r.Values {
+			require.True(t, v == got.Value, "helper %d returned another value than the one stored", i)
+		}
+		fnCalls += r.FnCalls
+	}
+	require.Equal(t, 1, fnCalls, "fn calls per process: %d, %d", reports[0].FnCalls, reports[1].FnCalls)
+}
+
+// Environment of the helper processes started by runLifecycleProcesses.
+const (
+	lifecycleHelperEnv    = "CREDVAULT_LIFECYCLE_HELPER_CONFIG"
+	lifecycleHelperResult = "CREDVAULT_LIFECYCLE_HELPER_RESULT"
+)
+
