@@ -1,19 +1,14 @@
 package vault_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,20 +25,6 @@ import (
 	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
-
-// lcClient returns a client running as service_role on db, scoped to ns.
-func lcClient(t testing.TB, db vault.DB, schema, ns string) *vault.Client {
-	t.Helper()
-	c, err := vault.New(db, vault.WithSchema(schema), vault.WithRole(secService), vault.WithNamespace(ns), quiet())
-	require.NoError(t, err)
-	return c
-}
-
-// lcNamespace returns a fresh namespace name.
-func lcNamespace(t testing.TB, what string) string {
-	t.Helper()
-	return what + "-" + randomHex(t, 4)
-}
 
 // lcAuditRows counts every access-log row of id, whatever its op.
 func lcAuditRows(t testing.TB, db vault.DB, schema string, id uuid.UUID) int {
@@ -98,7 +79,7 @@ func TestLifecyclePutLookupReadUpdate(t *testing.T) {
 	_, b := setup(t)
 	schema := testSchema(t)
 	ns := lcNamespace(t, "org")
-	c := lcClient(t, b.tx, schema, ns)
+	c, _ := setup(t, on(b.tx, schema), namespace(ns))
 	require.Equal(t, ns, c.Namespace())
 
 	name := "acme/quickbooks"
@@ -234,10 +215,12 @@ func TestLifecycleNamespaceIsolation(t *testing.T) {
 	_, b := setup(t)
 	schema := testSchema(t)
 	nsA, nsB := lcNamespace(t, "org-a"), lcNamespace(t, "org-b")
-	a := lcClient(t, b.tx, schema, nsA)
+	a, _ := setup(t, on(b.tx, schema), namespace(nsA))
+	other, _ := setup(t, on(b.tx, schema), namespace(nsB))
+	byDefault, _ := setup(t, on(b.tx, schema))
 	others := map[string]*vault.Client{
-		"other namespace":   lcClient(t, b.tx, schema, nsB),
-		"default namespace": lcClient(t, b.tx, schema, ""),
+		"other namespace":   other,
+		"default namespace": byDefault,
 	}
 
 	secretA := newSecret()
@@ -580,7 +563,7 @@ func TestPutConcurrentGoroutines(t *testing.T) {
 	db := vaulttest.NewDatabase(t)
 	pool := lcPool(t, db, 8)
 	ns := lcNamespace(t, "org")
-	c := lcClient(t, pool, db.Schema, ns)
+	c, _ := setup(t, on(pool, db.Schema), namespace(ns))
 	const n = 16
 	name := "concurrent/put"
 	values := make([]string, n)
@@ -614,23 +597,6 @@ func TestPutConcurrentGoroutines(t *testing.T) {
 	lcRequireOneCredential(t, db, ns, name)
 }
 
-// lcRequireOneCredential checks that the namespace has one credential
-// called name and that Vault holds no secret besides the database's
-// credentials.
-func lcRequireOneCredential(t *testing.T, db *vaulttest.Database, ns, name string) {
-	t.Helper()
-	ctx := context.Background()
-	var named, tracked, inVault int
-	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FILTER (WHERE namespace = $1 AND name = $2), count(*) FROM "+
-		secIdent(db.Schema)+".vault_credentials", ns, name).Scan(&named, &tracked))
-	require.Equal(t, 1, named)
-	if db.AdminURL == "" {
-		return // VAULT_TEST_DATABASE_URL: Vault holds other tests' secrets too
-	}
-	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM vault.secrets").Scan(&inVault))
-	require.Equal(t, tracked, inVault, "a Put that lost the race left a Vault secret behind")
-}
-
 // TestRefreshExactlyOnce refreshes one credential from 32 goroutines at
 // once, while fn takes a while: fn runs once and every call returns its
 // value. Once with one Client on a pool of 4 connections (the calls share
@@ -650,7 +616,7 @@ func TestRefreshExactlyOnce(t *testing.T) {
 			ns := lcNamespace(t, "org")
 			clients := make([]*vault.Client, tc.clients)
 			for i := range clients {
-				clients[i] = lcClient(t, pool, db.Schema, ns)
+				clients[i], _ = setup(t, on(pool, db.Schema), namespace(ns))
 			}
 			cred, err := clients[0].Put(ctx, "oauth/refresh-token", newSecret(), "")
 			require.NoError(t, err)
@@ -717,7 +683,7 @@ func TestRefreshFailures(t *testing.T) {
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
 	pool := lcPool(t, db, 4)
-	c := lcClient(t, pool, db.Schema, "")
+	c, _ := setup(t, on(pool, db.Schema))
 	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
 	cred, err := c.Put(ctx, "oauth/failures", newSecret(), "")
@@ -778,7 +744,7 @@ func TestRefreshFailures(t *testing.T) {
 	defer tx.Rollback(ctx)
 	_, err = tx.Exec(ctx, "SELECT FROM "+secIdent(db.Schema)+".vault_credentials WHERE id = $1 FOR UPDATE", cred.ID)
 	require.NoError(t, err)
-	other := lcClient(t, pool, db.Schema, "") // not sharing a flight with c
+	other, _ := setup(t, on(pool, db.Schema)) // not sharing a flight with c
 	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	began := time.Now()
@@ -820,7 +786,7 @@ func TestIfVersionRace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	c := lcClient(t, lcPool(t, db, 8), db.Schema, "")
+	c, _ := setup(t, on(lcPool(t, db, 8), db.Schema))
 	cred, err := c.Put(ctx, "cas/race", newSecret(), "")
 	require.NoError(t, err)
 	const n, rounds = 8, 5
@@ -869,7 +835,7 @@ func TestListPaging(t *testing.T) {
 	db := vaulttest.NewDatabase(t)
 	pool := lcPool(t, db, 4)
 	ns := lcNamespace(t, "org")
-	c := lcClient(t, pool, db.Schema, ns)
+	c, _ := setup(t, on(pool, db.Schema), namespace(ns))
 	s := secIdent(db.Schema)
 
 	const n = 2500
@@ -1098,8 +1064,8 @@ func TestLegacyCredentials(t *testing.T) {
 	owner, err := vault.New(db.Pool, vault.WithSchema(schema), quiet())
 	require.NoError(t, err)
 	require.NoError(t, owner.Migrate(ctx))
-	d := lcClient(t, db.Pool, schema, "")
-	o := lcClient(t, db.Pool, schema, lcNamespace(t, "org"))
+	d, _ := setup(t, on(db.Pool, schema))
+	o, _ := setup(t, on(db.Pool, schema), namespace(lcNamespace(t, "org")))
 
 	want := map[uuid.UUID]string{stored1: values["stored1"], stored2: values["rotated"], directID: values["direct"],
 		unnamed: values["unnamed"], long: values["long"]}
@@ -1205,45 +1171,6 @@ func TestLegacyCredentials(t *testing.T) {
 	require.Equal(t, []string{"store"}, lcOps(t, owner, sqlID))
 }
 
-// TestLifecycleRoundTrips: on a pool each lifecycle call is one network
-// round trip (after pgx prepared its statements), Refresh two around fn.
-func TestLifecycleRoundTrips(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	pool, rt := countingPool(t, db, pgx.QueryExecModeCacheStatement)
-	c := lcClient(t, pool, db.Schema, lcNamespace(t, "org"))
-	cred, err := c.Put(ctx, "roundtrip/put", newSecret(), "")
-	require.NoError(t, err)
-	desc := "d"
-	noop := func(context.Context, vault.Secret) (string, error) { return newSecret(), nil }
-	version := cred.Version
-	calls := []struct {
-		name string
-		fn   func() error
-		want int
-	}{
-		{"put", func() error { _, err := c.Put(ctx, "roundtrip/put", newSecret(), ""); version++; return err }, 1},
-		{"put new", func() error { _, err := c.Put(ctx, "roundtrip/"+uuid.NewString(), newSecret(), ""); return err }, 1},
-		{"lookup", func() error { _, err := c.Lookup(ctx, "roundtrip/put"); return err }, 1},
-		{"read", func() error { _, err := c.Read(ctx, cred.ID); return err }, 1},
-		{"rotate IfVersion", func() error { version++; return c.Rotate(ctx, cred.ID, newSecret(), vault.IfVersion(version-1)) }, 1},
-		{"rollback", func() error { version++; return c.Rollback(ctx, cred.ID) }, 1},
-		{"update", func() error {
-			_, err := c.Update(ctx, cred.ID, vault.CredentialUpdate{Description: &desc})
-			return err
-		}, 1},
-		{"list", func() error { _, err := c.List(ctx, vault.ListFilter{After: cred.Cursor()}); return err }, 1},
-		{"refresh", func() error { _, err := c.Refresh(ctx, cred.ID, noop); version++; return err }, 2},
-	}
-	for _, call := range calls {
-		require.NoError(t, call.fn(), call.name) // pgx prepares the new statements
-	}
-	for _, call := range calls {
-		require.Equal(t, call.want, rt.measure(t, call.fn), call.name)
-	}
-}
-
 // TestPutRetryAfterLostCall makes a Put give up while Vault is locked (its
 // connection is dropped with the call in flight, so the server may still
 // carry it out), then retries it as the caller would: still one credential
@@ -1252,7 +1179,7 @@ func TestPutRetryAfterLostCall(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	c := lcClient(t, lcPool(t, db, 4), db.Schema, lcNamespace(t, "org"))
+	c, _ := setup(t, on(lcPool(t, db, 4), db.Schema), namespace(lcNamespace(t, "org")))
 	name := "retry/put"
 	for _, existing := range []bool{false, true} {
 		tx, err := db.Pool.Begin(ctx)

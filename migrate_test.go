@@ -3,10 +3,7 @@ package vault_test
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -18,24 +15,6 @@ import (
 	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
-
-func quiet() vault.Option { return vault.WithLogger(slog.New(slog.DiscardHandler)) }
-
-func migrationCount(t *testing.T) int {
-	t.Helper()
-	files, err := fs.Glob(vault.Migrations, "*.sql")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	return len(files)
-}
-
-func countRows(t *testing.T, pool *pgxpool.Pool, schema string) int {
-	t.Helper()
-	var n int
-	require.NoError(t, pool.QueryRow(context.Background(),
-		"SELECT count(*) FROM "+schema+".credvault_migrations").Scan(&n))
-	return n
-}
 
 func TestEmbeddedMigrationsAreValid(t *testing.T) {
 	n, err := vault.LoadMigrations(vault.Migrations)
@@ -93,35 +72,6 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	require.False(t, status[0].Applied, "a schema without the table has everything pending")
 }
 
-func TestMigrateConcurrently(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	const schema = "concurrent_credentials"
-	var wg sync.WaitGroup
-	errs := make([]error, 8)
-	for i := range errs {
-		wg.Go(func() {
-			c, err := vault.New(db.Pool, vault.WithSchema(schema), quiet())
-			if err == nil {
-				err = c.Migrate(ctx)
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		require.NoError(t, err)
-	}
-	require.Equal(t, migrationCount(t), countRows(t, db.Pool, schema))
-
-	c, err := vault.New(db.Pool, vault.WithSchema(schema), vault.WithRole("service_role"), quiet())
-	require.NoError(t, err)
-	id, err := c.Store(ctx, "concurrent", newSecret(), "")
-	require.NoError(t, err)
-	require.NoError(t, c.Delete(ctx, id))
-}
-
 func TestMigrateIntoSchemaVaultAsPostgresExplainsWithSchema(t *testing.T) {
 	t.Parallel()
 	db := vaulttest.Shared(t)
@@ -174,11 +124,6 @@ func plainDatabase(t *testing.T) (adminURL, ownerURL string) {
 		}
 	})
 	return cluster.URL("supabase_admin", name), cluster.URL("postgres", name)
-}
-
-func connect(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	return newTestPool(t, url, 4, "credvault-test", nil)
 }
 
 func TestMigrateWithoutVault(t *testing.T) {

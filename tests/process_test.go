@@ -3,26 +3,26 @@ package tests
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -62,7 +62,7 @@ func TestMigrateHelperProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs logBuffer
+	var logs testutil.LogBuffer
 	c, err := vault.New(conn, vault.WithSchema(os.Getenv(migrateHelperSchema)),
 		vault.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	if err != nil {
@@ -143,23 +143,6 @@ func runMigrateProcesses(t *testing.T, n int, url, schema string) []migrateHelpe
 	return reports
 }
 
-// migrationFiles returns the embedded migration files by version (1-based)
-// with their SHA-256.
-func migrationFiles(t *testing.T) (names, sums []string) {
-	t.Helper()
-	files, err := fs.Glob(vault.Migrations, "*.sql")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	for _, f := range files {
-		b, err := fs.ReadFile(vault.Migrations, f)
-		require.NoError(t, err)
-		sum := sha256.Sum256(b)
-		names = append(names, f)
-		sums = append(sums, hex.EncodeToString(sum[:]))
-	}
-	return names, sums
-}
-
 // schemaSnapshot is everything Migrate could change in a schema, as text.
 type schemaSnapshot struct {
 	Versions  []string // version, name, checksum, applied_at
@@ -187,19 +170,58 @@ func snapshotSchema(t *testing.T, pool *pgxpool.Pool, schema string) schemaSnaps
 	}
 }
 
-// TestMigrateConcurrentProcesses starts eight processes that run Migrate on
+// TestMigrateConcurrently runs Migrate on one empty schema from eight
+// goroutines of one process, then from eight processes.
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	t.Run("goroutines", migrateConcurrentGoroutines)
+	t.Run("processes", migrateConcurrentProcesses)
+}
+
+// migrateConcurrentGoroutines runs Migrate on one empty schema from eight
+// goroutines sharing a pool.
+func migrateConcurrentGoroutines(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	const schema = "concurrent_credentials"
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() {
+			c, err := vault.New(db.Pool, vault.WithSchema(schema), testutil.Quiet())
+			if err == nil {
+				err = c.Migrate(ctx)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, testutil.MigrationCount(t), testutil.AppliedMigrations(t, db.Pool, schema))
+
+	c, err := vault.New(db.Pool, vault.WithSchema(schema), vault.WithRole("service_role"), testutil.Quiet())
+	require.NoError(t, err)
+	id, err := c.Store(ctx, "concurrent", testutil.NewSecret(), "")
+	require.NoError(t, err)
+	require.NoError(t, c.Delete(ctx, id))
+}
+
+// migrateConcurrentProcesses starts eight processes that run Migrate on
 // the same empty schema at the same moment: every one succeeds, each
 // migration is applied by exactly one of them, and the version table has
 // one row per embedded file with its checksum. Then, with an applied
 // migration edited (its stored checksum changed) and the last one made
 // pending again, eight processes all fail with ErrMigrationChecksum and the
 // schema is left exactly as it was.
-func TestMigrateConcurrentProcesses(t *testing.T) {
+func migrateConcurrentProcesses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	schema := "concurrent_" + randomHex(t, 6)
-	names, sums := migrationFiles(t)
+	schema := "concurrent_" + testutil.RandomHex(t, 6)
+	names, sums := testutil.MigrationFiles(t)
 	const procs = 8
 
 	reports := runMigrateProcesses(t, procs, db.URL, schema)
@@ -231,9 +253,9 @@ func TestMigrateConcurrentProcesses(t *testing.T) {
 	}
 
 	// The functions work.
-	c, err := vault.New(db.Pool, vault.WithSchema(schema), vault.WithRole("service_role"), quiet())
+	c, err := vault.New(db.Pool, vault.WithSchema(schema), vault.WithRole("service_role"), testutil.Quiet())
 	require.NoError(t, err)
-	secret := newSecret()
+	secret := testutil.NewSecret()
 	id, err := c.Store(ctx, "concurrent/processes", secret, "")
 	require.NoError(t, err)
 	got, err := c.Retrieve(ctx, id)
@@ -265,10 +287,10 @@ func TestMigrateConcurrentProcesses(t *testing.T) {
 	_, err = db.Pool.Exec(ctx, "INSERT INTO "+table+" (version, name, checksum) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
 		last.Version, last.Name, last.Checksum)
 	require.NoError(t, err)
-	owner, err := vault.New(db.Pool, vault.WithSchema(schema), quiet())
+	owner, err := vault.New(db.Pool, vault.WithSchema(schema), testutil.Quiet())
 	require.NoError(t, err)
 	require.NoError(t, owner.Migrate(ctx))
-	require.Equal(t, len(names), countRows(t, db.Pool, pgx.Identifier{schema}.Sanitize()))
+	require.Equal(t, len(names), testutil.AppliedMigrations(t, db.Pool, pgx.Identifier{schema}.Sanitize()))
 }
 
 func appliedPerProcess(reports []migrateHelperReport) [][]int {
@@ -323,7 +345,7 @@ func TestLifecycleHelperProcess(t *testing.T) {
 	if err := pool.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, err := vault.New(pool, vault.WithSchema(cfg.Schema), vault.WithRole(secService), vault.WithNamespace(cfg.Namespace), quiet())
+	c, err := vault.New(pool, vault.WithSchema(cfg.Schema), vault.WithRole(testutil.ServiceRole), vault.WithNamespace(cfg.Namespace), testutil.Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +363,7 @@ func TestLifecycleHelperProcess(t *testing.T) {
 		wg.Go(func() {
 			switch cfg.Mode {
 			case "put":
-				cred, err := c.Put(ctx, cfg.Name, newSecret(), "")
+				cred, err := c.Put(ctx, cfg.Name, testutil.NewSecret(), "")
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -356,7 +378,7 @@ func TestLifecycleHelperProcess(t *testing.T) {
 					rep.FnCalls++
 					mu.Unlock()
 					time.Sleep(cfg.FnDuration)
-					return newSecret(), nil
+					return testutil.NewSecret(), nil
 				})
 				mu.Lock()
 				defer mu.Unlock()
@@ -430,7 +452,7 @@ func runLifecycleProcesses(t *testing.T, n int, cfg lifecycleHelperConfig) []lif
 func TestPutConcurrentProcesses(t *testing.T) {
 	t.Parallel()
 	db := vaulttest.NewDatabase(t)
-	ns := lcNamespace(t, "org")
+	ns := testutil.NewNamespace(t, "org")
 	const procs, calls = 4, 4
 	name := "processes/put"
 	reports := runLifecycleProcesses(t, procs, lifecycleHelperConfig{
@@ -453,7 +475,7 @@ func TestPutConcurrentProcesses(t *testing.T) {
 	for v := int64(1); v <= procs*calls; v++ {
 		require.True(t, versions[v], "version %d missing", v)
 	}
-	lcRequireOneCredential(t, db, ns, name)
+	testutil.RequireOneCredential(t, db, ns, name)
 }
 
 // TestRefreshAcrossProcesses refreshes one credential from two processes
@@ -463,9 +485,9 @@ func TestRefreshAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	ns := lcNamespace(t, "org")
-	c := lcClient(t, db.Pool, db.Schema, ns)
-	cred, err := c.Put(ctx, "oauth/processes", newSecret(), "")
+	ns := testutil.NewNamespace(t, "org")
+	c, _ := setup(t, on(db.Pool, db.Schema), namespace(ns))
+	cred, err := c.Put(ctx, "oauth/processes", testutil.NewSecret(), "")
 	require.NoError(t, err)
 	reports := runLifecycleProcesses(t, 2, lifecycleHelperConfig{
 		Mode: "refresh", URL: db.URL, Schema: db.Schema, Namespace: ns, ID: cred.ID, Calls: 16, FnDuration: time.Second,
@@ -490,4 +512,3 @@ const (
 	lifecycleHelperEnv    = "CREDVAULT_LIFECYCLE_HELPER_CONFIG"
 	lifecycleHelperResult = "CREDVAULT_LIFECYCLE_HELPER_RESULT"
 )
-

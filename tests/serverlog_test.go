@@ -10,10 +10,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
 	"github.com/credvault/vault/internal/testserver"
+	"github.com/credvault/vault/internal/testutil"
 )
 
 // TestAutoExplainKeepsSecretsOut runs a server of its own with auto_explain
@@ -58,7 +60,7 @@ func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 	}
 	var libs []string
 	for _, lib := range append(strings.Split(preload, ","), "auto_explain") {
-		libs = append(libs, secQuoteLiteral(strings.TrimSpace(lib)))
+		libs = append(libs, testutil.QuoteLiteral(strings.TrimSpace(lib)))
 	}
 	_, err = admin.Exec(ctx, "ALTER SYSTEM SET shared_preload_libraries = "+strings.Join(libs, ", "))
 	require.NoError(t, err)
@@ -91,7 +93,7 @@ func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 		require.Equal(t, 1, n, "the test database runs the real supabase_vault")
 	}
 
-	pool := connect(t, db.URL)
+	pool := testutil.Connect(t, db.URL)
 	if version >= 160000 { // wait until new sessions see the reload
 		deadline := time.Now().Add(30 * time.Second)
 		for {
@@ -109,12 +111,12 @@ func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 	require.NoError(t, err)
 	from := fi.Size()
 
-	logger, logs := secLogger()
+	logger, logs := testutil.Logger()
 	owner, err := vault.New(pool, vault.WithSchema(db.Schema), vault.WithLogger(logger))
 	require.NoError(t, err)
 	require.NoError(t, owner.Migrate(ctx))
 	warnings := 0
-	for _, r := range secRecords(t, logs) {
+	for _, r := range testutil.Records(t, logs) {
 		if msg, _ := r["msg"].(string); r["level"] == "WARN" && strings.Contains(msg, "auto_explain.log_verbose = off") {
 			warnings++
 		}
@@ -122,10 +124,10 @@ func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 	require.Equal(t, 1, warnings, "Migrate warns that auto_explain logs plans with values")
 
 	var secrets []string
-	secret := func() string { v := newSecret(); secrets = append(secrets, v); return v }
+	secret := func() string { v := testutil.NewSecret(); secrets = append(secrets, v); return v }
 
 	// Through the pool, as service_role.
-	svc, err := vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole(secService), vault.WithLogger(logger))
+	svc, err := vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole(testutil.ServiceRole), vault.WithLogger(logger))
 	require.NoError(t, err)
 	for range 2 {
 		id, err := svc.Store(ctx, "explain/"+uuid.NewString(), secret(), "")
@@ -156,8 +158,8 @@ func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 	require.NoError(t, tx.Commit(ctx))
 
 	// The control: the same call without the client, planned as usual.
-	control := newSecret()
-	_, err = pool.Exec(ctx, "SELECT "+secIdent(db.Schema)+".store_credential($1, $2, '')", "explain/control/"+uuid.NewString(), control)
+	control := testutil.NewSecret()
+	_, err = pool.Exec(ctx, "SELECT "+testutil.Ident(db.Schema)+".store_credential($1, $2, '')", "explain/control/"+uuid.NewString(), control)
 	require.NoError(t, err)
 
 	f, err := os.Open(logPath)
@@ -169,14 +171,14 @@ func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 	require.NoError(t, err)
 	serverLog := string(b)
 
-	require.Contains(t, serverLog, "Query Text: SELECT "+secIdent(db.Schema)+".credential_store($1, $2, $3, $4)",
+	require.Contains(t, serverLog, "Query Text: SELECT "+testutil.Ident(db.Schema)+".credential_store($1, $2, $3, $4)",
 		"auto_explain logged the calls' plans")
 	if realVault {
 		require.Contains(t, serverLog, "Query Text: INSERT INTO vault.secrets", "auto_explain logged the nested statements' plans")
 	}
 	require.True(t, strings.Contains(serverLog, control), "expected the control's value in the log of its custom plan")
-	secRequireAbsent(t, "the server log under auto_explain.log_verbose", serverLog, secrets...)
-	secRequireAbsent(t, "the Go log", logs.String(), append(secrets, control)...)
+	testutil.RequireAbsent(t, "the server log under auto_explain.log_verbose", serverLog, secrets...)
+	testutil.RequireAbsent(t, "the Go log", logs.String(), append(secrets, control)...)
 }
 
 // TestServerLogKeepsSecretsOut runs a server of its own with every
@@ -210,7 +212,7 @@ func TestServerLogKeepsSecretsOut(t *testing.T) {
 	db, err := srv.NewDatabase(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	admin := connect(t, db.AdminURL)
+	admin := testutil.Connect(t, db.AdminURL)
 	var extensions int
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'").Scan(&extensions))
 	require.Equal(t, 1, extensions, "pg_stat_statements is installed in the test database")
@@ -236,9 +238,9 @@ func TestServerLogKeepsSecretsOut(t *testing.T) {
 		t.Helper()
 		require.True(t, strings.Contains(s, secret), "expected the secret in %s", where)
 	}
-	paramWarnings := func(logs *logBuffer) int {
+	paramWarnings := func(logs *testutil.LogBuffer) int {
 		n := 0
-		for _, r := range secRecords(t, logs) {
+		for _, r := range testutil.Records(t, logs) {
 			if msg, _ := r["msg"].(string); r["level"] == "WARN" && strings.Contains(msg, "bind parameters") {
 				n++
 			}
@@ -246,13 +248,13 @@ func TestServerLogKeepsSecretsOut(t *testing.T) {
 		return n
 	}
 	var all []string
-	secret := func() string { v := newSecret(); all = append(all, v); return v }
-	clients := func(pool *pgxpool.Pool) (owner, svc, denied *vault.Client, logs *logBuffer) {
-		logger, logs := secLogger()
+	secret := func() string { v := testutil.NewSecret(); all = append(all, v); return v }
+	clients := func(pool *pgxpool.Pool) (owner, svc, denied *vault.Client, logs *testutil.LogBuffer) {
+		logger, logs := testutil.Logger()
 		var err error
 		owner, err = vault.New(pool, vault.WithSchema(db.Schema), vault.WithLogger(logger))
 		require.NoError(t, err)
-		svc, err = vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole(secService), vault.WithLogger(logger))
+		svc, err = vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole(testutil.ServiceRole), vault.WithLogger(logger))
 		require.NoError(t, err)
 		denied, err = vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole("authenticated"), vault.WithLogger(logger))
 		require.NoError(t, err)
@@ -276,7 +278,7 @@ func TestServerLogKeepsSecretsOut(t *testing.T) {
 	reconfigure := func(settings ...[2]string) {
 		t.Helper()
 		for _, kv := range settings {
-			_, err := admin.Exec(ctx, "ALTER SYSTEM SET "+kv[0]+" = "+secQuoteLiteral(kv[1]))
+			_, err := admin.Exec(ctx, "ALTER SYSTEM SET "+kv[0]+" = "+testutil.QuoteLiteral(kv[1]))
 			require.NoError(t, err)
 		}
 		_, err := admin.Exec(ctx, "SELECT pg_reload_conf()")
@@ -301,7 +303,7 @@ func TestServerLogKeepsSecretsOut(t *testing.T) {
 	// 2. A superuser sets log_parameter_max_length = 0.
 	reconfigure([2]string{"log_parameter_max_length", "0"})
 	from := logSize()
-	pool := connect(t, db.URL)
+	pool := testutil.Connect(t, db.URL)
 	owner, svc, denied, logs := clients(pool)
 	require.NoError(t, owner.Migrate(ctx))
 	require.Zero(t, paramWarnings(logs), "Migrate no longer warns")
@@ -322,15 +324,15 @@ func TestServerLogKeepsSecretsOut(t *testing.T) {
 
 	// The control: the same failing call without the client's setting.
 	control := secret()
-	_, err = pool.Exec(ctx, "SELECT "+secIdent(db.Schema)+".rotate_credential($1, $2)", uuid.New(), control)
-	require.Equal(t, "P0002", sqlstate(err))
+	_, err = pool.Exec(ctx, "SELECT "+testutil.Ident(db.Schema)+".rotate_credential($1, $2)", uuid.New(), control)
+	require.Equal(t, "P0002", testutil.SQLState(err))
 
 	serverLog = readLog(from)
 	require.True(t, strings.Contains(serverLog, "rotate_credential"), "the calls were logged")
-	secRequireAbsent(t, "the server log with log_parameter_max_length = 0", serverLog,
+	testutil.RequireAbsent(t, "the server log with log_parameter_max_length = 0", serverLog,
 		stored2, rotated2, failedRotate, failedStore)
 	requirePresent("the server log, for a failing statement sent without the client's per-call setting", serverLog, control)
-	secRequireAbsent(t, "the Go log", logs.String(), all...)
+	testutil.RequireAbsent(t, "the Go log", logs.String(), all...)
 
 	// 3. With statement logging off and no parameters logged on error, the
 	// simple protocol still puts values into the statement text, which
@@ -350,7 +352,7 @@ func TestServerLogKeepsSecretsOut(t *testing.T) {
 	require.Error(t, err)
 	requirePresent("the server log, for a failing simple-protocol statement", readLog(from), inlined)
 	// So the client refuses such a pool.
-	_, err = vault.New(simplePool, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
+	_, err = vault.New(simplePool, vault.WithSchema(db.Schema), vault.WithRole(testutil.ServiceRole), testutil.Quiet())
 	require.ErrorIs(t, err, vault.ErrInvalidArgument)
 
 	// pg_stat_statements normalizes literals and records parameters by
@@ -358,7 +360,7 @@ func TestServerLogKeepsSecretsOut(t *testing.T) {
 	var stats string
 	require.NoError(t, admin.QueryRow(ctx, "SELECT coalesce(string_agg(query, E'\\n'), '') FROM pg_stat_statements").Scan(&stats))
 	require.True(t, strings.Contains(stats, "rotate_credential"), "pg_stat_statements tracked the calls")
-	secRequireAbsent(t, "pg_stat_statements", stats, all...)
+	testutil.RequireAbsent(t, "pg_stat_statements", stats, all...)
 }
 
 // TestRejectedLiteralReachesLogUnlessPanic reproduces, on a server of its
@@ -381,7 +383,7 @@ func TestRejectedLiteralReachesLogUnlessPanic(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	_, err = db.Pool.Exec(ctx, "CREATE TABLE public.integrations (provider text, api_key text)")
 	require.NoError(t, err)
-	_, err = db.Pool.Exec(ctx, "SELECT "+secIdent(db.Schema)+".guard_plaintext_credentials('public.integrations')")
+	_, err = db.Pool.Exec(ctx, "SELECT "+testutil.Ident(db.Schema)+".guard_plaintext_credentials('public.integrations')")
 	require.NoError(t, err)
 
 	logPath := srv.Cluster().LogPath()
@@ -394,8 +396,8 @@ func TestRejectedLiteralReachesLogUnlessPanic(t *testing.T) {
 		conn, err := pgx.Connect(ctx, db.URL)
 		require.NoError(t, err)
 		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "INSERT INTO public.integrations VALUES ('stripe', "+secQuoteLiteral(key)+")")
-		require.Equal(t, "VA001", sqlstate(err))
+		_, err = conn.Exec(ctx, "INSERT INTO public.integrations VALUES ('stripe', "+testutil.QuoteLiteral(key)+")")
+		require.Equal(t, "VA001", testutil.SQLState(err))
 		f, err := os.Open(logPath)
 		require.NoError(t, err)
 		defer f.Close()
@@ -406,18 +408,18 @@ func TestRejectedLiteralReachesLogUnlessPanic(t *testing.T) {
 		return string(b)
 	}
 
-	first := "sk_" + "live_" + secAlnum(t, 32)
+	first := "sk_" + "live_" + testutil.Alnum(t, 32)
 	logged := insertLiteral(first)
 	require.True(t, strings.Contains(logged, "STATEMENT:  INSERT INTO public.integrations") && strings.Contains(logged, first),
 		"the default logs the rejected statement, key included")
 
-	admin := connect(t, db.AdminURL)
-	_, err = admin.Exec(ctx, "ALTER DATABASE "+secIdent(db.Name)+" SET log_min_error_statement = panic")
+	admin := testutil.Connect(t, db.AdminURL)
+	_, err = admin.Exec(ctx, "ALTER DATABASE "+testutil.Ident(db.Name)+" SET log_min_error_statement = panic")
 	require.NoError(t, err)
-	key := "sk_" + "live_" + secAlnum(t, 32)
+	key := "sk_" + "live_" + testutil.Alnum(t, 32)
 	logged = insertLiteral(key)
 	require.Contains(t, logged, "ERROR:", "the guard's error is still logged")
 	require.NotContains(t, logged, "STATEMENT:")
-	secRequireAbsent(t, "the server log with log_min_error_statement = panic", logged, key)
+	testutil.RequireAbsent(t, "the server log with log_min_error_statement = panic", logged, key)
 	require.False(t, strings.Contains(logged, "INSERT INTO public.integrations"))
 }
