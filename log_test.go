@@ -20,21 +20,6 @@ import (
 // only successful retrievals add one, that failures reach the Go logger
 // instead, and that nobody but the owner may read or change the log.
 
-// secFindRecord returns the records whose attributes include want.
-func secFindRecord(records []map[string]any, want map[string]any) []map[string]any {
-	var found []map[string]any
-next:
-	for _, r := range records {
-		for k, v := range want {
-			if r[k] != v {
-				continue next
-			}
-		}
-		found = append(found, r)
-	}
-	return found
-}
-
 // secLogRows counts the retrieval rows of id in the access log, as the
 // owner.
 func secLogRows(t *testing.T, db vault.DB, schema string, id uuid.UUID) int {

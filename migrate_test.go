@@ -3,15 +3,12 @@ package vault_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"testing/fstest"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
-	"github.com/credvault/vault/internal/pgcluster"
 	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
@@ -104,26 +101,6 @@ func TestMigrateRejectsEditedMigration(t *testing.T) {
 	_, err = db.Pool.Exec(ctx, "DELETE FROM "+db.Schema+".credvault_migrations WHERE checksum = 'edited'")
 	require.NoError(t, err)
 	require.ErrorIs(t, c.Migrate(ctx), vault.ErrMigrationChecksum, "a database ahead of the module is refused")
-}
-
-// plainDatabase returns a database on the shared server with the Supabase
-// roles but without Vault, and its superuser and postgres URLs.
-func plainDatabase(t *testing.T) (adminURL, ownerURL string) {
-	t.Helper()
-	cluster := testserver.SharedServer(t).Cluster()
-	if cluster == nil {
-		t.Skip("needs a throwaway server: VAULT_TEST_DATABASE_URL points at an existing database")
-	}
-	name := "plain_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))
-	require.NoError(t, pgcluster.CreateDatabase(context.Background(), cluster.AdminURL(), name, "postgres"))
-	t.Cleanup(func() {
-		pool, err := pgxpool.New(context.Background(), cluster.AdminURL())
-		if err == nil {
-			_, _ = pool.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			pool.Close()
-		}
-	})
-	return cluster.URL("supabase_admin", name), cluster.URL("postgres", name)
 }
 
 func TestMigrateWithoutVault(t *testing.T) {

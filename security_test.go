@@ -35,57 +35,6 @@ import (
 // and that a caller's search_path cannot redirect the functions to objects
 // of its own (TestSearchPathAttacks).
 
-// secProbe runs exec as role in a savepoint of tx that is always rolled back,
-// so a successful probe changes nothing, and returns the SQLSTATE of the
-// failure, or "" on success.
-func secProbe(t *testing.T, tx pgx.Tx, role string, exec func(ctx context.Context, tx pgx.Tx) error) string {
-	t.Helper()
-	ctx := context.Background()
-	sp, err := tx.Begin(ctx)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, sp.Rollback(ctx)) }()
-	_, err = sp.Exec(ctx, "SELECT pg_catalog.set_config('role', $1, true)", role)
-	require.NoError(t, err)
-	err = exec(ctx, sp)
-	if err == nil {
-		return ""
-	}
-	code := sqlstate(err)
-	require.NotEmpty(t, code, "the probe failed without a server error: %v", err)
-	return code
-}
-
-// secExec returns a probe running each statement in turn, the last one with
-// args. Statements are parsed anew each time (no statement cache), so every
-// probe meets every permission check as the role it runs as.
-func secExec(stmts []string, args ...any) func(context.Context, pgx.Tx) error {
-	return func(ctx context.Context, tx pgx.Tx) error {
-		for i, s := range stmts {
-			a := []any{pgx.QueryExecModeExec}
-			if i == len(stmts)-1 {
-				a = append(a, args...)
-			}
-			if _, err := tx.Exec(ctx, s, a...); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
-// secSQL returns a probe running one statement.
-func secSQL(sql string, args ...any) func(context.Context, pgx.Tx) error {
-	return secExec([]string{sql}, args...)
-}
-
-// The roles of the matrix. secPublic stands for PUBLIC: a fresh role with
-// no grants, which holds exactly what PUBLIC holds.
-const (
-	secPublic  = "PUBLIC"
-	secOwner   = testserver.OwnerRole
-	secService = "service_role"
-)
-
 var secMatrixRoles = []string{secPublic, "anon", "authenticated", secService, secOwner}
 
 type secMatrixRow struct {
