@@ -1362,6 +1362,31 @@ func plaintextGuardBasics(t *testing.T) {
 	require.NoError(t, sp.Rollback(ctx))
 }
 
+// guardTenant returns a fresh database, a login role that owns a schema of
+// the same name (which postgres may use) and a pool connected as that
+// role: the owner of tables that the guard, running with its owner's
+// rights, checks.
+func guardTenant(t *testing.T) (db *vaulttest.Database, role string, tenant *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	db = vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("needs a throwaway cluster to create a login role")
+	}
+	role = "tenant_" + randomHex(t, 4)
+	admin := connect(t, db.AdminURL)
+	_, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN; CREATE SCHEMA "+role+" AUTHORIZATION "+role+
+		"; GRANT USAGE ON SCHEMA "+role+" TO postgres")
+	require.NoError(t, err)
+	cfg, err := pgxpool.ParseConfig(db.AdminURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.User = role
+	tenant, err = pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(tenant.Close)
+	return db, role, tenant
+}
+
 // TestGuardRunsNoCodeOfTheTableOwner makes sure that the guard, which runs
 // with its owner's rights, never calls code that the owner of a guarded
 // table controls: a cast to json of a column type of theirs would
@@ -1370,23 +1395,9 @@ func plaintextGuardBasics(t *testing.T) {
 func TestGuardRunsNoCodeOfTheTableOwner(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("needs a throwaway cluster to create a login role")
-	}
-	role := "tenant_" + randomHex(t, 4)
-	admin := connect(t, db.AdminURL)
-	_, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN; CREATE SCHEMA "+role+" AUTHORIZATION "+role+
-		"; GRANT USAGE ON SCHEMA "+role+" TO postgres")
-	require.NoError(t, err)
-	cfg, err := pgxpool.ParseConfig(db.AdminURL)
-	require.NoError(t, err)
-	cfg.ConnConfig.User = role
-	tenant, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(tenant.Close)
+	db, role, tenant := guardTenant(t)
 
-	_, err = tenant.Exec(ctx, `
+	_, err := tenant.Exec(ctx, `
 CREATE TYPE `+role+`.kind AS ENUM ('a');
 CREATE TABLE `+role+`.integ (id int, k `+role+`.kind, note text);
 CREATE TABLE `+role+`.ran_as (who text);
@@ -2615,24 +2626,10 @@ CREATE TABLE app.events_eu PARTITION OF app.events FOR VALUES IN ('eu')`)
 func TestGuardReadsOwnerTypesWithoutTheirCode(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("needs a throwaway cluster to create a login role")
-	}
-	role := "tenant_" + randomHex(t, 4)
-	admin := connect(t, db.AdminURL)
-	_, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN; CREATE SCHEMA "+role+" AUTHORIZATION "+role+
-		"; GRANT USAGE ON SCHEMA "+role+" TO postgres")
-	require.NoError(t, err)
-	cfg, err := pgxpool.ParseConfig(db.AdminURL)
-	require.NoError(t, err)
-	cfg.ConnConfig.User = role
-	tenant, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(tenant.Close)
+	db, role, tenant := guardTenant(t)
 
 	s := role
-	_, err = tenant.Exec(ctx, `
+	_, err := tenant.Exec(ctx, `
 CREATE TABLE `+s+`.ran_as (who text, what text);
 GRANT INSERT ON `+s+`.ran_as TO PUBLIC;
 CREATE DOMAIN `+s+`.label AS text;

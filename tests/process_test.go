@@ -97,10 +97,20 @@ func TestMigrateHelperProcess(t *testing.T) {
 	}
 }
 
-// runMigrateProcesses starts n copies of the test binary in helper mode,
-// waits until every one is connected, releases them at once and returns
-// their reports.
+// runMigrateProcesses starts n copies of the test binary in migrate helper
+// mode, releases them at once and returns their reports.
 func runMigrateProcesses(t *testing.T, n int, url, schema string) []migrateHelperReport {
+	t.Helper()
+	return runHelperProcesses[migrateHelperReport](t, n, "TestMigrateHelperProcess", migrateHelperResult,
+		migrateHelperURL+"="+url, migrateHelperSchema+"="+schema)
+}
+
+// runHelperProcesses starts n copies of the test binary running only the
+// test helper, with env added to the environment and resultVar naming the
+// file each writes its JSON report to. It waits until every one has said
+// "ready" (it is connected), releases them at once with "go" and returns
+// their reports.
+func runHelperProcesses[R any](t *testing.T, n int, helper, resultVar string, env ...string) []R {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -114,8 +124,8 @@ func runMigrateProcesses(t *testing.T, n int, url, schema string) []migrateHelpe
 	children := make([]*child, n)
 	for i := range children {
 		c := &child{result: filepath.Join(dir, fmt.Sprintf("result-%d.json", i))}
-		c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMigrateHelperProcess$", "-test.count=1")
-		c.cmd.Env = append(os.Environ(), migrateHelperURL+"="+url, migrateHelperSchema+"="+schema, migrateHelperResult+"="+c.result)
+		c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^"+helper+"$", "-test.count=1")
+		c.cmd.Env = append(append(os.Environ(), env...), resultVar+"="+c.result)
 		c.cmd.Stderr = &c.stderr
 		stdout, err := c.cmd.StdoutPipe()
 		require.NoError(t, err)
@@ -133,7 +143,7 @@ func runMigrateProcesses(t *testing.T, n int, url, schema string) []migrateHelpe
 		_, err := io.WriteString(c.stdin, "go\n")
 		require.NoError(t, err)
 	}
-	reports := make([]migrateHelperReport, n)
+	reports := make([]R, n)
 	for i, c := range children {
 		require.NoError(t, c.cmd.Wait(), "helper %d: %s", i, &c.stderr)
 		b, err := os.ReadFile(c.result)
@@ -400,51 +410,14 @@ func TestLifecycleHelperProcess(t *testing.T) {
 	}
 }
 
-// runLifecycleProcesses starts n copies of the test binary in helper mode,
-// waits until every one is connected, releases them at once and returns
-// their reports.
+// runLifecycleProcesses starts n copies of the test binary in lifecycle
+// helper mode with cfg, releases them at once and returns their reports.
 func runLifecycleProcesses(t *testing.T, n int, cfg lifecycleHelperConfig) []lifecycleHelperReport {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	raw, err := json.Marshal(cfg)
 	require.NoError(t, err)
-	dir := t.TempDir()
-	type child struct {
-		cmd    *exec.Cmd
-		stdin  io.WriteCloser
-		stderr strings.Builder
-		result string
-	}
-	children := make([]*child, n)
-	for i := range children {
-		c := &child{result: filepath.Join(dir, fmt.Sprintf("result-%d.json", i))}
-		c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^TestLifecycleHelperProcess$", "-test.count=1")
-		c.cmd.Env = append(os.Environ(), lifecycleHelperEnv+"="+string(raw), lifecycleHelperResult+"="+c.result)
-		c.cmd.Stderr = &c.stderr
-		stdout, err := c.cmd.StdoutPipe()
-		require.NoError(t, err)
-		c.stdin, err = c.cmd.StdinPipe()
-		require.NoError(t, err)
-		require.NoError(t, c.cmd.Start())
-		children[i] = c
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		require.NoError(t, err, "helper %d: %s", i, &c.stderr)
-		require.Equal(t, "ready\n", line)
-		go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	}
-	for _, c := range children {
-		_, err := io.WriteString(c.stdin, "go\n")
-		require.NoError(t, err)
-	}
-	reports := make([]lifecycleHelperReport, n)
-	for i, c := range children {
-		require.NoError(t, c.cmd.Wait(), "helper %d: %s", i, &c.stderr)
-		b, err := os.ReadFile(c.result)
-		require.NoError(t, err)
-		require.NoError(t, json.Unmarshal(b, &reports[i]))
-	}
-	return reports
+	return runHelperProcesses[lifecycleHelperReport](t, n, "TestLifecycleHelperProcess", lifecycleHelperResult,
+		lifecycleHelperEnv+"="+string(raw))
 }
 
 // TestPutConcurrentProcesses puts one name from four processes at once,
