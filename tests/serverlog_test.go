@@ -35,17 +35,12 @@ import (
 func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true, Settings: map[string]string{
+	srv := loggedServer(t, map[string]string{
 		"log_parameter_max_length":           "0",
 		"auto_explain.log_min_duration":      "0",
 		"auto_explain.log_verbose":           "on",
 		"auto_explain.log_nested_statements": "on",
-	}})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, srv.Close()) })
-	if srv.Cluster() == nil || srv.Cluster().LogPath() == "" {
-		t.Skip("needs a server started from local binaries, whose log file the test can read")
-	}
+	})
 
 	// Preload auto_explain after what the harness preloads, and restart.
 	admin, err := pgx.Connect(ctx, srv.Cluster().AdminURL())
@@ -198,17 +193,12 @@ func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 func TestServerLogKeepsSecretsOut(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true, Settings: map[string]string{
+	srv := loggedServer(t, map[string]string{
 		"log_statement":                     "all",
 		"log_min_error_statement":           "error",
 		"log_parameter_max_length_on_error": "-1",
 		"pg_stat_statements.track":          "all",
-	}})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, srv.Close()) })
-	if srv.Cluster() == nil || srv.Cluster().LogPath() == "" {
-		t.Skip("needs a server started from local binaries, whose log file the test can read")
-	}
+	})
 	db, err := srv.NewDatabase(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
@@ -372,12 +362,7 @@ func TestServerLogKeepsSecretsOut(t *testing.T) {
 func TestRejectedLiteralReachesLogUnlessPanic(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, srv.Close()) })
-	if srv.Cluster() == nil || srv.Cluster().LogPath() == "" {
-		t.Skip("needs a server started from local binaries, whose log file the test can read")
-	}
+	srv := loggedServer(t, nil)
 	db, err := srv.NewDatabase(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
@@ -422,4 +407,18 @@ func TestRejectedLiteralReachesLogUnlessPanic(t *testing.T) {
 	require.NotContains(t, logged, "STATEMENT:")
 	testutil.RequireAbsent(t, "the server log with log_min_error_statement = panic", logged, key)
 	require.False(t, strings.Contains(logged, "INSERT INTO public.integrations"))
+}
+
+// loggedServer starts a server of the test's own with settings, stopped
+// when the test ends, and skips the test unless the server runs from local
+// binaries, whose log file the test can read.
+func loggedServer(t *testing.T, settings map[string]string) *testserver.Server {
+	t.Helper()
+	srv, err := testserver.Start(context.Background(), testserver.Options{NoExternal: true, Settings: settings})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	if srv.Cluster() == nil || srv.Cluster().LogPath() == "" {
+		t.Skip("needs a server started from local binaries, whose log file the test can read")
+	}
+	return srv
 }
