@@ -340,14 +340,11 @@ func TestCompatRootKeyNotExposed(t *testing.T) {
 			}
 			require.Equal(t, "42501", secProbe(t, tx, role, secExec([]string{
 				"CREATE TEMP TABLE credvault_key_probe (v text)",
-				"COPY credvault_key_probe FROM " + secQuoteLiteral(keyFile),
+				"COPY credvault_key_probe FROM " + quoteLiteral(keyFile),
 			})), "COPY FROM the key file as %s", role)
 		})
 	}
 }
-
-// secQuoteLiteral quotes s as an SQL string literal.
-func secQuoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // TestCompatFunctionsAreClosed checks the compatibility layer's functions
 // in the catalog: each is owned by a superuser, SECURITY DEFINER with
@@ -761,7 +758,7 @@ func compat1SQL(t *testing.T, keyFile string) string {
 	t.Helper()
 	b, err := os.ReadFile("testdata/compat1_vault.sql")
 	require.NoError(t, err)
-	return strings.NewReplacer("@pgcrypto@", `"extensions"`, "@keyfile@", secQuoteLiteral(keyFile)).Replace(string(b))
+	return strings.NewReplacer("@pgcrypto@", `"extensions"`, "@keyfile@", quoteLiteral(keyFile)).Replace(string(b))
 }
 
 // TestCompatUpgradesOlderLayer installs compat 1, stores a credential

@@ -338,7 +338,7 @@ func TestReadOnlyConnection(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.Shared(t)
-	rw := serviceClient(t, db.Pool, db.Schema)
+	rw, _ := setup(t, on(db.Pool, db.Schema))
 	name := "readonly/" + randomHex(t, 6)
 	secret := newSecret()
 	id, err := rw.Store(ctx, name, secret, "")
@@ -399,7 +399,7 @@ func TestPreparedStatementClash(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close(context.WithoutCancel(ctx)) })
 	tx := vaulttest.Tx(t, conn)
-	c := serviceClient(t, tx, db.Schema)
+	c, _ := setup(t, on(tx, db.Schema))
 	id, err := c.Store(ctx, "pooler/"+randomHex(t, 6), newSecret(), "")
 	require.NoError(t, err)
 
@@ -506,4 +506,155 @@ func TestOwnerLostVaultPrivilege(t *testing.T) {
 	_, err = denied.Retrieve(ctx, id)
 	require.ErrorIs(t, err, vault.ErrPermissionDenied)
 	require.NotErrorIs(t, err, vault.ErrOwnerPrivilege)
+}
+
+// TestNoPlaintextInErrors makes every failure path that is handed a secret
+// fail, through the Go client (validation before the round trip, server
+// errors, denials) and through SQL (NULL and invalid arguments, unknown
+// ids, the plaintext guard), and checks that no error text and no log
+// record carries the secret.
+func TestNoPlaintextInErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.Shared(t)
+	tx := vaulttest.Tx(t, db.Pool)
+	s := secIdent(db.Schema)
+	logger, logs := secLogger()
+	client := func(db vault.DB, schema, role string) *vault.Client {
+		c, err := vault.New(db, vault.WithSchema(schema), vault.WithRole(role), vault.WithLogger(logger))
+		require.NoError(t, err)
+		return c
+	}
+	id, err := client(tx, db.Schema, secService).Store(ctx, "leak/"+uuid.NewString(), newSecret(), "")
+	require.NoError(t, err)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+
+	var secrets []string
+	secret := func() string { v := newSecret(); secrets = append(secrets, v); return v }
+	check := func(t *testing.T, err error, secret string) {
+		t.Helper()
+		require.Error(t, err)
+		for where, text := range secErrorTexts(err) {
+			secRequireAbsent(t, where, text, secret)
+		}
+	}
+
+	// Each call gets a savepoint of its own: some failures abort the
+	// transaction they run in.
+	schema := db.Schema
+	goCalls := map[string]func(db vault.DB, secret string) error{
+		"store: empty name": func(db vault.DB, v string) error {
+			_, err := client(db, schema, secService).Store(ctx, "", v, "")
+			return err
+		},
+		"store: NUL byte": func(db vault.DB, v string) error {
+			_, err := client(db, schema, secService).Store(ctx, "leak", v[:10]+"\x00"+v[10:], "")
+			return err
+		},
+		"store: invalid UTF-8": func(db vault.DB, v string) error {
+			_, err := client(db, schema, secService).Store(ctx, "leak", v[:10]+"\xff"+v[10:], "")
+			return err
+		},
+		"store: oversized": func(db vault.DB, v string) error {
+			_, err := client(db, schema, secService).Store(ctx, "leak", strings.Repeat(v, vault.MaxSecretSize/len(v)+1), "")
+			return err
+		},
+		"store: denied": func(db vault.DB, v string) error {
+			_, err := client(db, schema, "authenticated").Store(ctx, "leak", v, "")
+			return err
+		},
+		"store: not migrated": func(db vault.DB, v string) error {
+			_, err := client(db, "credvault_no_such_schema", secService).Store(ctx, "leak", v, "")
+			return err
+		},
+		"store: cancelled context": func(db vault.DB, v string) error {
+			_, err := client(db, schema, secService).Store(cancelled, "leak", v, "")
+			return err
+		},
+		"rotate: nil id": func(db vault.DB, v string) error {
+			return client(db, schema, secService).Rotate(ctx, uuid.Nil, v)
+		},
+		"rotate: unknown id": func(db vault.DB, v string) error {
+			return client(db, schema, secService).Rotate(ctx, uuid.New(), v)
+		},
+		"rotate: NUL byte": func(db vault.DB, v string) error {
+			return client(db, schema, secService).Rotate(ctx, id, v+"\x00")
+		},
+		"rotate: oversized": func(db vault.DB, v string) error {
+			return client(db, schema, secService).Rotate(ctx, id, strings.Repeat(v, vault.MaxSecretSize/len(v)+1))
+		},
+		"rotate: denied": func(db vault.DB, v string) error {
+			return client(db, schema, "anon").Rotate(ctx, id, v)
+		},
+	}
+	for name, call := range goCalls {
+		t.Run(name, func(t *testing.T) {
+			sp, err := tx.Begin(ctx)
+			require.NoError(t, err)
+			defer sp.Rollback(ctx)
+			v := secret()
+			check(t, call(sp, v), v)
+		})
+	}
+
+	sqlCalls := []struct {
+		name, role, sql string
+		code            string
+	}{
+		{"store_credential: NULL name", secService, "SELECT " + s + ".store_credential(NULL, $1)", "22004"},
+		{"store_credential: empty name", secService, "SELECT " + s + ".store_credential('', $1)", "22023"},
+		{"store_credential: denied", "authenticated", "SELECT " + s + ".store_credential('leak', $1)", "42501"},
+		{"rotate_credential: NULL id", secService, "SELECT " + s + ".rotate_credential(NULL, $1)", "22004"},
+		{"rotate_credential: unknown id", secService, "SELECT " + s + ".rotate_credential(gen_random_uuid(), $1)", "P0002"},
+		{"rotate_credential: denied", "anon", "SELECT " + s + ".rotate_credential(gen_random_uuid(), $1)", "42501"},
+		{"plaintext_credential_kind: denied", secService, "SELECT " + s + ".plaintext_credential_kind($1)", "42501"},
+		{"vault.create_secret: denied", "authenticated", "SELECT vault.create_secret($1)", "42501"},
+	}
+	for _, c := range sqlCalls {
+		t.Run(c.name, func(t *testing.T) {
+			v := secret()
+			var got error
+			code := secProbe(t, tx, c.role, func(ctx context.Context, tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, c.sql, v)
+				got = err
+				return err
+			})
+			require.Equal(t, c.code, code)
+			check(t, got, v)
+		})
+	}
+
+	t.Run("plaintext guard", func(t *testing.T) {
+		table := "public.credvault_leak_" + randomHex(t, 4)
+		_, err := tx.Exec(ctx, "CREATE TABLE "+table+" (id bigint GENERATED ALWAYS AS IDENTITY, api_key text, settings jsonb)")
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, "SELECT "+s+".guard_plaintext_credentials($1::regclass)", table)
+		require.NoError(t, err)
+		key := "sk_" + "live_" + secAlnum(t, 32) // a Stripe-shaped key
+		secrets = append(secrets, key)
+		for _, insert := range []struct {
+			sql string
+			arg any
+		}{
+			{"INSERT INTO " + table + " (api_key) VALUES ($1)", key},
+			{"INSERT INTO " + table + " (settings) VALUES ($1)", map[string]any{"stripe": map[string]any{"secret_key": key}}},
+		} {
+			var got error
+			code := secProbe(t, tx, secOwner, func(ctx context.Context, tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, insert.sql, insert.arg)
+				got = err
+				return err
+			})
+			require.Equal(t, "VA001", code)
+			check(t, got, key)
+		}
+		var kind string
+		require.NoError(t, tx.QueryRow(ctx, "SELECT "+s+".plaintext_credential_kind($1)", "api_key="+key).Scan(&kind))
+		require.NotEmpty(t, kind)
+		secRequireAbsent(t, "plaintext_credential_kind's result", kind, key)
+	})
+
+	secRequireAbsent(t, "the Go log", logs.String(), secrets...)
+	require.NotEmpty(t, secRecords(t, logs), "the calls were logged")
 }

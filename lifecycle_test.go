@@ -1,19 +1,14 @@
 package vault_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,20 +25,6 @@ import (
 	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
-
-// lcClient returns a client running as service_role on db, scoped to ns.
-func lcClient(t testing.TB, db vault.DB, schema, ns string) *vault.Client {
-	t.Helper()
-	c, err := vault.New(db, vault.WithSchema(schema), vault.WithRole(secService), vault.WithNamespace(ns), quiet())
-	require.NoError(t, err)
-	return c
-}
-
-// lcNamespace returns a fresh namespace name.
-func lcNamespace(t testing.TB, what string) string {
-	t.Helper()
-	return what + "-" + randomHex(t, 4)
-}
 
 // lcAuditRows counts every access-log row of id, whatever its op.
 func lcAuditRows(t testing.TB, db vault.DB, schema string, id uuid.UUID) int {
@@ -98,7 +79,7 @@ func TestLifecyclePutLookupReadUpdate(t *testing.T) {
 	_, b := setup(t)
 	schema := testSchema(t)
 	ns := lcNamespace(t, "org")
-	c := lcClient(t, b.tx, schema, ns)
+	c, _ := setup(t, on(b.tx, schema), namespace(ns))
 	require.Equal(t, ns, c.Namespace())
 
 	name := "acme/quickbooks"
@@ -234,10 +215,12 @@ func TestLifecycleNamespaceIsolation(t *testing.T) {
 	_, b := setup(t)
 	schema := testSchema(t)
 	nsA, nsB := lcNamespace(t, "org-a"), lcNamespace(t, "org-b")
-	a := lcClient(t, b.tx, schema, nsA)
+	a, _ := setup(t, on(b.tx, schema), namespace(nsA))
+	other, _ := setup(t, on(b.tx, schema), namespace(nsB))
+	byDefault, _ := setup(t, on(b.tx, schema))
 	others := map[string]*vault.Client{
-		"other namespace":   lcClient(t, b.tx, schema, nsB),
-		"default namespace": lcClient(t, b.tx, schema, ""),
+		"other namespace":   other,
+		"default namespace": byDefault,
 	}
 
 	secretA := newSecret()
@@ -580,7 +563,7 @@ func TestPutConcurrentGoroutines(t *testing.T) {
 	db := vaulttest.NewDatabase(t)
 	pool := lcPool(t, db, 8)
 	ns := lcNamespace(t, "org")
-	c := lcClient(t, pool, db.Schema, ns)
+	c, _ := setup(t, on(pool, db.Schema), namespace(ns))
 	const n = 16
 	name := "concurrent/put"
 	values := make([]string, n)
@@ -614,206 +597,6 @@ func TestPutConcurrentGoroutines(t *testing.T) {
 	lcRequireOneCredential(t, db, ns, name)
 }
 
-// lcRequireOneCredential checks that the namespace has one credential
-// called name and that Vault holds no secret besides the database's
-// credentials.
-func lcRequireOneCredential(t *testing.T, db *vaulttest.Database, ns, name string) {
-	t.Helper()
-	ctx := context.Background()
-	var named, tracked, inVault int
-	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FILTER (WHERE namespace = $1 AND name = $2), count(*) FROM "+
-		secIdent(db.Schema)+".vault_credentials", ns, name).Scan(&named, &tracked))
-	require.Equal(t, 1, named)
-	if db.AdminURL == "" {
-		return // VAULT_TEST_DATABASE_URL: Vault holds other tests' secrets too
-	}
-	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM vault.secrets").Scan(&inVault))
-	require.Equal(t, tracked, inVault, "a Put that lost the race left a Vault secret behind")
-}
-
-// Environment of the helper processes started by runLifecycleProcesses.
-const (
-	lifecycleHelperEnv    = "CREDVAULT_LIFECYCLE_HELPER_CONFIG"
-	lifecycleHelperResult = "CREDVAULT_LIFECYCLE_HELPER_RESULT"
-)
-
-type lifecycleHelperConfig struct {
-	Mode       string // "put" or "refresh"
-	URL        string
-	Schema     string
-	Namespace  string
-	Name       string    // put
-	ID         uuid.UUID // refresh
-	Calls      int       // concurrent calls in the process
-	FnDuration time.Duration
-}
-
-type lifecycleHelperReport struct {
-	Versions []int64     // put: the version each Put made
-	IDs      []uuid.UUID // put: the credential each Put returned
-	Values   []string    // refresh: the value each Refresh returned
-	FnCalls  int         // refresh: how often fn ran in this process
-	Errs     []string
-}
-
-// TestLifecycleHelperProcess is not a test of its own: it is the body of
-// the child processes started by runLifecycleProcesses, and returns at once
-// in a normal run. A child connects, prints "ready", waits for a line on
-// standard input so that all children start together, makes Calls
-// concurrent calls and writes a lifecycleHelperReport as JSON to the file
-// named by CREDVAULT_LIFECYCLE_HELPER_RESULT.
-func TestLifecycleHelperProcess(t *testing.T) {
-	raw := os.Getenv(lifecycleHelperEnv)
-	if raw == "" {
-		return
-	}
-	var cfg lifecycleHelperConfig
-	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, cfg.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if err := pool.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c, err := vault.New(pool, vault.WithSchema(cfg.Schema), vault.WithRole(secService), vault.WithNamespace(cfg.Namespace), quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Println("ready")
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
-
-	var (
-		mu  sync.Mutex
-		rep lifecycleHelperReport
-		wg  sync.WaitGroup
-	)
-	for range cfg.Calls {
-		wg.Go(func() {
-			switch cfg.Mode {
-			case "put":
-				cred, err := c.Put(ctx, cfg.Name, newSecret(), "")
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					rep.Errs = append(rep.Errs, err.Error())
-					return
-				}
-				rep.Versions = append(rep.Versions, cred.Version)
-				rep.IDs = append(rep.IDs, cred.ID)
-			case "refresh":
-				s, err := c.Refresh(ctx, cfg.ID, func(ctx context.Context, _ vault.Secret) (string, error) {
-					mu.Lock()
-					rep.FnCalls++
-					mu.Unlock()
-					time.Sleep(cfg.FnDuration)
-					return newSecret(), nil
-				})
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					rep.Errs = append(rep.Errs, err.Error())
-					return
-				}
-				rep.Values = append(rep.Values, s.Value)
-			}
-		})
-	}
-	wg.Wait()
-	b, err := json.Marshal(rep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(os.Getenv(lifecycleHelperResult), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// runLifecycleProcesses starts n copies of the test binary in helper mode,
-// waits until every one is connected, releases them at once and returns
-// their reports.
-func runLifecycleProcesses(t *testing.T, n int, cfg lifecycleHelperConfig) []lifecycleHelperReport {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	raw, err := json.Marshal(cfg)
-	require.NoError(t, err)
-	dir := t.TempDir()
-	type child struct {
-		cmd    *exec.Cmd
-		stdin  io.WriteCloser
-		stderr strings.Builder
-		result string
-	}
-	children := make([]*child, n)
-	for i := range children {
-		c := &child{result: filepath.Join(dir, fmt.Sprintf("result-%d.json", i))}
-		c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^TestLifecycleHelperProcess$", "-test.count=1")
-		c.cmd.Env = append(os.Environ(), lifecycleHelperEnv+"="+string(raw), lifecycleHelperResult+"="+c.result)
-		c.cmd.Stderr = &c.stderr
-		stdout, err := c.cmd.StdoutPipe()
-		require.NoError(t, err)
-		c.stdin, err = c.cmd.StdinPipe()
-		require.NoError(t, err)
-		require.NoError(t, c.cmd.Start())
-		children[i] = c
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		require.NoError(t, err, "helper %d: %s", i, &c.stderr)
-		require.Equal(t, "ready\n", line)
-		go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	}
-	for _, c := range children {
-		_, err := io.WriteString(c.stdin, "go\n")
-		require.NoError(t, err)
-	}
-	reports := make([]lifecycleHelperReport, n)
-	for i, c := range children {
-		require.NoError(t, c.cmd.Wait(), "helper %d: %s", i, &c.stderr)
-		b, err := os.ReadFile(c.result)
-		require.NoError(t, err)
-		require.NoError(t, json.Unmarshal(b, &reports[i]))
-	}
-	return reports
-}
-
-// TestPutConcurrentProcesses puts one name from four processes at once,
-// each with four concurrent calls: one credential, one version per Put.
-func TestPutConcurrentProcesses(t *testing.T) {
-	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	ns := lcNamespace(t, "org")
-	const procs, calls = 4, 4
-	name := "processes/put"
-	reports := runLifecycleProcesses(t, procs, lifecycleHelperConfig{
-		Mode: "put", URL: db.URL, Schema: db.Schema, Namespace: ns, Name: name, Calls: calls,
-	})
-	versions := map[int64]bool{}
-	var id uuid.UUID
-	for i, r := range reports {
-		require.Empty(t, r.Errs, "helper %d", i)
-		for j, v := range r.Versions {
-			if id == uuid.Nil {
-				id = r.IDs[j]
-			}
-			require.Equal(t, id, r.IDs[j], "one credential per name")
-			require.False(t, versions[v], "version %d made twice", v)
-			versions[v] = true
-		}
-	}
-	require.Len(t, versions, procs*calls)
-	for v := int64(1); v <= procs*calls; v++ {
-		require.True(t, versions[v], "version %d missing", v)
-	}
-	lcRequireOneCredential(t, db, ns, name)
-}
-
 // TestRefreshExactlyOnce refreshes one credential from 32 goroutines at
 // once, while fn takes a while: fn runs once and every call returns its
 // value. Once with one Client on a pool of 4 connections (the calls share
@@ -833,7 +616,7 @@ func TestRefreshExactlyOnce(t *testing.T) {
 			ns := lcNamespace(t, "org")
 			clients := make([]*vault.Client, tc.clients)
 			for i := range clients {
-				clients[i] = lcClient(t, pool, db.Schema, ns)
+				clients[i], _ = setup(t, on(pool, db.Schema), namespace(ns))
 			}
 			cred, err := clients[0].Put(ctx, "oauth/refresh-token", newSecret(), "")
 			require.NoError(t, err)
@@ -890,35 +673,6 @@ func TestRefreshExactlyOnce(t *testing.T) {
 	}
 }
 
-// TestRefreshAcrossProcesses refreshes one credential from two processes
-// at once, 16 calls each: fn runs once in all, and every call returns its
-// value.
-func TestRefreshAcrossProcesses(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	ns := lcNamespace(t, "org")
-	c := lcClient(t, db.Pool, db.Schema, ns)
-	cred, err := c.Put(ctx, "oauth/processes", newSecret(), "")
-	require.NoError(t, err)
-	reports := runLifecycleProcesses(t, 2, lifecycleHelperConfig{
-		Mode: "refresh", URL: db.URL, Schema: db.Schema, Namespace: ns, ID: cred.ID, Calls: 16, FnDuration: time.Second,
-	})
-	got, err := c.Read(ctx, cred.ID)
-	require.NoError(t, err)
-	require.EqualValues(t, 2, got.Version)
-	fnCalls := 0
-	for i, r := range reports {
-		require.Empty(t, r.Errs, "helper %d", i)
-		require.Len(t, r.Values, 16)
-		for _, v := range r.Values {
-			require.True(t, v == got.Value, "helper %d returned another value than the one stored", i)
-		}
-		fnCalls += r.FnCalls
-	}
-	require.Equal(t, 1, fnCalls, "fn calls per process: %d, %d", reports[0].FnCalls, reports[1].FnCalls)
-}
-
 // TestRefreshFailures: an error or a panic in fn changes nothing and
 // releases the lock; a caller waiting on a refresh that panicked refreshes
 // itself; a caller waiting for the lock gives up at its deadline without
@@ -929,7 +683,7 @@ func TestRefreshFailures(t *testing.T) {
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
 	pool := lcPool(t, db, 4)
-	c := lcClient(t, pool, db.Schema, "")
+	c, _ := setup(t, on(pool, db.Schema))
 	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
 	cred, err := c.Put(ctx, "oauth/failures", newSecret(), "")
@@ -990,7 +744,7 @@ func TestRefreshFailures(t *testing.T) {
 	defer tx.Rollback(ctx)
 	_, err = tx.Exec(ctx, "SELECT FROM "+secIdent(db.Schema)+".vault_credentials WHERE id = $1 FOR UPDATE", cred.ID)
 	require.NoError(t, err)
-	other := lcClient(t, pool, db.Schema, "") // not sharing a flight with c
+	other, _ := setup(t, on(pool, db.Schema)) // not sharing a flight with c
 	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	began := time.Now()
@@ -1032,7 +786,7 @@ func TestIfVersionRace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	c := lcClient(t, lcPool(t, db, 8), db.Schema, "")
+	c, _ := setup(t, on(lcPool(t, db, 8), db.Schema))
 	cred, err := c.Put(ctx, "cas/race", newSecret(), "")
 	require.NoError(t, err)
 	const n, rounds = 8, 5
@@ -1081,7 +835,7 @@ func TestListPaging(t *testing.T) {
 	db := vaulttest.NewDatabase(t)
 	pool := lcPool(t, db, 4)
 	ns := lcNamespace(t, "org")
-	c := lcClient(t, pool, db.Schema, ns)
+	c, _ := setup(t, on(pool, db.Schema), namespace(ns))
 	s := secIdent(db.Schema)
 
 	const n = 2500
@@ -1310,8 +1064,8 @@ func TestLegacyCredentials(t *testing.T) {
 	owner, err := vault.New(db.Pool, vault.WithSchema(schema), quiet())
 	require.NoError(t, err)
 	require.NoError(t, owner.Migrate(ctx))
-	d := lcClient(t, db.Pool, schema, "")
-	o := lcClient(t, db.Pool, schema, lcNamespace(t, "org"))
+	d, _ := setup(t, on(db.Pool, schema))
+	o, _ := setup(t, on(db.Pool, schema), namespace(lcNamespace(t, "org")))
 
 	want := map[uuid.UUID]string{stored1: values["stored1"], stored2: values["rotated"], directID: values["direct"],
 		unnamed: values["unnamed"], long: values["long"]}
@@ -1417,45 +1171,6 @@ func TestLegacyCredentials(t *testing.T) {
 	require.Equal(t, []string{"store"}, lcOps(t, owner, sqlID))
 }
 
-// TestLifecycleRoundTrips: on a pool each lifecycle call is one network
-// round trip (after pgx prepared its statements), Refresh two around fn.
-func TestLifecycleRoundTrips(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	pool, rt := countingPool(t, db, pgx.QueryExecModeCacheStatement)
-	c := lcClient(t, pool, db.Schema, lcNamespace(t, "org"))
-	cred, err := c.Put(ctx, "roundtrip/put", newSecret(), "")
-	require.NoError(t, err)
-	desc := "d"
-	noop := func(context.Context, vault.Secret) (string, error) { return newSecret(), nil }
-	version := cred.Version
-	calls := []struct {
-		name string
-		fn   func() error
-		want int
-	}{
-		{"put", func() error { _, err := c.Put(ctx, "roundtrip/put", newSecret(), ""); version++; return err }, 1},
-		{"put new", func() error { _, err := c.Put(ctx, "roundtrip/"+uuid.NewString(), newSecret(), ""); return err }, 1},
-		{"lookup", func() error { _, err := c.Lookup(ctx, "roundtrip/put"); return err }, 1},
-		{"read", func() error { _, err := c.Read(ctx, cred.ID); return err }, 1},
-		{"rotate IfVersion", func() error { version++; return c.Rotate(ctx, cred.ID, newSecret(), vault.IfVersion(version-1)) }, 1},
-		{"rollback", func() error { version++; return c.Rollback(ctx, cred.ID) }, 1},
-		{"update", func() error {
-			_, err := c.Update(ctx, cred.ID, vault.CredentialUpdate{Description: &desc})
-			return err
-		}, 1},
-		{"list", func() error { _, err := c.List(ctx, vault.ListFilter{After: cred.Cursor()}); return err }, 1},
-		{"refresh", func() error { _, err := c.Refresh(ctx, cred.ID, noop); version++; return err }, 2},
-	}
-	for _, call := range calls {
-		require.NoError(t, call.fn(), call.name) // pgx prepares the new statements
-	}
-	for _, call := range calls {
-		require.Equal(t, call.want, rt.measure(t, call.fn), call.name)
-	}
-}
-
 // TestPutRetryAfterLostCall makes a Put give up while Vault is locked (its
 // connection is dropped with the call in flight, so the server may still
 // carry it out), then retries it as the caller would: still one credential
@@ -1464,7 +1179,7 @@ func TestPutRetryAfterLostCall(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	c := lcClient(t, lcPool(t, db, 4), db.Schema, lcNamespace(t, "org"))
+	c, _ := setup(t, on(lcPool(t, db, 4), db.Schema), namespace(lcNamespace(t, "org")))
 	name := "retry/put"
 	for _, existing := range []bool{false, true} {
 		tx, err := db.Pool.Begin(ctx)

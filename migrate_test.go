@@ -3,43 +3,20 @@ package vault_test
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
-	"github.com/credvault/vault/internal/pgcluster"
 	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
-
-func quiet() vault.Option { return vault.WithLogger(slog.New(slog.DiscardHandler)) }
-
-func migrationCount(t *testing.T) int {
-	t.Helper()
-	files, err := fs.Glob(vault.Migrations, "*.sql")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	return len(files)
-}
-
-func countRows(t *testing.T, pool *pgxpool.Pool, schema string) int {
-	t.Helper()
-	var n int
-	require.NoError(t, pool.QueryRow(context.Background(),
-		"SELECT count(*) FROM "+schema+".credvault_migrations").Scan(&n))
-	return n
-}
 
 func TestEmbeddedMigrationsAreValid(t *testing.T) {
 	n, err := vault.LoadMigrations(vault.Migrations)
@@ -97,35 +74,6 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	require.False(t, status[0].Applied, "a schema without the table has everything pending")
 }
 
-func TestMigrateConcurrently(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	const schema = "concurrent_credentials"
-	var wg sync.WaitGroup
-	errs := make([]error, 8)
-	for i := range errs {
-		wg.Go(func() {
-			c, err := vault.New(db.Pool, vault.WithSchema(schema), quiet())
-			if err == nil {
-				err = c.Migrate(ctx)
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		require.NoError(t, err)
-	}
-	require.Equal(t, migrationCount(t), countRows(t, db.Pool, schema))
-
-	c, err := vault.New(db.Pool, vault.WithSchema(schema), vault.WithRole("service_role"), quiet())
-	require.NoError(t, err)
-	id, err := c.Store(ctx, "concurrent", newSecret(), "")
-	require.NoError(t, err)
-	require.NoError(t, c.Delete(ctx, id))
-}
-
 func TestMigrateIntoSchemaVaultAsPostgresExplainsWithSchema(t *testing.T) {
 	t.Parallel()
 	db := vaulttest.Shared(t)
@@ -158,31 +106,6 @@ func TestMigrateRejectsEditedMigration(t *testing.T) {
 	_, err = db.Pool.Exec(ctx, "DELETE FROM "+db.Schema+".credvault_migrations WHERE checksum = 'edited'")
 	require.NoError(t, err)
 	require.ErrorIs(t, c.Migrate(ctx), vault.ErrMigrationChecksum, "a database ahead of the module is refused")
-}
-
-// plainDatabase returns a database on the shared server with the Supabase
-// roles but without Vault, and its superuser and postgres URLs.
-func plainDatabase(t *testing.T) (adminURL, ownerURL string) {
-	t.Helper()
-	cluster := testserver.SharedServer(t).Cluster()
-	if cluster == nil {
-		t.Skip("needs a throwaway server: VAULT_TEST_DATABASE_URL points at an existing database")
-	}
-	name := "plain_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))
-	require.NoError(t, pgcluster.CreateDatabase(context.Background(), cluster.AdminURL(), name, "postgres"))
-	t.Cleanup(func() {
-		pool, err := pgxpool.New(context.Background(), cluster.AdminURL())
-		if err == nil {
-			_, _ = pool.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			pool.Close()
-		}
-	})
-	return cluster.URL("supabase_admin", name), cluster.URL("postgres", name)
-}
-
-func connect(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	return newTestPool(t, url, 4, "credvault-test", nil)
 }
 
 func TestMigrateWithoutVault(t *testing.T) {

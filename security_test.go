@@ -2,14 +2,24 @@ package vault_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -24,60 +34,6 @@ import (
 // of the schema SECURITY DEFINER, pinned and closed (TestCatalogPrivileges),
 // and that a caller's search_path cannot redirect the functions to objects
 // of its own (TestSearchPathAttacks).
-
-// secIdent quotes an identifier.
-func secIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
-
-// secProbe runs exec as role in a savepoint of tx that is always rolled back,
-// so a successful probe changes nothing, and returns the SQLSTATE of the
-// failure, or "" on success.
-func secProbe(t *testing.T, tx pgx.Tx, role string, exec func(ctx context.Context, tx pgx.Tx) error) string {
-	t.Helper()
-	ctx := context.Background()
-	sp, err := tx.Begin(ctx)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, sp.Rollback(ctx)) }()
-	_, err = sp.Exec(ctx, "SELECT pg_catalog.set_config('role', $1, true)", role)
-	require.NoError(t, err)
-	err = exec(ctx, sp)
-	if err == nil {
-		return ""
-	}
-	code := sqlstate(err)
-	require.NotEmpty(t, code, "the probe failed without a server error: %v", err)
-	return code
-}
-
-// secExec returns a probe running each statement in turn, the last one with
-// args. Statements are parsed anew each time (no statement cache), so every
-// probe meets every permission check as the role it runs as.
-func secExec(stmts []string, args ...any) func(context.Context, pgx.Tx) error {
-	return func(ctx context.Context, tx pgx.Tx) error {
-		for i, s := range stmts {
-			a := []any{pgx.QueryExecModeExec}
-			if i == len(stmts)-1 {
-				a = append(a, args...)
-			}
-			if _, err := tx.Exec(ctx, s, a...); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
-// secSQL returns a probe running one statement.
-func secSQL(sql string, args ...any) func(context.Context, pgx.Tx) error {
-	return secExec([]string{sql}, args...)
-}
-
-// The roles of the matrix. secPublic stands for PUBLIC: a fresh role with
-// no grants, which holds exactly what PUBLIC holds.
-const (
-	secPublic  = "PUBLIC"
-	secOwner   = testserver.OwnerRole
-	secService = "service_role"
-)
 
 var secMatrixRoles = []string{secPublic, "anon", "authenticated", secService, secOwner}
 
@@ -96,6 +52,7 @@ type secMatrixRow struct {
 func TestRoleMatrix(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	t.Run("basics", roleMatrixBasics)
 	db := vaulttest.NewDatabase(t) // TRUNCATE probes lock tables: keep them away from the shared database
 	s := secIdent(db.Schema)
 	tx := vaulttest.Tx(t, db.Pool)
@@ -224,6 +181,47 @@ func TestRoleMatrix(t *testing.T) {
 	_, err = tx.Exec(ctx, "GRANT USAGE ON SCHEMA "+s+", vault TO PUBLIC")
 	require.NoError(t, err)
 	t.Run("schemas exposed", check)
+}
+
+// roleMatrixBasics checks, on the shared database, that anon and
+// authenticated may neither call Retrieve nor read Vault's tables.
+func roleMatrixBasics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, b := setup(t)
+	secret := newSecret()
+	id, err := c.Store(ctx, "acme/xero", secret, "")
+	require.NoError(t, err)
+
+	for _, role := range []string{"authenticated", "anon"} {
+		t.Run(role, func(t *testing.T) {
+			// Each subtest works in a savepoint: a denied call aborts it.
+			sp, err := b.tx.Begin(ctx)
+			require.NoError(t, err)
+			defer sp.Rollback(ctx)
+			as, err := vault.New(sp, vault.WithSchema(testSchema(t)), vault.WithRole(role),
+				vault.WithLogger(slog.New(slog.DiscardHandler)))
+			require.NoError(t, err)
+			_, err = as.Retrieve(ctx, id)
+			require.ErrorIs(t, err, vault.ErrPermissionDenied)
+			require.Equal(t, "42501", sqlstate(err))
+			require.False(t, strings.Contains(err.Error(), secret), "the value leaked")
+		})
+		t.Run(role+"/vault.secrets", func(t *testing.T) {
+			err := vaulttest.AsRole(ctx, b.tx, role, nil, func(tx pgx.Tx) error {
+				var s string
+				return tx.QueryRow(ctx, "SELECT secret FROM vault.secrets WHERE id = $1", id).Scan(&s)
+			})
+			require.Equal(t, "42501", sqlstate(err))
+		})
+		t.Run(role+"/vault.decrypted_secrets", func(t *testing.T) {
+			err := vaulttest.AsRole(ctx, b.tx, role, nil, func(tx pgx.Tx) error {
+				var s string
+				return tx.QueryRow(ctx, "SELECT decrypted_secret FROM vault.decrypted_secrets WHERE id = $1", id).Scan(&s)
+			})
+			require.Equal(t, "42501", sqlstate(err))
+		})
+	}
 }
 
 // TestCatalogPrivileges checks the catalog rather than calls, so that a
@@ -756,7 +754,7 @@ GRANT EXECUTE ON FUNCTION public.credvault_planted_ran(pg_catalog.text) TO PUBLI
 	op := func(name, left, right, result string) {
 		n++
 		fn := fmt.Sprintf("public.credvault_planted_op%d", n)
-		what := secQuoteLiteral(fmt.Sprintf("operator %s(%s, %s)", name, left, right))
+		what := quoteLiteral(fmt.Sprintf("operator %s(%s, %s)", name, left, right))
 		real := "NULL"
 		if k := kind[left]; k == kind[right] {
 			real = fmt.Sprintf("$1::pg_catalog.%[1]s OPERATOR(pg_catalog.%[2]s) $2::pg_catalog.%[1]s", k, name)
@@ -797,7 +795,7 @@ CREATE OPERATOR public.%s (LEFTARG = pg_catalog.%s, RIGHTARG = pg_catalog.%s, FU
 		}
 		fmt.Fprintf(&b, `CREATE FUNCTION public.%s RETURNS pg_catalog.%s
 LANGUAGE plpgsql SET search_path = pg_catalog AS $f%d$ BEGIN PERFORM public.credvault_planted_ran(%s); RETURN pg_catalog.%s(%s); END $f%d$;
-`, sig, result, i, secQuoteLiteral("function "+sig), name, strings.Join(call, ", "), i)
+`, sig, result, i, quoteLiteral("function "+sig), name, strings.Join(call, ", "), i)
 	}
 	b.WriteString(`CREATE FUNCTION public.credvault_planted_count(pg_catalog.int8) RETURNS pg_catalog.int8
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$ BEGIN PERFORM public.credvault_planted_ran('aggregate count(*)'); RETURN $1 + 1; END $$;
@@ -805,7 +803,7 @@ CREATE AGGREGATE public.count(*) (SFUNC = public.credvault_planted_count, STYPE 
 `)
 	for _, typ := range []string{"text", "name", "oid", "regclass", "bytea", "uuid", "int4", "bool"} {
 		fmt.Fprintf(&b, "CREATE DOMAIN public.%s AS pg_catalog.%s CHECK (public.credvault_planted_ran(%s));\n",
-			typ, typ, secQuoteLiteral("type "+typ))
+			typ, typ, quoteLiteral("type "+typ))
 	}
 	return b.String()
 }
@@ -948,4 +946,1867 @@ CREATE CAST (pg_catalog.%[1]s AS pg_catalog.%[2]s) WITH FUNCTION public.credvaul
 		})
 		require.Equal(t, "42501", sqlstate(err), "CREATE CAST (%s AS %s): %v", pair[0], pair[1], err)
 	}
+}
+
+// guardProbe creates a probe table in a fresh test transaction and returns
+// the transaction and the table's qualified name. Names are unique so that
+// parallel tests never wait on each other's uncommitted catalog rows.
+func guardProbe(t *testing.T, attach bool) (pgx.Tx, string) {
+	t.Helper()
+	ctx := context.Background()
+	tx := testTx(t)
+	table := "public.guard_probe_" + hex.EncodeToString(guardRand{t}.bytes(6))
+	_, err := tx.Exec(ctx, `CREATE TABLE `+table+` (
+		id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		t    text,
+		v    varchar(4000),
+		j    jsonb,
+		js   json,
+		u    uuid,
+		note text)`)
+	require.NoError(t, err)
+	if attach {
+		guardAttach(t, tx, table)
+	}
+	return tx, table
+}
+
+func guardAttach(t *testing.T, tx pgx.Tx, table string) {
+	t.Helper()
+	_, err := tx.Exec(context.Background(), "SELECT "+testSchema(t)+".guard_plaintext_credentials($1::regclass)", table)
+	require.NoError(t, err)
+}
+
+// guardExec runs sql in a savepoint, so that a rejection leaves tx usable.
+func guardExec(t *testing.T, tx pgx.Tx, sql string, args ...any) error {
+	t.Helper()
+	ctx := context.Background()
+	sp, err := tx.Begin(ctx)
+	require.NoError(t, err)
+	_, err = sp.Exec(ctx, sql, args...)
+	if err != nil {
+		require.NoError(t, sp.Rollback(ctx))
+		return err
+	}
+	require.NoError(t, sp.Commit(ctx))
+	return nil
+}
+
+func guardInsert(t *testing.T, tx pgx.Tx, table string, c guardCase) error {
+	t.Helper()
+	typ := map[string]string{"t": "text", "v": "varchar", "j": "jsonb", "js": "json", "u": "uuid"}[c.Column]
+	require.NotEmpty(t, typ, "case %s: unknown column", c.Name)
+	return guardExec(t, tx, fmt.Sprintf("INSERT INTO %s (%s) VALUES ($1::text::%s)", table, c.Column, typ), c.Value)
+}
+
+// guardRejected reports whether err is the guard's VA001 rejection. It fails
+// the test on any other error, and when an error field carries the value or
+// any 8 characters of one of the random secret parts.
+func guardRejected(t *testing.T, err error, value string, secrets ...string) bool {
+	t.Helper()
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr, "not a server error")
+	require.Equal(t, "VA001", pgErr.Code, "unexpected error %s: %s", pgErr.Code, pgErr.Message)
+	require.True(t, strings.HasPrefix(pgErr.Message, "plaintext credential rejected: column "), "message %q", pgErr.Message)
+	require.Equal(t, "store the value with store_credential() and keep only the returned secret id", pgErr.Hint)
+	for _, f := range []string{pgErr.Message, pgErr.Detail, pgErr.Hint, pgErr.Where, err.Error()} {
+		if f == "" {
+			continue
+		}
+		if value != "" && strings.Contains(f, value) {
+			t.Fatalf("an error field contains the value")
+		}
+		for _, s := range secrets {
+			for i := 0; i+8 <= len(s); i++ {
+				if strings.Contains(f, s[i:i+8]) {
+					t.Fatalf("an error field contains 8 characters of the secret (offset %d)", i)
+				}
+			}
+		}
+	}
+	return true
+}
+
+func TestGuardCorpus(t *testing.T) {
+	t.Parallel()
+	tx, table := guardProbe(t, true)
+	guardAttach(t, tx, table) // idempotent
+
+	var n int
+	require.NoError(t, tx.QueryRow(context.Background(),
+		"SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = $1::regclass AND tgname = 'credvault_reject_plaintext'", table).Scan(&n))
+	require.Equal(t, 1, n)
+
+	pos, neg := guardPositives(t), guardNegatives(t)
+	var tp, fp int
+	for _, c := range pos {
+		t.Run("positive/"+c.Name, func(t *testing.T) {
+			if guardRejected(t, guardInsert(t, tx, table, c), c.Value, c.Secret) {
+				tp++
+			} else {
+				t.Logf("missed: %s in column %s", c.Name, c.Column)
+			}
+		})
+	}
+	for _, c := range neg {
+		t.Run("negative/"+c.Name, func(t *testing.T) {
+			if guardRejected(t, guardInsert(t, tx, table, c), c.Value) {
+				fp++
+				t.Logf("false positive: %s in column %s", c.Name, c.Column)
+			}
+		})
+	}
+	tpr := float64(tp) / float64(len(pos))
+	fpr := float64(fp) / float64(len(neg))
+	t.Logf("plaintext guard: TPR %.3f (%d/%d), FPR %.3f (%d/%d)", tpr, tp, len(pos), fpr, fp, len(neg))
+	require.GreaterOrEqual(t, tpr, 0.95)
+	require.LessOrEqual(t, fpr, 0.02)
+}
+
+func TestGuardBypasses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := guardRand{t}
+	stripe := func() (string, string) { s := r.s(guardAlnum, 32); return "sk_" + "live_" + s, s }
+	github := func() (string, string) { s := r.s(guardAlnum, 36); return "gh" + "p_" + s, s }
+
+	t.Run("update of one column", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		require.NoError(t, guardExec(t, tx, "INSERT INTO "+table+" (t, note) VALUES ('stripe', 'ok')"))
+		tok, s := stripe()
+		err := guardExec(t, tx, "UPDATE "+table+" SET note = $1", tok)
+		require.True(t, guardRejected(t, err, tok, s))
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr)
+		require.Contains(t, pgErr.Message, "column note of public.guard_probe_")
+	})
+
+	t.Run("multi-row insert", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		tok, s := github()
+		err := guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ('a'), ($1), ('c')", tok)
+		require.True(t, guardRejected(t, err, tok, s))
+		require.NoError(t, guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ('a'), ('b'), ('c')"))
+	})
+
+	t.Run("insert select", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		tok, s := stripe()
+		err := guardExec(t, tx, "INSERT INTO "+table+" (t) SELECT x FROM unnest(ARRAY['a', $1, 'c']) AS x", tok)
+		require.True(t, guardRejected(t, err, tok, s))
+	})
+
+	t.Run("upsert", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		_, err := tx.Exec(ctx, "ALTER TABLE "+table+" ADD UNIQUE (u)")
+		require.NoError(t, err)
+		id := r.uuid()
+		require.NoError(t, guardExec(t, tx, "INSERT INTO "+table+" (u, note) VALUES ($1, 'ok')", id))
+		tok, s := stripe()
+		err = guardExec(t, tx, "INSERT INTO "+table+" (u, note) VALUES ($1, 'ok') ON CONFLICT (u) DO UPDATE SET note = $2", id, tok)
+		require.True(t, guardRejected(t, err, tok, s))
+	})
+
+	t.Run("copy", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		tok, s := github()
+		sp, err := tx.Begin(ctx)
+		require.NoError(t, err)
+		_, err = sp.CopyFrom(ctx, pgx.Identifier{"public", strings.TrimPrefix(table, "public.")}, []string{"t", "note"},
+			pgx.CopyFromRows([][]any{{"a", "ok"}, {"b", tok}, {"c", "ok"}}))
+		require.True(t, guardRejected(t, err, tok, s))
+		require.NoError(t, sp.Rollback(ctx))
+
+		sp, err = tx.Begin(ctx)
+		require.NoError(t, err)
+		n, err := sp.CopyFrom(ctx, pgx.Identifier{"public", strings.TrimPrefix(table, "public.")}, []string{"t", "note"},
+			pgx.CopyFromRows([][]any{{"a", "ok"}, {"b", "fine"}}))
+		require.NoError(t, err)
+		require.EqualValues(t, 2, n)
+		require.NoError(t, sp.Commit(ctx))
+	})
+
+	t.Run("jsonb arrays", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		tok, s := stripe()
+		doc := guardJSON(t, []any{"ok", map[string]any{"nested": []any{1, true, nil, []any{"x", tok}}}})
+		for _, col := range []string{"j", "js"} {
+			err := guardExec(t, tx, "INSERT INTO "+table+" ("+col+") VALUES ($1::text::"+map[string]string{"j": "jsonb", "js": "json"}[col]+")", doc)
+			require.True(t, guardRejected(t, err, tok, s), "column %s", col)
+		}
+		err := guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES (array_to_string(ARRAY['x', $1], ','))", tok)
+		require.True(t, guardRejected(t, err, tok, s))
+	})
+
+	t.Run("mixed case assignments", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		for _, prefix := range []string{"API_KEY=", "Api-Key: ", "aPi_KeY = ", "CLIENT_SECRET: ", "Password=", "TOKEN: ", `"Secret": "`} {
+			s := r.s(guardAlnum, 32)
+			err := guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ($1)", prefix+s)
+			require.True(t, guardRejected(t, err, prefix+s, s), "prefix %q", prefix)
+		}
+	})
+
+	t.Run("split by whitespace", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		split := func(tok, sep string, every int) string {
+			var sb strings.Builder
+			for i := 0; i < len(tok); i += every {
+				if i > 0 {
+					sb.WriteString(sep)
+				}
+				sb.WriteString(tok[i:min(i+every, len(tok))])
+			}
+			return sb.String()
+		}
+		for i, sep := range []string{" ", "\n", "\r\n", "\t", "  \n  "} {
+			tok, s := stripe()
+			if i%2 == 1 {
+				tok, s = github()
+			}
+			val := "key:\n" + split(tok, sep, 7)
+			err := guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ($1)", val)
+			require.True(t, guardRejected(t, err, val, s), "separator %q", sep)
+
+			doc := guardJSON(t, map[string]any{"cfg": map[string]any{"value": split(tok, sep, 10)}})
+			err = guardExec(t, tx, "INSERT INTO "+table+" (j) VALUES ($1::text::jsonb)", doc)
+			require.True(t, guardRejected(t, err, doc, s), "separator %q in jsonb", sep)
+		}
+		// split inside the prefix too
+		tok, s := stripe()
+		err := guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ($1)", tok[:5]+"\n"+tok[5:])
+		require.True(t, guardRejected(t, err, tok, s))
+	})
+
+	t.Run("JSON string escapes", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		tok, s := stripe()
+		var esc strings.Builder
+		for _, c := range tok[:10] {
+			fmt.Fprintf(&esc, `\u%04x`, c)
+		}
+		escaped := esc.String() + tok[10:]
+		for _, c := range []struct{ col, typ, doc string }{
+			{"t", "text", `{"connection":{"secret":"` + escaped + `"}}`},
+			{"t", "text", `["` + escaped + `"]`},
+			{"js", "json", `{"a":"` + escaped + `"}`},
+			{"j", "jsonb", `{"a":"` + escaped + `"}`},
+			// JSON inside a JSON string inside a text column
+			{"t", "text", guardJSON(t, map[string]any{"raw": `{"k":"` + escaped + `"}`})},
+			{"j", "jsonb", guardJSON(t, map[string]any{"raw": `{"k":"` + escaped + `"}`})},
+			// escaped slashes in a credential URL
+			{"t", "text", `{"dsn":"postgres:\/\/app:` + s + `@db.internal\/app"}`},
+		} {
+			err := guardExec(t, tx, "INSERT INTO "+table+" ("+c.col+") VALUES ($1::text::"+c.typ+")", c.doc)
+			require.True(t, guardRejected(t, err, tok, s), "%s: %s", c.typ, c.doc[:12])
+		}
+	})
+
+	t.Run("json duplicate keys", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		tok, s := github()
+		err := guardExec(t, tx, "INSERT INTO "+table+" (js) VALUES ($1::text::json)", `{"a":"`+tok+`","a":"harmless"}`)
+		require.True(t, guardRejected(t, err, tok, s))
+	})
+
+	t.Run("uuid reference accepted", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		id := r.uuid()
+		require.NoError(t, guardExec(t, tx, "INSERT INTO "+table+" (t, v, u, j, note) VALUES ($1::text, $1::text, $1::text::uuid, $2::text::jsonb, $3::text)",
+			id, guardJSON(t, map[string]any{"api_key_secret_id": id, "secret_id": id}), "api_key_secret_id="+id))
+	})
+
+	t.Run("unchanged columns are not re-checked", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, false)
+		tok, s := stripe()
+		// a row written before the guard existed
+		require.NoError(t, guardExec(t, tx, "INSERT INTO "+table+" (t, j, note) VALUES ($1, $2::text::jsonb, 'old')",
+			tok, guardJSON(t, map[string]any{"k": tok})))
+		guardAttach(t, tx, table)
+		require.NoError(t, guardExec(t, tx, "UPDATE "+table+" SET note = 'touched'"))
+		require.NoError(t, guardExec(t, tx, "UPDATE "+table+" SET t = t, j = j, note = 'again'"))
+		err := guardExec(t, tx, "UPDATE "+table+" SET t = $1", tok+"x")
+		require.True(t, guardRejected(t, err, tok, s))
+		err = guardExec(t, tx, "UPDATE "+table+" SET j = j || '{\"more\": 1}'")
+		require.True(t, guardRejected(t, err, tok, s), "a changed jsonb column is checked as a whole")
+	})
+
+	t.Run("end-user roles are guarded too", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		_, err := tx.Exec(ctx, "GRANT INSERT ON "+table+" TO authenticated, service_role")
+		require.NoError(t, err)
+		for _, role := range []string{"authenticated", "service_role"} {
+			tok, s := github()
+			sp, err := tx.Begin(ctx)
+			require.NoError(t, err)
+			_, err = sp.Exec(ctx, "SET LOCAL ROLE "+role)
+			require.NoError(t, err)
+			_, err = sp.Exec(ctx, "INSERT INTO "+table+" (t) VALUES ($1)", tok)
+			require.True(t, guardRejected(t, err, tok, s), role)
+			require.NoError(t, sp.Rollback(ctx))
+		}
+	})
+}
+
+func TestGuardFunctions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("typical table", plaintextGuardBasics)
+
+	t.Run("null target", func(t *testing.T) {
+		t.Parallel()
+		tx := testTx(t)
+		_, err := tx.Exec(ctx, "SELECT "+testSchema(t)+".guard_plaintext_credentials(NULL)")
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr)
+		require.Equal(t, "22004", pgErr.Code)
+		require.Contains(t, pgErr.Message, "target")
+	})
+
+	t.Run("kind labels", func(t *testing.T) {
+		t.Parallel()
+		tx := testTx(t)
+		r := guardRand{t}
+		for _, c := range []struct{ value, kind string }{
+			{"AK" + "IA" + r.s(guardUpper+"234567", 16), "AWS access key id"},
+			{"x = " + "sk_" + "live_" + r.s(guardAlnum, 24), "Stripe secret key"},
+			{"api_key=" + r.s(guardAlnum, 32), "api_key assignment"},
+			{"postgres://u:" + r.password() + "@h/db", "URL with embedded password"},
+			{"", ""},
+			{r.uuid(), ""},
+		} {
+			var kind *string
+			require.NoError(t, tx.QueryRow(ctx, "SELECT "+testSchema(t)+".plaintext_credential_kind($1)", c.value).Scan(&kind))
+			if c.kind == "" {
+				require.Nil(t, kind)
+			} else {
+				require.NotNil(t, kind)
+				require.Equal(t, c.kind, *kind)
+			}
+		}
+		var kind *string
+		require.NoError(t, tx.QueryRow(ctx, "SELECT "+testSchema(t)+".plaintext_credential_kind(NULL)").Scan(&kind))
+		require.Nil(t, kind)
+	})
+
+	t.Run("owner only", func(t *testing.T) {
+		t.Parallel()
+		tx := testTx(t)
+		for _, role := range []string{"anon", "authenticated", "service_role"} {
+			for _, call := range []string{
+				"SELECT " + testSchema(t) + ".plaintext_credential_kind('x')",
+				"SELECT " + testSchema(t) + ".guard_plaintext_credentials('pg_catalog.pg_class')",
+				"SELECT " + testSchema(t) + ".reject_plaintext_credentials()",
+			} {
+				sp, err := tx.Begin(ctx)
+				require.NoError(t, err)
+				_, err = sp.Exec(ctx, "SET LOCAL ROLE "+role)
+				require.NoError(t, err)
+				_, err = sp.Exec(ctx, call)
+				var pgErr *pgconn.PgError
+				require.True(t, errors.As(err, &pgErr), "%s: %s", role, call)
+				require.Equal(t, "42501", pgErr.Code, "%s: %s: %s", role, call, pgErr.Message)
+				require.NoError(t, sp.Rollback(ctx))
+			}
+		}
+	})
+}
+
+// plaintextGuardBasics guards a typical integrations table: a secret id
+// reference is accepted, a key in a JSON setting is refused with VA001
+// naming the column, and no error field holds the key.
+func plaintextGuardBasics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, b := setup(t)
+	_, err := b.tx.Exec(ctx, `CREATE TABLE public.organization_integrations (
+		id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, organization_id uuid NOT NULL,
+		provider text NOT NULL, secret_id uuid, settings jsonb NOT NULL DEFAULT '{}')`)
+	require.NoError(t, err)
+	_, err = b.tx.Exec(ctx, "SELECT "+testSchema(t)+".guard_plaintext_credentials('public.organization_integrations')")
+	require.NoError(t, err)
+
+	_, err = b.tx.Exec(ctx, "INSERT INTO public.organization_integrations (organization_id, provider, secret_id) VALUES ($1, 'stripe', $2)",
+		uuid.New(), uuid.New())
+	require.NoError(t, err, "a secret id reference is accepted")
+
+	key := "sk_" + "live_" + strings.Repeat("A", 4) + hex.EncodeToString([]byte(newSecret()))[:24]
+	sp, err := b.tx.Begin(ctx)
+	require.NoError(t, err)
+	_, err = sp.Exec(ctx, "INSERT INTO public.organization_integrations (organization_id, provider, settings) VALUES ($1, 'stripe', $2)",
+		uuid.New(), map[string]any{"api_key": key})
+	require.Equal(t, "VA001", sqlstate(err))
+	require.ErrorIs(t, vault.KindOf(err), vault.ErrPlaintextCredential)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Contains(t, pgErr.Message, "settings")
+	for _, s := range []string{pgErr.Message, pgErr.Detail, pgErr.Hint} {
+		require.False(t, strings.Contains(s, key), "the value leaked")
+	}
+	require.NoError(t, sp.Rollback(ctx))
+}
+
+// guardTenant returns a fresh database, a login role that owns a schema of
+// the same name (which postgres may use) and a pool connected as that
+// role: the owner of tables that the guard, running with its owner's
+// rights, checks.
+func guardTenant(t *testing.T) (db *vaulttest.Database, role string, tenant *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	db = vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("needs a throwaway cluster to create a login role")
+	}
+	role = "tenant_" + randomHex(t, 4)
+	admin := connect(t, db.AdminURL)
+	_, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN; CREATE SCHEMA "+role+" AUTHORIZATION "+role+
+		"; GRANT USAGE ON SCHEMA "+role+" TO postgres")
+	require.NoError(t, err)
+	cfg, err := pgxpool.ParseConfig(db.AdminURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.User = role
+	tenant, err = pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(tenant.Close)
+	return db, role, tenant
+}
+
+// TestGuardRunsNoCodeOfTheTableOwner makes sure that the guard, which runs
+// with its owner's rights, never calls code that the owner of a guarded
+// table controls: a cast to json of a column type of theirs would
+// otherwise run as the guard's owner, who may read vault.decrypted_secrets.
+// Columns of built-in types are still checked in such a table.
+func TestGuardRunsNoCodeOfTheTableOwner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, role, tenant := guardTenant(t)
+
+	_, err := tenant.Exec(ctx, `
+CREATE TYPE `+role+`.kind AS ENUM ('a');
+CREATE TABLE `+role+`.integ (id int, k `+role+`.kind, note text);
+CREATE TABLE `+role+`.ran_as (who text);
+GRANT INSERT ON `+role+`.ran_as TO PUBLIC;
+CREATE FUNCTION `+role+`.to_json(`+role+`.kind) RETURNS json LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO `+role+`.ran_as VALUES (current_user); RETURN '1'::json; END $$;
+CREATE CAST (`+role+`.kind AS json) WITH FUNCTION `+role+`.to_json(`+role+`.kind);
+GRANT TRIGGER ON `+role+`.integ TO postgres;`)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, "SELECT "+db.Schema+".guard_plaintext_credentials($1::regclass)", role+".integ")
+	require.NoError(t, err)
+
+	_, err = tenant.Exec(ctx, "INSERT INTO "+role+".integ VALUES (1, 'a', 'hello')")
+	require.NoError(t, err)
+	_, err = tenant.Exec(ctx, "UPDATE "+role+".integ SET note = 'still harmless'")
+	require.NoError(t, err)
+	var ran int
+	require.NoError(t, tenant.QueryRow(ctx, "SELECT count(*) FROM "+role+".ran_as").Scan(&ran))
+	require.Zero(t, ran, "the tenant's cast ran inside the guard")
+
+	key := "sk_" + "live_" + randomHex(t, 16)
+	_, err = tenant.Exec(ctx, "INSERT INTO "+role+".integ VALUES (2, 'a', $1)", "api_key="+key)
+	require.Equal(t, "VA001", sqlstate(err), "built-in columns of such a table are still checked")
+	_, err = tenant.Exec(ctx, "UPDATE "+role+".integ SET note = $1 WHERE id = 1", key)
+	require.Equal(t, "VA001", sqlstate(err))
+}
+
+// The plaintext guard corpus. Positives are generated at run time from a
+// provider's published prefix plus random characters from crypto/rand, so no
+// real or real-looking credential is ever written in this repository. Known
+// prefixes are split ("sk_" + "live_") to keep secret scanners quiet.
+
+// guardCase is one value inserted into one column of the probe table.
+type guardCase struct {
+	Name   string // index and label, never the value
+	Column string // column of the probe table: t (text), v (varchar), j (jsonb), js (json), u (uuid)
+	Value  string
+	Secret string // the random part of a positive, for leak checks; "" for negatives
+}
+
+const (
+	guardUpper  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	guardLower  = "abcdefghijklmnopqrstuvwxyz"
+	guardDigits = "0123456789"
+	guardAlnum  = guardUpper + guardLower + guardDigits
+	guardHex    = "0123456789abcdef"
+	guardURL    = guardAlnum + "-_"
+	guardB64    = guardAlnum + "+/"
+)
+
+// guardRand draws random strings from crypto/rand.
+type guardRand struct{ t testing.TB }
+
+func (r guardRand) bytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		r.t.Fatal(err)
+	}
+	return b
+}
+
+// s returns n characters drawn uniformly from alphabet.
+func (r guardRand) s(alphabet string, n int) string {
+	var sb strings.Builder
+	limit := 256 - 256%len(alphabet)
+	for sb.Len() < n {
+		for _, c := range r.bytes(n) {
+			if int(c) < limit && sb.Len() < n {
+				sb.WriteByte(alphabet[int(c)%len(alphabet)])
+			}
+		}
+	}
+	return sb.String()
+}
+
+func (r guardRand) uuid() string {
+	b := r.bytes(16)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// password returns a human-style password: letters, digits and a symbol.
+func (r guardRand) password() string {
+	return r.s(guardUpper, 1) + r.s(guardLower, 5) + r.s(guardDigits, 3) + r.s(guardAlnum, 5) + r.s("!#%^*", 1)
+}
+
+// pem returns a PEM block of the given type with a random body.
+func (r guardRand) pem(kind string) (string, string) {
+	body := base64.StdEncoding.EncodeToString(r.bytes(600))
+	var sb strings.Builder
+	sb.WriteString("-----BEGIN " + kind + "PRIV" + "ATE KEY-----\n")
+	if strings.HasPrefix(kind, "PGP") {
+		sb.WriteString("Version: GnuPG v2\n\n")
+	}
+	for i := 0; i < len(body); i += 64 {
+		sb.WriteString(body[i:min(i+64, len(body))] + "\n")
+	}
+	sb.WriteString("-----END " + kind + "PRIV" + "ATE KEY-----\n")
+	return sb.String(), body
+}
+
+func guardJSON(t testing.TB, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// guardToken is a generator of one credential format: the full token and
+// the random part of it.
+type guardToken struct {
+	label string
+	make  func(r guardRand) (token, secret string)
+}
+
+func guardTokens() []guardToken {
+	simple := func(prefix, alphabet string, n int) func(guardRand) (string, string) {
+		return func(r guardRand) (string, string) {
+			s := r.s(alphabet, n)
+			return prefix + s, s
+		}
+	}
+	return []guardToken{
+		{"AWS access key id", simple("AK"+"IA", guardUpper+"234567", 16)},
+		{"AWS STS key id", simple("AS"+"IA", guardUpper+"234567", 16)},
+		{"GitHub classic PAT", simple("gh"+"p_", guardAlnum, 36)},
+		{"GitHub OAuth token", simple("gh"+"o_", guardAlnum, 36)},
+		{"GitHub user-to-server token", simple("gh"+"u_", guardAlnum, 36)},
+		{"GitHub server-to-server token", simple("gh"+"s_", guardAlnum, 36)},
+		{"GitHub refresh token", simple("gh"+"r_", guardAlnum, 76)},
+		{"GitHub fine-grained PAT", func(r guardRand) (string, string) {
+			s := r.s(guardAlnum, 22) + "_" + r.s(guardAlnum, 59)
+			return "github" + "_pat_" + s, s
+		}},
+		{"GitLab PAT", simple("gl"+"pat-", guardURL, 20)},
+		{"GitLab deploy token", simple("gl"+"dt-", guardURL, 20)},
+		{"GitLab runner token", simple("gl"+"rt-", guardURL, 20)},
+		{"Stripe live secret key", simple("sk_"+"live_", guardAlnum, 24)},
+		{"Stripe test secret key", simple("sk_"+"test_", guardAlnum, 99)},
+		{"Stripe live restricted key", simple("rk_"+"live_", guardAlnum, 99)},
+		{"Stripe test restricted key", simple("rk_"+"test_", guardAlnum, 24)},
+		{"Stripe webhook secret", simple("wh"+"sec_", guardAlnum, 32)},
+		{"Slack bot token", func(r guardRand) (string, string) {
+			s := r.s(guardAlnum, 24)
+			return "xox" + "b-" + r.s(guardDigits, 12) + "-" + r.s(guardDigits, 13) + "-" + s, s
+		}},
+		{"Slack user token", func(r guardRand) (string, string) {
+			s := r.s(guardHex, 32)
+			return "xox" + "p-" + r.s(guardDigits, 12) + "-" + r.s(guardDigits, 12) + "-" + r.s(guardDigits, 13) + "-" + s, s
+		}},
+		{"Slack app token", func(r guardRand) (string, string) {
+			s := r.s(guardHex, 64)
+			return "xa" + "pp-1-A" + r.s(guardUpper+guardDigits, 10) + "-" + r.s(guardDigits, 13) + "-" + s, s
+		}},
+		{"Slack webhook", func(r guardRand) (string, string) {
+			s := r.s(guardAlnum, 24)
+			return "https://hooks." + "slack.com/services/T" + r.s(guardUpper+guardDigits, 8) + "/B" + r.s(guardUpper+guardDigits, 10) + "/" + s, s
+		}},
+		{"Google API key", simple("AI"+"za", guardURL, 35)},
+		{"Google OAuth client secret", simple("GOCSPX"+"-", guardURL, 28)},
+		{"Google OAuth access token", simple("ya"+"29.", guardURL, 120)},
+		{"OpenAI project key", func(r guardRand) (string, string) {
+			s := r.s(guardURL, 74)
+			return "sk-" + "proj-" + s + "T3Blbk" + "FJ" + r.s(guardURL, 74), s
+		}},
+		{"OpenAI service account key", func(r guardRand) (string, string) {
+			s := r.s(guardURL, 58)
+			return "sk-" + "svcacct-" + s + "T3Blbk" + "FJ" + r.s(guardURL, 58), s
+		}},
+		{"OpenAI legacy key", func(r guardRand) (string, string) {
+			s := r.s(guardAlnum, 20)
+			return "sk-" + s + "T3Blbk" + "FJ" + r.s(guardAlnum, 20), s
+		}},
+		{"Anthropic API key", func(r guardRand) (string, string) {
+			s := r.s(guardURL, 93)
+			return "sk-" + "ant-" + "api03-" + s + "AA", s
+		}},
+		{"Anthropic admin key", func(r guardRand) (string, string) {
+			s := r.s(guardURL, 93)
+			return "sk-" + "ant-" + "admin01-" + s + "AA", s
+		}},
+		{"Twilio API key SID", simple("S"+"K", guardHex, 32)},
+		{"SendGrid API key", func(r guardRand) (string, string) {
+			s := r.s(guardURL, 43)
+			return "S" + "G." + r.s(guardURL, 22) + "." + s, s
+		}},
+		{"Mailgun API key", simple("ke"+"y-", guardLower+guardDigits, 32)},
+		{"npm token", simple("np"+"m_", guardAlnum, 36)},
+		{"PyPI token", simple("py"+"pi-"+"AgEIcHlw"+"aS5vcmc", guardURL, 120)},
+		{"Shopify access token", simple("shp"+"at_", guardHex, 32)},
+		{"Shopify shared secret", simple("shp"+"ss_", guardHex, 32)},
+		{"Shopify custom app token", simple("shp"+"ca_", guardHex, 32)},
+		{"HubSpot private app token", func(r guardRand) (string, string) {
+			s := r.uuid()
+			return "pat-" + "na1-" + s, s
+		}},
+		{"Atlassian API token", func(r guardRand) (string, string) {
+			s := r.s(guardURL, 180)
+			return "ATATT" + "3xFfGF0" + s + "=" + r.s(guardUpper+guardDigits, 8), s
+		}},
+		{"DigitalOcean PAT", simple("do"+"p_v1_", guardHex, 64)},
+		{"Heroku API key", simple("HR"+"KU-AA", guardURL, 58)},
+		{"Square access token", simple("EA"+"AA", guardURL, 60)},
+		{"Square OAuth secret", simple("sq0"+"csp-", guardURL, 43)},
+		{"Discord bot token", func(r guardRand) (string, string) {
+			id := "1" + r.s(guardDigits, 18)
+			s := r.s(guardURL, 38)
+			return base64.RawStdEncoding.EncodeToString([]byte(id)) + "." + r.s(guardURL, 6) + "." + s, s
+		}},
+		{"Telegram bot token", func(r guardRand) (string, string) {
+			s := r.s(guardURL, 33)
+			return r.s("123456789", 1) + r.s(guardDigits, 9) + ":A" + "A" + s, s
+		}},
+		{"JWT", func(r guardRand) (string, string) {
+			enc := base64.RawURLEncoding.EncodeToString
+			s := r.s(guardURL, 43)
+			claims := fmt.Sprintf(`{"sub":"%s","role":"service_role","iat":%d}`, r.uuid(), 1700000000+int(r.bytes(1)[0]))
+			return enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(claims)) + "." + s, s
+		}},
+		{"Hugging Face token", simple("h"+"f_", guardAlnum, 34)},
+		{"Databricks token", simple("da"+"pi", guardHex, 32)},
+		{"Supabase access token", simple("sb"+"p_", guardHex, 40)},
+		{"New Relic user key", simple("NR"+"AK-", guardUpper+guardDigits, 27)},
+		{"Linear API key", simple("lin_"+"api_", guardAlnum, 40)},
+	}
+}
+
+// guardContexts wrap a token the way it reaches an integration table.
+func guardContexts(t testing.TB) []func(tok string) (column, value string) {
+	return []func(string) (string, string){
+		func(tok string) (string, string) { return "t", tok },
+		func(tok string) (string, string) { return "v", "use " + tok + " for the nightly sync" },
+		func(tok string) (string, string) {
+			return "j", guardJSON(t, map[string]any{"provider": "acme", "config": map[string]any{"auth": map[string]any{"value": tok}}})
+		},
+		func(tok string) (string, string) {
+			return "j", guardJSON(t, []any{"eu-west-1", map[string]any{"keys": []any{"primary", tok}}})
+		},
+		func(tok string) (string, string) {
+			return "t", guardJSON(t, map[string]any{"settings": map[string]any{"credential": tok, "mode": "live"}})
+		},
+		func(tok string) (string, string) {
+			// a JSON document in a text column whose string hides the prefix in a \u escape
+			doc := guardJSON(t, map[string]any{"connection": tok})
+			i := strings.Index(doc, tok)
+			return "t", doc[:i] + fmt.Sprintf(`\u%04x`, tok[0]) + doc[i+1:]
+		},
+		func(tok string) (string, string) {
+			return "js", guardJSON(t, map[string]any{"env": []any{map[string]any{"name": "PROVIDER_CREDENTIAL", "value": tok}}})
+		},
+		func(tok string) (string, string) { return "v", "Authorization: Bearer " + tok },
+		func(tok string) (string, string) {
+			return "t", "REGION=eu-west-1\nLOG_LEVEL=info\nPROVIDER_CREDENTIAL=" + tok + "\n"
+		},
+	}
+}
+
+// guardPositives returns the positive corpus: every token format in two
+// contexts, plus assignments, credential URLs, headers and private keys.
+func guardPositives(t testing.TB) []guardCase {
+	r := guardRand{t}
+	ctxs := guardContexts(t)
+	var cases []guardCase
+	add := func(label, column, value, secret string) {
+		cases = append(cases, guardCase{
+			Name:   fmt.Sprintf("%03d_%s", len(cases), strings.ReplaceAll(label, " ", "_")),
+			Column: column, Value: value, Secret: secret,
+		})
+	}
+	for i, g := range guardTokens() {
+		for _, c := range []int{i % len(ctxs), (i + 4) % len(ctxs)} {
+			tok, secret := g.make(r)
+			col, val := ctxs[c](tok)
+			add(g.label, col, val, secret)
+		}
+	}
+
+	// credential-named assignments with random values
+	assign := []struct{ label, prefix, alphabet string }{
+		{"api_key env", "api_key=", guardAlnum},
+		{"apikey yaml", "apikey: ", guardHex},
+		{"client_secret form", "grant_type=client_credentials&client_id=acme-app&client_secret=", guardURL},
+		{"token yaml", "token: ", guardAlnum},
+		{"API_KEY shell", "export ACME_API_KEY=", guardAlnum},
+		{"Api-Key header", "Api-Key: ", guardAlnum},
+		{"X-API-KEY header", "X-API-KEY: ", guardHex},
+		{"access_token query", "https://api.example.com/v2/reports?format=csv&access_token=", guardURL},
+		{"AWS secret access key", "aws_secret_access_" + "key = ", guardB64},
+		{"Twilio auth token", "TWILIO_AUTH_TOKEN=", guardHex},
+	}
+	for _, a := range assign {
+		n := 40
+		if a.alphabet == guardHex {
+			n = 32
+		}
+		s := r.s(a.alphabet, n)
+		add(a.label, "t", a.prefix+s, s)
+	}
+	{
+		s := r.s(guardAlnum, 32)
+		add("yaml secret_key", "t", "stripe:\n  mode: live\n  secret_key: "+s+"\n", s)
+		s = r.s(guardURL, 40)
+		add("json secret", "j", guardJSON(t, map[string]any{"name": "acme", "secret": s}), s)
+		s = r.password()
+		add("json password", "js", guardJSON(t, map[string]any{"user": "svc_sync", "password": s}), s)
+		s = r.password()
+		add("password in text", "v", "host=db.internal user=sync password="+s+" sslmode=require", s)
+		s = r.s(guardAlnum, 36)
+		add("nested JSON token", "j", guardJSON(t, map[string]any{"raw": guardJSON(t, map[string]any{"auth_token": s})}), s)
+		s = r.uuid()
+		add("Heroku legacy key", "t", "HEROKU_API_"+"KEY="+s, s)
+	}
+
+	// URLs with an inline password
+	for _, u := range []struct{ label, format string }{
+		{"postgres URL", "postgres://app:%s@db.internal:5432/app?sslmode=require"},
+		{"https URL", "https://deploy:%s@git.example.com/org/repo.git"},
+		{"redis URL", "redis://:%s@cache.internal:6379/0"},
+		{"amqps URL", "amqps://svc-billing:%s@mq.example.com/prod"},
+		{"mysql URL in JSON", `{"dsn":"mysql://root:%s@10.0.0.5:3306/shop"}`},
+	} {
+		s := r.password()
+		col := "t"
+		if strings.HasPrefix(u.format, "{") {
+			col = "j"
+		}
+		add(u.label, col, fmt.Sprintf(u.format, s), s)
+	}
+
+	// Authorization headers
+	{
+		s := r.s(guardURL, 40)
+		add("Bearer header", "v", "Authorization: Bearer "+s, s)
+		s = r.s(guardAlnum, 32)
+		add("bearer in JSON headers", "j", guardJSON(t, map[string]any{"headers": map[string]any{"Authorization": "Bearer " + s}}), s)
+		// the secret part of a Basic header is its base64 text
+		s = base64.StdEncoding.EncodeToString([]byte("svc-sync:" + r.password()))
+		add("Basic header", "t", "Authorization: Basic "+s, s)
+		s = base64.StdEncoding.EncodeToString([]byte("api:" + r.password()))
+		add("Basic in curl", "t", "curl -H 'Authorization: Basic "+s+"' https://api.example.com", s)
+	}
+
+	// other notations
+	{
+		s := r.s(guardAlnum, 32)
+		add("XML element", "t", "<config><apiKey>"+s+"</apiKey></config>", s)
+		s = r.s(guardAlnum, 36)
+		add("npmrc", "t", "//registry.npmjs.org/:_authToken=npm"+"_"+s, s)
+		s = r.s(guardAlnum, 36)
+		add("git credential URL", "t", "https://x-access-token:gh"+"s_"+s+"@github.com/acme/repo.git", s)
+		s = r.s(guardUpper+"234567", 16)
+		add("Terraform HCL", "t", "provider \"aws\" {\n  region     = \"eu-west-1\"\n  access_key = \"AK"+"IA"+s+"\"\n}\n", s)
+		s = r.s(guardURL, 40)
+		add("lowercase bearer", "v", "authorization: bearer "+s, s)
+		s = r.s(guardURL, 40)
+		add("token in URL fragment", "t", "https://app.example.com/callback#access_token="+s+"&token_type=bearer", s)
+	}
+
+	// Azure storage connection string
+	{
+		s := base64.StdEncoding.EncodeToString(r.bytes(64))
+		add("Azure storage key", "t", "DefaultEndpointsProtocol=https;AccountName=acmeprod;Account"+"Key="+s+";EndpointSuffix=core.windows.net", s)
+	}
+
+	// private keys
+	for i, kind := range []string{"RSA ", "EC ", "OPENSSH ", "", "PGP ", "ENCRYPTED "} {
+		pem, body := r.pem(kind)
+		switch i % 3 {
+		case 0:
+			add("PEM private key "+kind, "t", pem, body)
+		case 1:
+			add("PEM private key in JSON "+kind, "j", guardJSON(t, map[string]any{"type": "service_account", "private_key": pem}), body)
+		default:
+			add("PEM private key in JSON text "+kind, "t", guardJSON(t, map[string]any{"private_key": pem}), body)
+		}
+	}
+	return cases
+}
+
+// guardNegatives returns values an integration table legitimately holds.
+func guardNegatives(t testing.TB) []guardCase {
+	r := guardRand{t}
+	var cases []guardCase
+	add := func(label, column, value string) {
+		cases = append(cases, guardCase{
+			Name:   fmt.Sprintf("%03d_%s", len(cases), strings.ReplaceAll(label, " ", "_")),
+			Column: column, Value: value,
+		})
+	}
+	// secret id references
+	add("uuid", "t", r.uuid())
+	add("uuid varchar", "v", r.uuid())
+	add("uuid column", "u", r.uuid())
+	add("api_key_secret_id", "t", "api_key_secret_id="+r.uuid())
+	add("secret ids json", "j", guardJSON(t, map[string]any{
+		"api_key_secret_id": r.uuid(), "webhook_secret_id": r.uuid(), "refresh_token_secret_id": r.uuid(), "region": "eu-west-1",
+	}))
+	add("secret id list", "j", guardJSON(t, []any{r.uuid(), r.uuid(), r.uuid()}))
+	add("secret id json column", "js", guardJSON(t, map[string]any{"client_secret_id": r.uuid(), "password_secret_id": r.uuid()}))
+	add("vault reference", "t", "vault:"+r.uuid())
+	add("idempotency key", "j", guardJSON(t, map[string]any{"idempotency_key": r.uuid()}))
+
+	// URLs, e-mails and addresses
+	add("plain URL", "t", "https://api.stripe.com/v1/charges")
+	add("URL with query", "t", "https://example.com/oauth/callback?state="+r.s(guardAlnum, 16)+"&scope=read")
+	add("git remote", "t", "https://github.com/acme/integrations.git")
+	add("ssh remote", "t", "git@github.com:acme/integrations.git")
+	add("URL with user only", "t", "postgres://app@db.internal:5432/app?sslmode=require")
+	add("URL with env password", "t", "postgres://app:${DB_PASSWORD}@db.internal:5432/app")
+	add("URL with masked password", "t", "https://deploy:****@git.example.com/org/repo.git")
+	add("redis URL", "t", "redis://cache.internal:6379/0")
+	add("non-Slack webhook", "t", "https://hooks.example.com/services/billing/events")
+	add("email", "t", "billing+stripe@example.com")
+	add("mailto", "v", "mailto:support@example.com?subject=Integration")
+	add("phone", "v", "+1-415-555-0100")
+	add("ip", "t", "10.0.12.7")
+
+	// schedules, names, mappings, settings
+	add("cron", "t", "*/15 * * * *")
+	add("cron weekdays", "v", "0 3 * * 1-5")
+	add("provider", "t", "stripe")
+	add("provider names", "j", `["stripe","quickbooks","salesforce","hubspot","slack"]`)
+	add("field mapping", "j", `{"customer_id":"CustomerRef","invoice_number":"DocNumber","amount":"TotalAmt"}`)
+	add("field mapping text", "t", `{"customer_id":"CustomerRef","email":"PrimaryEmailAddr"}`)
+	add("oauth metadata", "j", `{"token_type":"Bearer","expires_in":3600,"scope":"read write","grant_type":"client_credentials"}`)
+	add("timestamps", "js", `{"token_expires_at":"2025-03-01T12:00:00Z","last_sync":"2025-02-28T23:59:59.123Z"}`)
+	add("timezone", "t", "Asia/Tokyo")
+	add("region banner", "t", "ASIA PACIFIC REGIONAL HEADQUARTERS 2024 REPORT")
+	add("settings", "j", `{"enabled":true,"retries":3,"webhook_url":"https://acme.example.com/hooks/stripe","currency":"EUR"}`)
+
+	// words that contain prefixes
+	add("sk-learn", "t", "pip install scikit-learn # aka sk-learn")
+	add("task list", "t", "task-list: review risk-free trial, desk-booking")
+	add("key-value", "t", "key-value store with monkey-patching support")
+	add("prefix mention", "t", "AWS access key ids start with AK"+"IA and are 20 characters long")
+	add("prefix mention 2", "t", "Stripe live keys start with sk_"+"live_ and GitHub tokens with gh"+"p_")
+	add("HubSpot mention", "t", "HubSpot private app tokens look like pat-"+"na1-...")
+	add("dotted identifier", "t", "NotificationsServiceConfig.module.handlers_for_customer_events")
+
+	// sentences about keys
+	add("rotate sentence", "t", "Rotate the API key monthly.")
+	add("vault sentence", "v", "The webhook secret is stored in Vault; we keep only its id.")
+	add("token sentence", "t", "Bearer tokens expire after one hour.")
+	add("plan", "t", "Basic plan: 10 seats")
+	add("password rules", "t", "password: required, at least 12 characters")
+	add("password min length", "j", `{"password_min_length":12,"password_rotation_days":90}`)
+
+	// placeholders
+	add("redacted", "t", "password=<redacted>")
+	add("stars", "t", "password=********")
+	add("env var", "t", "password=${DB_PASSWORD}")
+	add("template", "t", "password={{ db_password }}")
+	add("api key env", "t", "api_key: ${STRIPE_API_KEY}")
+	add("client secret placeholder", "t", "client_secret=<your-client-secret>")
+	add("token placeholder", "t", "token: REPLACE_ME")
+	add("bearer placeholder", "v", "Authorization: Bearer <token>")
+	add("bearer env", "v", "Authorization: Bearer ${ACME_TOKEN}")
+	add("docs example", "t", "api_key=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+	add("secret ref", "j", `{"secret":"projects/acme-prod/secrets/stripe-api-key/versions/3"}`)
+	add("secret arn", "j", `{"secret_arn":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/stripe-AbCdEf"}`)
+
+	// identifiers and hashes that are not secrets
+	add("commit", "t", "commit "+r.s(guardHex, 40)+" fixes the sync")
+	add("merge", "v", "Merge "+r.s(guardHex, 7)+" into "+r.s(guardHex, 7))
+	add("sha256", "t", "sha256:"+r.s(guardHex, 64))
+	add("image digest", "t", "ghcr.io/acme/sync@sha256:"+r.s(guardHex, 64))
+	add("etag", "j", guardJSON(t, map[string]any{"etag": r.s(guardHex, 32)}))
+	add("Twilio account sid", "t", "A"+"C"+r.s(guardHex, 32))
+	add("Twilio account sid json", "j", guardJSON(t, map[string]any{"account_sid": "A" + "C" + r.s(guardHex, 32)}))
+	add("Stripe customer", "t", "cus_"+r.s(guardAlnum, 14))
+	add("Stripe account", "j", guardJSON(t, map[string]any{"account": "acct_" + r.s(guardAlnum, 16), "price": "price_" + r.s(guardAlnum, 24)}))
+	add("Slack ids", "j", guardJSON(t, map[string]any{"channel": "C0" + r.s(guardUpper+guardDigits, 9), "user": "U0" + r.s(guardUpper+guardDigits, 9)}))
+	add("OAuth client id", "j", guardJSON(t, map[string]any{"client_id": r.s(guardAlnum, 32)}))
+	add("page token", "j", guardJSON(t, map[string]any{"next_page_token": r.s(guardURL, 40)}))
+	add("sync token", "j", guardJSON(t, map[string]any{"syncToken": base64.StdEncoding.EncodeToString(r.bytes(20))}))
+	add("cursor", "j", guardJSON(t, map[string]any{"cursor": base64.StdEncoding.EncodeToString(r.bytes(30))}))
+	add("bcrypt hash", "j", guardJSON(t, map[string]any{"password_hash": "$2b$12$" + r.s(guardAlnum+"./", 53)}))
+	add("random base64 blob", "t", base64.StdEncoding.EncodeToString(r.bytes(600)))
+	add("version", "t", "v2.14.3")
+	add("image tag", "t", "ghcr.io/acme/sync:1.2.3")
+	add("html", "t", `<a href="https://example.com/docs/api-keys">Manage API keys</a>`)
+	add("markdown", "t", "## Setup\n\n1. Create an API key in the dashboard.\n2. Store it with store_credential().\n")
+	add("number", "t", "1234567890")
+	add("empty json", "j", `{}`)
+
+	// long random-looking identifiers that are not secrets
+	add("Stripe price", "j", guardJSON(t, map[string]any{"price": "price_" + r.s(guardAlnum, 24), "product": "prod_" + r.s(guardAlnum, 14)}))
+	add("Drive file id", "j", guardJSON(t, map[string]any{"file_id": r.s(guardURL, 44)}))
+	add("Google client id", "j", guardJSON(t, map[string]any{"client_id": r.s(guardDigits, 12) + "-" + r.s(guardLower+guardDigits, 32) + ".apps.googleusercontent.com"}))
+	add("Stripe publishable key", "j", guardJSON(t, map[string]any{"publishable_key": "pk_" + "live_" + r.s(guardAlnum, 24)}))
+	add("webhook signature header", "t", fmt.Sprintf("t=%d,v1=%s", 1700000000+int(r.bytes(1)[0]), r.s(guardHex, 64)))
+	add("pagination cursor", "j", guardJSON(t, map[string]any{"cursor": base64.RawURLEncoding.EncodeToString([]byte(`{"id":` + r.s(guardDigits, 6) + `}`))}))
+	add("device token", "j", guardJSON(t, map[string]any{"device_token": r.s(guardHex, 64)}))
+	add("working directory", "j", guardJSON(t, map[string]any{"pwd": "/srv/app2", "cmd": "./sync --once"}))
+	add("SRI hash", "t", "sha384-"+base64.StdEncoding.EncodeToString(r.bytes(48)))
+	add("ssh public key", "t", "ssh-ed25519 "+base64.StdEncoding.EncodeToString(r.bytes(51))+" deploy@ci")
+	add("certificate", "t", "-----BEGIN CERTIFICATE-----\n"+base64.StdEncoding.EncodeToString(r.bytes(300))+"\n-----END CERTIFICATE-----\n")
+	add("Salesforce org", "j", guardJSON(t, map[string]any{"instance_url": "https://acme.my.salesforce.com", "org_id": "00D" + r.s(guardAlnum, 15)}))
+	add("Shopify gid", "t", "gid://shopify/Order/"+r.s(guardDigits, 13))
+	add("multi-line notes", "t", "Line one about the sync.\nLine two mentions the key rotation policy.\nLine three: owner is ops.")
+	return cases
+}
+
+func TestGuardCorpusShape(t *testing.T) {
+	t.Parallel()
+	pos, neg := guardPositives(t), guardNegatives(t)
+	require.GreaterOrEqual(t, len(pos), 60)
+	require.GreaterOrEqual(t, len(neg), 60)
+	providers := map[string]bool{}
+	for _, g := range guardTokens() {
+		providers[strings.Fields(g.label)[0]] = true
+	}
+	require.GreaterOrEqual(t, len(providers), 20)
+	for _, c := range append(pos, neg...) {
+		require.NotContains(t, c.Name, c.Value)
+		if c.Secret != "" {
+			require.GreaterOrEqual(t, len(c.Secret), 8, c.Name)
+			require.NotContains(t, c.Name, c.Secret)
+			require.Contains(t, c.Value, c.Secret[:8], "%s: the secret part is not in the value", c.Name)
+		}
+		if c.Column == "j" || c.Column == "js" {
+			require.True(t, json.Valid([]byte(c.Value)), "%s: invalid JSON", c.Name)
+		}
+	}
+}
+
+// guardFormat is one documented credential format: a generator of tokens
+// of that shape, drawn at run time, and the parts adversarial inputs are
+// built from. Prefixes are split ("sk_" + "live_") so that no literal here
+// looks like a key.
+type guardFormat struct {
+	rule   int    // row of plaintext_guard_rules()
+	label  string // the kind the guard reports
+	name   string // which variant of the format
+	prefix string // what a token starts with (its anchor)
+	body   string // the alphabet after the prefix
+	n      int    // characters of body a token has after the prefix
+	make   func() string
+}
+
+// token returns a fresh token of the format.
+func (f guardFormat) token(r guardRand) string {
+	if f.make != nil {
+		return f.make()
+	}
+	return f.prefix + r.s(f.body, f.n)
+}
+
+// guardFormats lists the documented formats of every rule of the guard's
+// rule table, each with the public source the rule cites.
+func guardFormats(r guardRand) []guardFormat {
+	const (
+		upper32 = guardUpper + "234567"
+		bech32  = "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"
+		azure   = guardAlnum + "_~."
+	)
+	hx := func(n int) string { return r.s(guardHex, n) }
+	digits := func(n int) string { return r.s("123456789", 1) + r.s(guardDigits, n-1) }
+	discordID := base64.RawStdEncoding.EncodeToString([]byte("1" + r.s(guardDigits, 18)))
+	sentryClaims := base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"iat":%d,"url":"https://sentry.io","region_url":"https://us.sentry.io","org":"acme"}`, 1700000000+int(r.bytes(1)[0]))))
+	f := []guardFormat{
+		{rule: 1, label: "AWS access key id", name: "access key", prefix: "AK" + "IA", body: upper32, n: 16},
+		{rule: 1, label: "AWS access key id", name: "temporary key", prefix: "AS" + "IA", body: upper32, n: 16},
+		{rule: 1, label: "AWS access key id", name: "bearer token key", prefix: "AB" + "IA", body: upper32, n: 16},
+		{rule: 1, label: "AWS access key id", name: "context key", prefix: "AC" + "CA", body: upper32, n: 16},
+		{rule: 2, label: "GitHub token", name: "classic PAT", prefix: "gh" + "p_", body: guardAlnum, n: 36},
+		{rule: 2, label: "GitHub token", name: "OAuth token", prefix: "gh" + "o_", body: guardAlnum, n: 36},
+		{rule: 2, label: "GitHub token", name: "user-to-server token", prefix: "gh" + "u_", body: guardAlnum, n: 36},
+		{rule: 2, label: "GitHub token", name: "server-to-server token", prefix: "gh" + "s_", body: guardAlnum, n: 36},
+		{rule: 2, label: "GitHub token", name: "refresh token", prefix: "gh" + "r_", body: guardAlnum, n: 76},
+		{rule: 3, label: "GitHub token", name: "fine-grained PAT", prefix: "github" + "_pat_", body: guardAlnum, n: 82,
+			make: func() string { return "github" + "_pat_" + r.s(guardAlnum, 22) + "_" + r.s(guardAlnum, 59) }},
+		{rule: 5, label: "GitLab token", name: "runner registration token", prefix: "GR1348" + "941", body: guardURL, n: 20},
+		{rule: 6, label: "Stripe secret key", name: "live", prefix: "sk_" + "live_", body: guardAlnum, n: 24},
+		{rule: 6, label: "Stripe secret key", name: "test", prefix: "sk_" + "test_", body: guardAlnum, n: 99},
+		{rule: 7, label: "Stripe restricted key", name: "live", prefix: "rk_" + "live_", body: guardAlnum, n: 99},
+		{rule: 7, label: "Stripe restricted key", name: "test", prefix: "rk_" + "test_", body: guardAlnum, n: 24},
+		{rule: 8, label: "Stripe webhook secret", name: "endpoint secret", prefix: "wh" + "sec_", body: guardAlnum, n: 32},
+		{rule: 9, label: "Slack token", name: "bot token", prefix: "xox" + "b-", body: guardDigits, n: 12,
+			make: func() string { return "xox" + "b-" + digits(12) + "-" + digits(13) + "-" + r.s(guardAlnum, 24) }},
+		{rule: 9, label: "Slack token", name: "user token", prefix: "xox" + "p-", body: guardDigits, n: 12,
+			make: func() string { return "xox" + "p-" + digits(12) + "-" + digits(12) + "-" + digits(13) + "-" + hx(32) }},
+		{rule: 9, label: "Slack token", name: "rotating user token", prefix: "xoxe." + "xox" + "p-1-", body: guardAlnum + "-", n: 146},
+		{rule: 9, label: "Slack token", name: "refresh token", prefix: "xox" + "e-1-", body: guardAlnum + "-", n: 146},
+		{rule: 10, label: "Slack token", name: "app-level token", prefix: "xa" + "pp-1-", body: guardUpper + guardDigits, n: 11,
+			make: func() string {
+				return "xa" + "pp-1-A" + r.s(guardUpper+guardDigits, 10) + "-" + digits(13) + "-" + hx(64)
+			}},
+		{rule: 11, label: "Slack webhook URL", name: "incoming webhook", prefix: "https://hooks." + "slack.com/services/", body: guardAlnum, n: 24,
+			make: func() string {
+				return "https://hooks." + "slack.com/services/T" + r.s(guardUpper+guardDigits, 8) + "/B" + r.s(guardUpper+guardDigits, 10) + "/" + r.s(guardAlnum, 24)
+			}},
+		{rule: 12, label: "Google API key", name: "API key", prefix: "AI" + "za", body: guardURL, n: 35},
+		{rule: 13, label: "Google OAuth client secret", name: "client secret", prefix: "GOCSPX" + "-", body: guardURL, n: 28},
+		{rule: 14, label: "Google OAuth access token", name: "access token", prefix: "ya" + "29.", body: guardURL + ".", n: 150},
+		{rule: 15, label: "Anthropic API key", name: "API key", prefix: "sk-" + "ant-api03-", body: guardURL, n: 95},
+		{rule: 15, label: "Anthropic API key", name: "admin key", prefix: "sk-" + "ant-admin01-", body: guardURL, n: 95},
+		{rule: 16, label: "OpenAI API key", name: "project key", prefix: "sk-" + "proj-", body: guardURL, n: 156},
+		{rule: 16, label: "OpenAI API key", name: "service account key", prefix: "sk-" + "svcacct-", body: guardURL, n: 156},
+		{rule: 16, label: "OpenAI API key", name: "admin key", prefix: "sk-" + "admin-", body: guardURL, n: 156},
+		{rule: 17, label: "OpenAI API key", name: "legacy key", prefix: "sk-", body: guardAlnum, n: 48,
+			make: func() string { return "sk-" + r.s(guardAlnum, 20) + "T3Blbk" + "FJ" + r.s(guardAlnum, 20) }},
+		{rule: 18, label: "Twilio API key SID", name: "API key SID", prefix: "S" + "K", body: guardHex, n: 32},
+		{rule: 19, label: "SendGrid API key", name: "API key", prefix: "S" + "G.", body: guardURL, n: 22,
+			make: func() string { return "S" + "G." + r.s(guardURL, 22) + "." + r.s(guardURL, 43) }},
+		{rule: 20, label: "Mailgun API key", name: "API key", prefix: "ke" + "y-", body: guardHex, n: 32},
+		{rule: 21, label: "npm token", name: "access token", prefix: "np" + "m_", body: guardAlnum, n: 36},
+		{rule: 22, label: "PyPI token", name: "API token", prefix: "py" + "pi-AgEIcHlw" + "aS5vcmc", body: guardURL, n: 150},
+		{rule: 23, label: "Shopify access token", name: "admin API token", prefix: "shp" + "at_", body: guardHex, n: 32},
+		{rule: 23, label: "Shopify access token", name: "shared secret", prefix: "shp" + "ss_", body: guardHex, n: 32},
+		{rule: 23, label: "Shopify access token", name: "custom app token", prefix: "shp" + "ca_", body: guardHex, n: 32},
+		{rule: 23, label: "Shopify access token", name: "private app password", prefix: "shp" + "pa_", body: guardHex, n: 32},
+		{rule: 25, label: "Atlassian API token", name: "API token", prefix: "ATATT" + "3", body: guardURL, n: 186,
+			make: func() string { return "ATATT" + "3xFfGF0" + r.s(guardURL, 178) + "=" + r.s(guardUpper+guardDigits, 8) }},
+		{rule: 26, label: "DigitalOcean token", name: "personal token", prefix: "do" + "p_v1_", body: guardHex, n: 64},
+		{rule: 26, label: "DigitalOcean token", name: "OAuth token", prefix: "do" + "o_v1_", body: guardHex, n: 64},
+		{rule: 26, label: "DigitalOcean token", name: "refresh token", prefix: "do" + "r_v1_", body: guardHex, n: 64},
+		{rule: 27, label: "Heroku API key", name: "API key", prefix: "HR" + "KU-AA", body: guardURL, n: 58},
+		{rule: 28, label: "Square access token", name: "access token", prefix: "EA" + "AA", body: guardURL, n: 60},
+		{rule: 29, label: "Square OAuth secret", name: "application secret", prefix: "sq0" + "csp-", body: guardURL, n: 43},
+		{rule: 29, label: "Square OAuth secret", name: "legacy access token", prefix: "sq0" + "atp-", body: guardURL, n: 22},
+		{rule: 30, label: "Discord bot token", name: "bot token", prefix: discordID + "." + r.s(guardURL, 6) + ".", body: guardURL, n: 38},
+		{rule: 31, label: "Telegram bot token", name: "bot token", prefix: digits(10) + ":A" + "A", body: guardURL, n: 33},
+		{rule: 32, label: "JWT", name: "signed token", prefix: base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + ".eyJ", body: guardURL, n: 60,
+			make: func() string {
+				enc := base64.RawURLEncoding.EncodeToString
+				claims := fmt.Sprintf(`{"sub":"%s","role":"service_role","iat":%d}`, r.uuid(), 1700000000+int(r.bytes(1)[0]))
+				return enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(claims)) + "." + r.s(guardURL, 43)
+			}},
+		{rule: 33, label: "Hugging Face token", name: "user access token", prefix: "h" + "f_", body: guardAlnum, n: 34},
+		{rule: 34, label: "Linear API key", name: "personal API key", prefix: "lin_" + "api_", body: guardAlnum, n: 40},
+		{rule: 35, label: "Postman API key", name: "API key", prefix: "PMA" + "K-", body: guardHex, n: 24,
+			make: func() string { return "PMA" + "K-" + hx(24) + "-" + hx(34) }},
+		{rule: 36, label: "Notion token", name: "integration token", prefix: "nt" + "n_", body: guardAlnum, n: 46},
+		{rule: 37, label: "Notion token", name: "legacy integration token", prefix: "sec" + "ret_", body: guardAlnum, n: 43},
+		{rule: 38, label: "Databricks token", name: "personal access token", prefix: "da" + "pi", body: guardHex, n: 32},
+		{rule: 38, label: "Databricks token", name: "token with suffix", prefix: "da" + "pi", body: guardHex, n: 32,
+			make: func() string { return "da" + "pi" + hx(32) + "-2" }},
+		{rule: 39, label: "Doppler token", name: "personal token", prefix: "dp.p" + "t.", body: guardAlnum, n: 43},
+		{rule: 39, label: "Doppler token", name: "service token", prefix: "dp.s" + "t.prd.", body: guardAlnum, n: 40},
+		{rule: 39, label: "Doppler token", name: "service account token", prefix: "dp.s" + "a.", body: guardAlnum, n: 43},
+		{rule: 39, label: "Doppler token", name: "CLI token", prefix: "dp.c" + "t.", body: guardAlnum, n: 43},
+		{rule: 40, label: "New Relic API key", name: "user key", prefix: "NR" + "AK-", body: guardUpper + guardDigits, n: 27},
+		{rule: 41, label: "Supabase secret key", name: "access token", prefix: "sb" + "p_", body: guardHex, n: 40},
+		{rule: 42, label: "Supabase secret key", name: "secret API key", prefix: "sb_" + "secret_", body: guardURL, n: 32},
+		{rule: 43, label: "Grafana token", name: "service account token", prefix: "gl" + "sa_", body: guardAlnum, n: 32,
+			make: func() string { return "gl" + "sa_" + r.s(guardAlnum, 32) + "_" + hx(8) }},
+		{rule: 44, label: "Grafana token", name: "cloud access policy token", prefix: "gl" + "c_", body: guardB64, n: 80},
+		{rule: 45, label: "Sentry token", name: "organization token", prefix: "sntry" + "s_", body: guardURL, n: 43,
+			make: func() string { return "sntry" + "s_" + sentryClaims + "_" + r.s(guardURL, 43) }},
+		{rule: 45, label: "Sentry token", name: "user token", prefix: "sntry" + "u_", body: guardHex, n: 64},
+		{rule: 46, label: "Airtable token", name: "personal access token", prefix: "pa" + "t", body: guardAlnum, n: 14,
+			make: func() string { return "pa" + "t" + r.s(guardAlnum, 14) + "." + hx(64) }},
+		{rule: 47, label: "Mailchimp API key", name: "API key", prefix: hx(32) + "-u" + "s", body: "123456789", n: 2,
+			make: func() string { return hx(32) + "-u" + "s" + r.s("123456789", 1) + r.s(guardDigits, 1) }},
+		{rule: 48, label: "Azure AD client secret", name: "client secret", prefix: r.s(azure, 3) + "8Q" + "~", body: azure + "-", n: 34,
+			make: func() string { return r.s(azure, 3) + r.s(guardDigits, 1) + "Q" + "~" + r.s(azure+"-", 34) }},
+		{rule: 49, label: "age secret key", name: "X25519 identity", prefix: "AGE-SECRET" + "-KEY-1", body: bech32, n: 58},
+		{rule: 50, label: "private key (PEM)", name: "PKCS#8", prefix: "-----BEGIN " + "PRIV" + "ATE KEY-----\n", body: guardB64, n: 40,
+			make: func() string { p, _ := r.pem(""); return p }},
+		{rule: 50, label: "private key (PEM)", name: "RSA", prefix: "-----BEGIN RSA " + "PRIV" + "ATE KEY-----\n", body: guardB64, n: 40,
+			make: func() string { p, _ := r.pem("RSA "); return p }},
+		{rule: 50, label: "private key (PEM)", name: "OpenSSH", prefix: "-----BEGIN OPENSSH " + "PRIV" + "ATE KEY-----\n", body: guardB64, n: 40,
+			make: func() string { p, _ := r.pem("OPENSSH "); return p }},
+		{rule: 51, label: "Azure storage account key", name: "connection string", prefix: "Account" + "Key=", body: guardB64, n: 40,
+			make: func() string {
+				return "DefaultEndpointsProtocol=https;AccountName=acme;Account" + "Key=" + base64.StdEncoding.EncodeToString(r.bytes(64)) + ";EndpointSuffix=core.windows.net"
+			}},
+		{rule: 52, label: "Azure SAS signature", name: "service SAS URL", prefix: "?sv=2022-11-02&sig=", body: guardAlnum + "%", n: 30,
+			make: func() string {
+				sig := strings.NewReplacer("+", "%2B", "/", "%2F", "=", "%3D").Replace(base64.StdEncoding.EncodeToString(r.bytes(32)))
+				return "https://acme.blob.core.windows.net/c/b.txt?sv=2022-11-02&sr=b&sp=r&sig=" + sig
+			}},
+		{rule: 53, label: "Heroku API key", name: "legacy API key", prefix: "HEROKU_API_" + "KEY=", body: guardHex + "-", n: 36,
+			make: func() string { return "HEROKU_API_" + "KEY=" + r.uuid() }},
+		{rule: 54, label: "AWS secret access key", name: "credentials file", prefix: "aws_secret_access_" + "key = ", body: guardB64, n: 40},
+	}
+	for _, p := range []string{"pat", "dt", "rt", "ptt", "cbt", "oas", "imt", "soat", "ffct", "agent", "ft", "wt"} {
+		f = append(f, guardFormat{rule: 4, label: "GitLab token", name: "gl" + p + " token", prefix: "gl" + p + "-", body: guardURL, n: 20})
+	}
+	for _, region := range []string{"na1", "na2", "eu1", "ap1"} {
+		f = append(f, guardFormat{rule: 24, label: "HubSpot private app token", name: region + " token", prefix: "pat-" + region + "-", body: guardHex, n: 32,
+			make: func() string { return "pat-" + region + "-" + r.uuid() }})
+	}
+	sort.SliceStable(f, func(i, j int) bool { return f[i].rule < f[j].rule })
+	return f
+}
+
+// TestGuardRulesMatchTheirFormats checks every rule against tokens of its
+// documented format, generated at run time, in a few contexts: a rule that
+// matches nothing fails here. Every row of the rule table must have at
+// least one format.
+func TestGuardRulesMatchTheirFormats(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tx := testTx(t)
+	s := testSchema(t)
+	r := guardRand{t}
+	formats := guardFormats(r)
+
+	t.Run("every rule has a format", func(t *testing.T) {
+		sp, err := tx.Begin(ctx) // a failure must not abort tx
+		require.NoError(t, err)
+		defer func() { require.NoError(t, sp.Rollback(ctx)) }()
+		rows, err := sp.Query(ctx, "SELECT rule, label, source FROM "+s+".plaintext_guard_rules()")
+		require.NoError(t, err, "the guard has no rule table")
+		type rule struct{ label, source string }
+		rules := map[int]rule{}
+		var (
+			n             int
+			label, source string
+		)
+		_, err = pgx.ForEachRow(rows, []any{&n, &label, &source}, func() error { rules[n] = rule{label, source}; return nil })
+		require.NoError(t, err)
+		for n, ru := range rules {
+			require.True(t, strings.HasPrefix(ru.source, "https://"), "rule %d has no source", n)
+			require.True(t, slices.ContainsFunc(formats, func(f guardFormat) bool { return f.rule == n }),
+				"rule %d (%s) has no generated format in guardFormats", n, ru.label)
+		}
+		for _, f := range formats {
+			require.Contains(t, rules, f.rule, "format %s: no rule %d", f.name, f.rule)
+			require.Equal(t, rules[f.rule].label, f.label, "format %s", f.name)
+		}
+	})
+
+	contexts := []func(string) string{
+		func(tok string) string { return tok },
+		func(tok string) string { return "use " + tok + " for the nightly sync" },
+		func(tok string) string { return guardJSON(t, map[string]any{"provider": "acme", "credential": tok}) },
+	}
+	for _, f := range formats {
+		t.Run(fmt.Sprintf("%02d %s %s", f.rule, f.label, f.name), func(t *testing.T) {
+			misses := 0
+			for i := 0; i < 12; i++ {
+				val := contexts[i%len(contexts)](f.token(r))
+				var kind *string
+				require.NoError(t, tx.QueryRow(ctx, "SELECT "+s+".plaintext_credential_kind($1)", val).Scan(&kind))
+				if kind == nil || *kind != f.label {
+					misses++
+				}
+			}
+			require.Zero(t, misses, "%d of 12 tokens of this format were not reported as %q", misses, f.label)
+		})
+	}
+}
+
+// guardCostFunction creates, in tx, a temporary function that inserts a
+// value built on the server (head, chunk repeated reps times, tail) into a
+// column of a table three times, each in a subtransaction rolled back
+// afterwards, and returns the fastest INSERT in milliseconds of wall-clock
+// time, and of CPU time of the server process when with_cpu is true (it
+// reads /proc/self/schedstat, which needs a superuser), both measured by
+// the server, and whether the guard rejected the value.
+func guardCostFunction(t *testing.T, tx pgx.Tx) {
+	t.Helper()
+	_, err := tx.Exec(context.Background(), `
+CREATE FUNCTION pg_temp.guard_cost(tbl regclass, col text, typ text, head text, chunk text, reps int, tail text, with_cpu boolean,
+                                   OUT ms float8, OUT cpu_ms float8, OUT rejected boolean, OUT bytes int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v text := head || repeat(chunk, reps) || tail;
+    q text := format('INSERT INTO %s (%I) VALUES ($1::%s)', tbl, col, typ);
+    t0 timestamptz;
+    c0 bigint;
+    d float8;
+    c float8;
+BEGIN
+    ms := 'Infinity';
+    cpu_ms := CASE WHEN with_cpu THEN 'Infinity' END;
+    bytes := octet_length(v);
+    FOR i IN 1..3 LOOP
+        BEGIN
+            IF with_cpu THEN
+                c0 := split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint;
+            END IF;
+            t0 := clock_timestamp();
+            EXECUTE q USING v;
+            d := extract(epoch FROM clock_timestamp() - t0) * 1000;
+            IF with_cpu THEN
+                c := (split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint - c0) / 1e6;
+            END IF;
+            rejected := false;
+            RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'roll back';
+        EXCEPTION
+            WHEN sqlstate 'VA001' THEN
+                d := extract(epoch FROM clock_timestamp() - t0) * 1000;
+                IF with_cpu THEN
+                    c := (split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint - c0) / 1e6;
+                END IF;
+                rejected := true;
+            WHEN sqlstate 'P0001' THEN
+                NULL;
+        END;
+        ms := least(ms, d);
+        cpu_ms := least(cpu_ms, c);
+    END LOOP;
+END
+$$`)
+	require.NoError(t, err)
+}
+
+// guardCost is one adversarial input for guard_cost.
+type guardCost struct {
+	name              string
+	col, typ          string
+	head, chunk, tail string
+	reps              int
+}
+
+// fill repeats chunk to about size bytes.
+func (c guardCost) fill(size int) guardCost {
+	if c.reps == 0 {
+		c.reps = max(1, size/max(1, len(c.chunk)))
+	}
+	if c.col == "" {
+		c.col, c.typ = "t", "text"
+	}
+	return c
+}
+
+// guardMaxInsertMillis is the most an INSERT of any input may cost.
+const guardMaxInsertMillis = 50.0
+
+// TestGuardBoundedWork inserts, for every rule, inputs built to maximize
+// its work (a 256 KB run of its alphabet after its prefix, 256 KB of
+// near-misses separated by spaces, line breaks or nothing, the same in a
+// JSON document), and inputs that exercise the rest of the guard (random
+// and repetitive text, dense assignments, headers, URLs, escapes, every
+// anchor at once, jsonb nested 1,000 deep). Each INSERT, the guard and
+// PostgreSQL's own work together, must finish within 50 ms: the best of
+// three runs measured by the server, in CPU time of the server process
+// where the test can read it (a throwaway cluster), else in wall-clock
+// time. It does not run in parallel with the other tests of the package.
+func TestGuardBoundedWork(t *testing.T) {
+	ctx := context.Background()
+	// CPU time is what hostile input burns, and unlike wall-clock time it
+	// does not grow when other work shares the machine; reading it needs a
+	// superuser, which a throwaway cluster has.
+	db := vaulttest.NewDatabase(t)
+	pool, withCPU := db.Pool, db.AdminURL != ""
+	if withCPU {
+		pool = connect(t, db.AdminURL)
+	}
+	tx := vaulttest.Tx(t, pool)
+	table := "public.guard_probe_" + hex.EncodeToString(guardRand{t}.bytes(6))
+	_, err := tx.Exec(ctx, "SET LOCAL ROLE "+testserver.OwnerRole+"; CREATE TABLE "+table+
+		" (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, t text, j jsonb, js json)")
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "SELECT "+pgx.Identifier{db.Schema, "guard_plaintext_credentials"}.Sanitize()+"($1::regclass)", table)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "RESET ROLE")
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "SET LOCAL statement_timeout = '20s'")
+	require.NoError(t, err)
+	guardCostFunction(t, tx)
+	r := guardRand{t}
+	const size = 256 << 10
+
+	// The reproduction first: with backreferences on unbounded tokens, a
+	// 2.5 KB value starting with a GitHub prefix took seconds.
+	cases := []guardCost{
+		guardCost{name: "GitHub prefix and 2.5 KB of letters and digits", head: "gh" + "p_", chunk: r.s(guardAlnum, 2500), reps: 1}.fill(0),
+		guardCost{name: "GitHub prefix and 2.5 KB of two letters", head: "gh" + "p_", chunk: "ab", reps: 1250}.fill(0),
+	}
+	seen := map[int]bool{}
+	for _, f := range guardFormats(r) {
+		if seen[f.rule] {
+			continue
+		}
+		seen[f.rule] = true
+		miss := f.prefix + r.s(f.body, max(0, f.n-1))
+		name := fmt.Sprintf("rule %02d %s", f.rule, f.label)
+		cases = append(cases,
+			guardCost{name: name + ": prefix and a 256 KB run of its alphabet", head: f.prefix, chunk: r.s(f.body, 4096)}.fill(size),
+			guardCost{name: name + ": near-misses and spaces", chunk: miss + " "}.fill(size),
+			guardCost{name: name + ": near-misses and line breaks", chunk: miss + "\n"}.fill(size),
+			guardCost{name: name + ": near-misses back to back", chunk: miss}.fill(size),
+			guardCost{name: name + ": near-misses in jsonb", col: "j", typ: "jsonb",
+				head: `{"a":[`, chunk: guardJSON(t, miss) + ",", tail: `"end"]}`}.fill(size),
+		)
+	}
+
+	var anchors []string
+	for _, f := range guardFormats(r) {
+		if f.prefix != "" && !slices.Contains(anchors, f.prefix) {
+			anchors = append(anchors, f.prefix)
+		}
+	}
+	var escaped strings.Builder
+	for _, c := range "sk_" + "live_" + r.s(guardAlnum, 8) {
+		fmt.Fprintf(&escaped, `\\\u%04x`, c)
+	}
+	deep := strings.Repeat("[", 1000) + guardJSON(t, map[string]any{"token": "gh" + "p_" + r.s(guardAlnum, 35), "api_key": r.s(guardAlnum, 12)})
+	cases = append(cases,
+		guardCost{name: "random base64", chunk: base64.StdEncoding.EncodeToString(r.bytes(3072))}.fill(size),
+		guardCost{name: "random base64 in lines", chunk: base64.StdEncoding.EncodeToString(r.bytes(57)) + "\n"}.fill(size),
+		guardCost{name: "hex words", chunk: r.s(guardHex, 32) + " "}.fill(size),
+		guardCost{name: "prose", chunk: "The quick brown fox jumps over the lazy dog; rotate the API key monthly. "}.fill(size),
+		guardCost{name: "every anchor", chunk: strings.Join(anchors, r.s(guardAlnum, 3)+" ") + " "}.fill(size),
+		guardCost{name: "every anchor, no spaces", chunk: strings.Join(anchors, "")}.fill(size),
+		guardCost{name: "dense assignments", chunk: `"api_key": "` + r.s(guardAlnum, 15) + `1", `}.fill(size),
+		guardCost{name: "dense password assignments", chunk: "password=" + r.s(guardLower, 7) + " "}.fill(size),
+		guardCost{name: "dense bearer headers", chunk: "Authorization: Bearer " + r.s(guardLower, 20) + "\n"}.fill(size),
+		guardCost{name: "dense URLs with users", chunk: "https://u:" + r.s(guardLower, 3) + "@h/ "}.fill(size),
+		guardCost{name: "backslashes", chunk: `\\\\\\u0041\\"x \n`}.fill(size),
+		guardCost{name: "escaped prefixes", chunk: escaped.String() + " "}.fill(size),
+		guardCost{name: "jsonb nested 1,000 deep", col: "j", typ: "jsonb", head: deep, chunk: "]", reps: 1000},
+		guardCost{name: "jsonb nested 1,000 deep, 256 KB", col: "j", typ: "jsonb",
+			head: strings.Repeat("[", 1000), chunk: guardJSON(t, "gh"+"p_"+r.s(guardAlnum, 35)) + ",", tail: `"x"` + strings.Repeat("]", 1000)}.fill(size),
+		guardCost{name: "json text nested 1,000 deep", col: "js", typ: "json", head: strings.Repeat(`{"a":`, 1000), chunk: "1", reps: 1, tail: strings.Repeat("}", 1000)},
+	)
+
+	// measure returns the cost the test asserts on (CPU time when it can
+	// be read, else wall-clock time), the wall-clock time, and the outcome.
+	measure := func(c guardCost) (cost, wall float64, rejected bool, bytes int) {
+		t.Helper()
+		var cpu *float64
+		err := tx.QueryRow(ctx, "SELECT ms, cpu_ms, rejected, bytes FROM pg_temp.guard_cost($1::regclass, $2, $3, $4, $5, $6, $7, $8)",
+			table, c.col, c.typ, c.head, c.chunk, c.reps, c.tail, withCPU).Scan(&wall, &cpu, &rejected, &bytes)
+		require.NoError(t, err, "%s: the INSERT did not finish", c.name)
+		cost = wall
+		// CPU time advances with the scheduler's tick; a reading far below
+		// the wall-clock time of a slow INSERT means it did not, and the
+		// wall-clock time is used.
+		if cpu != nil && (*cpu >= wall/20 || wall < guardMaxInsertMillis) {
+			cost = *cpu
+		}
+		return cost, wall, rejected, bytes
+	}
+	var worst float64
+	var worstName string
+	for _, c := range cases {
+		cost, wall, rejected, bytes := measure(c)
+		// A burst of other work can slow every run for a while: measure a
+		// slow case again, a few times, and keep the fastest.
+		for attempt := 1; cost >= guardMaxInsertMillis && attempt < 5; attempt++ {
+			again, againWall, _, _ := measure(c)
+			cost, wall = min(cost, again), min(wall, againWall)
+		}
+		t.Logf("%-70s %7d bytes %7.2f ms (wall-clock %7.2f ms) rejected=%v", c.name, bytes, cost, wall, rejected)
+		if cost > worst {
+			worst, worstName = cost, c.name
+		}
+		require.Less(t, cost, guardMaxInsertMillis, "%s: an INSERT took %.1f ms", c.name, cost)
+	}
+	what := "wall-clock"
+	if withCPU {
+		what = "CPU"
+	}
+	t.Logf("slowest: %s, %.2f ms of %s time", worstName, worst, what)
+}
+
+// TestGuardTypicalCost logs what the guard adds to typical INSERTs of an
+// integration row (a few short columns and a 2 KB jsonb configuration); it
+// asserts nothing but that they are accepted.
+func TestGuardTypicalCost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tx, guarded := guardProbe(t, true)
+	_, plain := guardProbeIn(t, tx, false)
+	guardCostFunction(t, tx)
+	r := guardRand{t}
+	cfg := map[string]any{"api_key_secret_id": r.uuid(), "region": "eu-west-1", "webhook_url": "https://acme.example.com/hooks/sync"}
+	for i := 0; len(guardJSON(t, cfg)) < 2048; i++ {
+		cfg[fmt.Sprintf("field_%d", i)] = map[string]any{"source": "CustomerRef", "target": "customer_id", "enabled": true}
+	}
+	doc := guardJSON(t, cfg)
+	for _, tbl := range []string{plain, guarded} {
+		var ms float64
+		var rejected bool
+		var bytes int
+		require.NoError(t, tx.QueryRow(ctx, "SELECT ms, rejected, bytes FROM pg_temp.guard_cost($1::regclass, 'j', 'jsonb', '', $2, 1, '', false)",
+			tbl, doc).Scan(&ms, &rejected, &bytes))
+		require.False(t, rejected)
+		t.Logf("2 KB jsonb configuration into %s: %.3f ms", map[string]string{plain: "an unguarded table", guarded: "a guarded table"}[tbl], ms)
+		require.NoError(t, tx.QueryRow(ctx, "SELECT ms, rejected, bytes FROM pg_temp.guard_cost($1::regclass, 't', 'text', '', $2, 1, '', false)",
+			tbl, "stripe").Scan(&ms, &rejected, &bytes))
+		require.False(t, rejected)
+		t.Logf("short text into %s: %.3f ms", map[string]string{plain: "an unguarded table", guarded: "a guarded table"}[tbl], ms)
+	}
+}
+
+// guardProbeIn creates another probe table in tx.
+func guardProbeIn(t *testing.T, tx pgx.Tx, attach bool) (pgx.Tx, string) {
+	t.Helper()
+	table := "public.guard_probe_" + hex.EncodeToString(guardRand{t}.bytes(6))
+	_, err := tx.Exec(context.Background(), "CREATE TABLE "+table+" (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, t text, v varchar(4000), j jsonb, js json, u uuid, note text)")
+	require.NoError(t, err)
+	if attach {
+		guardAttach(t, tx, table)
+	}
+	return tx, table
+}
+
+// TestGuardSeesTheStoredRow writes plaintext after the guard's BEFORE
+// check: a BEFORE trigger whose name sorts after the guard's (triggers fire
+// in name order), a stored generated column (computed after the BEFORE
+// triggers), and a disabled BEFORE guard. The row as stored is checked.
+func TestGuardSeesTheStoredRow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := guardRand{t}
+
+	for _, name := range []string{"zz_enrich", "credvault_reject_plaintext_x", "credvault_reject_plaintexu"} {
+		t.Run("BEFORE trigger "+name, func(t *testing.T) {
+			t.Parallel()
+			tx, table := guardProbe(t, true)
+			secret := r.s(guardAlnum, 32)
+			_, err := tx.Exec(ctx, `CREATE FUNCTION pg_temp.enrich() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.note := 'sk_' || 'live_' || `+quoteLiteral(secret)+`; RETURN NEW; END $$`)
+			require.NoError(t, err)
+			_, err = tx.Exec(ctx, "CREATE TRIGGER "+name+" BEFORE INSERT OR UPDATE ON "+table+" FOR EACH ROW EXECUTE FUNCTION pg_temp.enrich()")
+			require.NoError(t, err)
+			var order []string
+			require.NoError(t, tx.QueryRow(ctx, "SELECT array_agg(tgname ORDER BY tgname) FROM pg_trigger WHERE tgrelid = $1::regclass AND tgtype & 2 = 2", table).Scan(&order))
+			require.Equal(t, name, order[len(order)-1], "the trigger must fire after the guard")
+
+			err = guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ('harmless')")
+			require.True(t, guardRejected(t, err, "", secret), "INSERT")
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr)
+			require.Contains(t, pgErr.Message, "column note of public.guard_probe_")
+
+			_, err = tx.Exec(ctx, "ALTER TABLE "+table+" DISABLE TRIGGER "+name)
+			require.NoError(t, err)
+			require.NoError(t, guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ('harmless')"))
+			_, err = tx.Exec(ctx, "ALTER TABLE "+table+" ENABLE TRIGGER "+name)
+			require.NoError(t, err)
+			err = guardExec(t, tx, "UPDATE "+table+" SET t = 'still harmless'")
+			require.True(t, guardRejected(t, err, "", secret), "UPDATE")
+		})
+	}
+
+	t.Run("stored generated column", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		_, err := tx.Exec(ctx, "ALTER TABLE "+table+" ADD COLUMN joined text GENERATED ALWAYS AS (t || note) STORED")
+		require.NoError(t, err)
+		secret := r.s(guardAlnum, 32)
+		// each half alone is harmless
+		require.NoError(t, guardExec(t, tx, "INSERT INTO "+table+" (t, note) VALUES ('sk_li', 'note')"))
+		err = guardExec(t, tx, "INSERT INTO "+table+" (t, note) VALUES ('sk_li', $1)", "ve_"+secret)
+		require.True(t, guardRejected(t, err, "", secret))
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr)
+		require.Contains(t, pgErr.Message, "column joined of public.guard_probe_")
+		err = guardExec(t, tx, "UPDATE "+table+" SET note = $1", "ve_"+secret)
+		require.True(t, guardRejected(t, err, "", secret))
+	})
+
+	t.Run("disabled BEFORE guard", func(t *testing.T) {
+		t.Parallel()
+		tx, table := guardProbe(t, true)
+		_, err := tx.Exec(ctx, "ALTER TABLE "+table+" DISABLE TRIGGER credvault_reject_plaintext")
+		require.NoError(t, err)
+		tok := "gh" + "p_" + r.s(guardAlnum, 36)
+		err = guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ($1)", tok)
+		require.True(t, guardRejected(t, err, tok, tok[4:]))
+	})
+}
+
+// TestGuardReportsTriggerCreators checks guard_trigger_creators(), which
+// credvault doctor uses to report who may attach a trigger to a guarded
+// table, and guard_coverage_gaps().
+func TestGuardReportsTriggerCreators(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := testSchema(t)
+	tx, table := guardProbe(t, false)
+	_, err := tx.Exec(ctx, "REVOKE ALL ON "+table+" FROM anon, authenticated, service_role")
+	require.NoError(t, err)
+	guardAttach(t, tx, table)
+	creators := func() map[string]string {
+		t.Helper()
+		rows, err := tx.Query(ctx, "SELECT role_name, via FROM "+s+".guard_trigger_creators() WHERE guarded_table = $1::regclass", table)
+		require.NoError(t, err)
+		got := map[string]string{}
+		var role, via string
+		_, err = pgx.ForEachRow(rows, []any{&role, &via}, func() error { got[role+" "+via] = via; return nil })
+		require.NoError(t, err)
+		return got
+	}
+	got := creators()
+	require.Contains(t, got, "postgres owner")
+	for k, via := range got {
+		require.False(t, via == "TRIGGER privilege", "unexpected %s", k)
+	}
+
+	_, err = tx.Exec(ctx, "GRANT TRIGGER ON "+table+" TO anon; GRANT TRIGGER ON "+table+" TO PUBLIC")
+	require.NoError(t, err)
+	got = creators()
+	require.Contains(t, got, "anon TRIGGER privilege")
+	require.Contains(t, got, "PUBLIC TRIGGER privilege")
+	require.Contains(t, got, "authenticator member of anon", "authenticator may SET ROLE anon")
+
+	gaps := func() []string {
+		t.Helper()
+		rows, err := tx.Query(ctx, "SELECT problem FROM "+s+".guard_coverage_gaps() WHERE guarded_table = $1::regclass", table)
+		require.NoError(t, err)
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return out
+	}
+	require.Empty(t, gaps())
+	child := table + "_child"
+	_, err = tx.Exec(ctx, "CREATE TABLE "+child+" () INHERITS ("+table+")")
+	require.NoError(t, err)
+	require.Equal(t, []string{"inheritance child " + child + " is not guarded"}, gaps())
+	_, err = tx.Exec(ctx, "DROP TRIGGER credvault_recheck_plaintext ON "+table)
+	require.NoError(t, err)
+	require.Len(t, gaps(), 2)
+	guardAttach(t, tx, table)
+	require.Empty(t, gaps(), "guarding again fixes both")
+}
+
+// TestGuardChecksEveryColumnType stores plaintext in columns of the types
+// 0002 skipped or misread, and through inheritance and partitions.
+func TestGuardChecksEveryColumnType(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	tx := vaulttest.Tx(t, db.Pool)
+	r := guardRand{t}
+	guard := func(table string) {
+		t.Helper()
+		_, err := tx.Exec(ctx, "SELECT "+pgx.Identifier{db.Schema, "guard_plaintext_credentials"}.Sanitize()+"($1::regclass)", table)
+		require.NoError(t, err)
+	}
+	stripe := func() (string, string) { s := r.s(guardAlnum, 32); return "sk_" + "live_" + s, s }
+	_, err := tx.Exec(ctx, `
+CREATE SCHEMA app;
+CREATE DOMAIN app.label AS text;
+CREATE DOMAIN app.short_label AS app.label CHECK (length(VALUE) < 1000);
+CREATE TYPE app.pair AS (name text, value text);
+CREATE TYPE app.nested AS (inner_pair app.pair, note app.short_label);
+CREATE TYPE app.mode AS ENUM ('live', 'test');`)
+	require.NoError(t, err)
+
+	for _, c := range []struct{ name, typ, insert string }{
+		{"domain over a domain", "app.short_label", "$1"},
+		{"array of a domain", "app.label[]", "ARRAY['harmless', $1]::app.label[]"},
+		{"array of a domain over a domain", "app.short_label[]", "ARRAY[$1]::app.short_label[]"},
+		{"composite", "app.pair", "ROW('stripe', $1)::app.pair"},
+		{"nested composite", "app.nested", "ROW(ROW('stripe', $1)::app.pair, 'n')::app.nested"},
+		{"array of composites", "app.pair[]", "ARRAY[ROW('stripe', $1)::app.pair]"},
+		{"citext", "citext", "$1"},
+		{"hstore", "hstore", "hstore('api_key', $1)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.typ == "citext" || c.typ == "hstore" {
+				_, err := tx.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS "+c.typ+" SCHEMA public")
+				require.NoError(t, err)
+			}
+			table := "app." + strings.NewReplacer(" ", "_", ",", "").Replace(c.name)
+			_, err := tx.Exec(ctx, "CREATE TABLE "+table+" (id int, m app.mode, c "+c.typ+")")
+			require.NoError(t, err)
+			guard(table)
+			require.NoError(t, guardExec(t, tx, "INSERT INTO "+table+" VALUES (1, 'live', NULL)"))
+			tok, secret := stripe()
+			err = guardExec(t, tx, "INSERT INTO "+table+" VALUES (2, 'live', "+c.insert+")", tok)
+			require.True(t, guardRejected(t, err, tok, secret), "INSERT")
+			err = guardExec(t, tx, "UPDATE "+table+" SET c = "+c.insert, tok)
+			require.True(t, guardRejected(t, err, tok, secret), "UPDATE")
+		})
+	}
+
+	t.Run("inheritance child", func(t *testing.T) {
+		_, err := tx.Exec(ctx, "CREATE TABLE app.parent (id int, note text); CREATE TABLE app.child_before () INHERITS (app.parent)")
+		require.NoError(t, err)
+		guard("app.parent")
+		tok, secret := stripe()
+		err = guardExec(t, tx, "INSERT INTO app.child_before VALUES (1, $1)", tok)
+		require.True(t, guardRejected(t, err, tok, secret), "a child that existed when the parent was guarded")
+
+		// A child created later is reported and guarded by guarding again.
+		_, err = tx.Exec(ctx, "CREATE TABLE app.child_after () INHERITS (app.parent)")
+		require.NoError(t, err)
+		var gaps []string
+		rows, err := tx.Query(ctx, "SELECT problem FROM "+pgx.Identifier{db.Schema, "guard_coverage_gaps"}.Sanitize()+"()")
+		require.NoError(t, err)
+		gaps, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.Contains(t, gaps, "inheritance child app.child_after is not guarded")
+		guard("app.parent")
+		err = guardExec(t, tx, "INSERT INTO app.child_after VALUES (1, $1)", tok)
+		require.True(t, guardRejected(t, err, tok, secret), "a child guarded by guarding its parent again")
+	})
+
+	t.Run("partitions", func(t *testing.T) {
+		_, err := tx.Exec(ctx, `CREATE TABLE app.events (region text, payload text) PARTITION BY LIST (region);
+CREATE TABLE app.events_eu PARTITION OF app.events FOR VALUES IN ('eu')`)
+		require.NoError(t, err)
+		guard("app.events")
+		_, err = tx.Exec(ctx, "CREATE TABLE app.events_us PARTITION OF app.events FOR VALUES IN ('us')")
+		require.NoError(t, err)
+		for _, q := range []string{
+			"INSERT INTO app.events VALUES ('eu', $1)", "INSERT INTO app.events_eu VALUES ('eu', $1)",
+			"INSERT INTO app.events VALUES ('us', $1)", "INSERT INTO app.events_us VALUES ('us', $1)",
+		} {
+			tok, secret := stripe()
+			require.True(t, guardRejected(t, guardExec(t, tx, q, tok), tok, secret), q)
+		}
+
+		// Attaching a table keeps the rows it holds (PostgreSQL runs no
+		// trigger for them; only an owner of both tables may attach), and
+		// guards the rows written after.
+		tok, _ := stripe()
+		_, err = tx.Exec(ctx, "CREATE TABLE app.events_ap (region text, payload text)")
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, "INSERT INTO app.events_ap VALUES ('ap', $1)", tok)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, "ALTER TABLE app.events ATTACH PARTITION app.events_ap FOR VALUES IN ('ap')")
+		require.NoError(t, err)
+		tok, secret := stripe()
+		require.True(t, guardRejected(t, guardExec(t, tx, "INSERT INTO app.events_ap VALUES ('ap', $1)", tok), tok, secret))
+	})
+}
+
+// TestGuardReadsOwnerTypesWithoutTheirCode gives the owner of a guarded
+// table composite, domain and array types with casts of their own to text
+// and json: the guard, which runs with its owner's rights, reads those
+// columns through the types' output functions and never runs the casts,
+// and still rejects plaintext in them.
+func TestGuardReadsOwnerTypesWithoutTheirCode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, role, tenant := guardTenant(t)
+
+	s := role
+	_, err := tenant.Exec(ctx, `
+CREATE TABLE `+s+`.ran_as (who text, what text);
+GRANT INSERT ON `+s+`.ran_as TO PUBLIC;
+CREATE DOMAIN `+s+`.label AS text;
+CREATE DOMAIN `+s+`.short_label AS `+s+`.label;
+CREATE TYPE `+s+`.pair AS (name text, value text);
+CREATE FUNCTION `+s+`.spy(what text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO `+s+`.ran_as VALUES (current_user, what); RETURN '"x"'; END $$;
+CREATE FUNCTION `+s+`.pair_json(`+s+`.pair) RETURNS json LANGUAGE sql AS $$ SELECT `+s+`.spy('pair json')::json $$;
+CREATE FUNCTION `+s+`.pair_text(`+s+`.pair) RETURNS text LANGUAGE sql AS $$ SELECT `+s+`.spy('pair text') $$;
+CREATE FUNCTION `+s+`.labels_text(`+s+`.label[]) RETURNS text LANGUAGE sql AS $$ SELECT `+s+`.spy('labels text') $$;
+CREATE FUNCTION `+s+`.labels_json(`+s+`.label[]) RETURNS json LANGUAGE sql AS $$ SELECT `+s+`.spy('labels json')::json $$;
+CREATE CAST (`+s+`.pair AS json) WITH FUNCTION `+s+`.pair_json(`+s+`.pair);
+CREATE CAST (`+s+`.pair AS text) WITH FUNCTION `+s+`.pair_text(`+s+`.pair);
+CREATE CAST (`+s+`.label[] AS text) WITH FUNCTION `+s+`.labels_text(`+s+`.label[]);
+CREATE CAST (`+s+`.label[] AS json) WITH FUNCTION `+s+`.labels_json(`+s+`.label[]);
+CREATE TABLE `+s+`.integ (id int, p `+s+`.pair, d `+s+`.short_label, a `+s+`.label[], note text);
+GRANT TRIGGER ON `+s+`.integ TO postgres;`)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, "SELECT "+pgx.Identifier{db.Schema, "guard_plaintext_credentials"}.Sanitize()+"($1::regclass)", s+".integ")
+	require.NoError(t, err)
+
+	_, err = tenant.Exec(ctx, "INSERT INTO "+s+".integ VALUES (1, ROW('a', 'b'), 'c', ARRAY['d'], 'e')")
+	require.NoError(t, err)
+	r := guardRand{t}
+	for _, insert := range []string{
+		"INSERT INTO " + s + ".integ (id, p) VALUES (2, ROW('stripe', $1))",
+		"INSERT INTO " + s + ".integ (id, d) VALUES (2, $1)",
+		"INSERT INTO " + s + ".integ (id, a) VALUES (2, ARRAY['x', $1])",
+		"UPDATE " + s + ".integ SET p = ROW('stripe', $1)",
+	} {
+		secret := r.s(guardAlnum, 32)
+		_, err = tenant.Exec(ctx, insert, "sk_"+"live_"+secret)
+		require.Equal(t, "VA001", sqlstate(err), insert)
+	}
+	var ran []string
+	rows, err := tenant.Query(ctx, "SELECT who || ': ' || what FROM "+s+".ran_as")
+	require.NoError(t, err)
+	ran, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Empty(t, ran, "the guard ran code of the table's owner")
+}
+
+// TestGuardUpgradeOfGuardedTables guards a table with the functions of
+// migration 0002, as a database upgraded from an older module has it, then
+// runs Migrate: the table gets the new checks and the recheck trigger.
+func TestGuardUpgradeOfGuardedTables(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	schema := pgx.Identifier{db.Schema}.Sanitize()
+	old, err := fs.ReadFile(vault.Migrations, "0002_plaintext_guard.sql")
+	require.NoError(t, err)
+	table := "app_" + randomHex(t, 4) + ".integ"
+	_, err = db.Pool.Exec(ctx, strings.ReplaceAll(string(old), "@schema@", schema))
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, "DELETE FROM "+schema+".credvault_migrations WHERE version = 5")
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, "CREATE SCHEMA "+strings.Split(table, ".")[0]+"; CREATE TABLE "+table+" (id int, note text)")
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, "SELECT "+schema+".guard_plaintext_credentials($1::regclass)", table)
+	require.NoError(t, err)
+	var triggers []string
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT array_agg(tgname ORDER BY tgname) FROM pg_trigger WHERE tgrelid = $1::regclass", table).Scan(&triggers))
+	require.Equal(t, []string{"credvault_reject_plaintext"}, triggers, "guarded the old way")
+
+	c, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
+	require.NoError(t, err)
+	require.NoError(t, c.Migrate(ctx))
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT array_agg(tgname ORDER BY tgname) FROM pg_trigger WHERE tgrelid = $1::regclass", table).Scan(&triggers))
+	require.Equal(t, []string{"credvault_recheck_plaintext", "credvault_reject_plaintext"}, triggers)
+
+	tx := vaulttest.Tx(t, db.Pool)
+	guardCostFunction(t, tx)
+	_, err = tx.Exec(ctx, "SET LOCAL statement_timeout = '20s'")
+	require.NoError(t, err)
+	r := guardRand{t}
+	var ms float64
+	var rejected bool
+	var bytes int
+	require.NoError(t, tx.QueryRow(ctx, "SELECT ms, rejected, bytes FROM pg_temp.guard_cost($1::regclass, 'note', 'text', $2, $3, 625, '', false)",
+		table, "gh"+"p_", r.s(guardLower, 4)).Scan(&ms, &rejected, &bytes))
+	require.Less(t, ms, guardMaxInsertMillis, "2.5 KB after a GitHub prefix")
+
+	secret := r.s(guardAlnum, 32)
+	_, err = tx.Exec(ctx, `CREATE FUNCTION pg_temp.enrich() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.note := 'sk_' || 'live_' || `+quoteLiteral(secret)+`; RETURN NEW; END $$;
+CREATE TRIGGER zz_enrich BEFORE INSERT ON `+table+` FOR EACH ROW EXECUTE FUNCTION pg_temp.enrich()`)
+	require.NoError(t, err)
+	require.True(t, guardRejected(t, guardExec(t, tx, "INSERT INTO "+table+" (id) VALUES (1)"), "", secret))
+}
+
+// TestGuardFindsCredentialsAnywhere puts a credential at offsets around the
+// edges of the guard's windows in a long value of multibyte text: each is
+// found whole in some window.
+func TestGuardFindsCredentialsAnywhere(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tx := testTx(t)
+	s := testSchema(t)
+	r := guardRand{t}
+	filler := strings.Repeat("Grüße, the sync ran at 03:00 — état nominal. ", 2000) // about 96 KB, multibyte
+	formats := guardFormats(r)
+	long := []guardFormat{formats[0], formats[len(formats)-1]}
+	for _, f := range formats {
+		if f.label == "JWT" || f.label == "private key (PEM)" {
+			long = append(long, f)
+		}
+	}
+	for _, f := range long {
+		for _, at := range []int{0, 1, 14336 - 40, 14336, 16384 - 30, 16384 - 1, 16384, 28672 - 20, 30000, 45000, len(filler) - 1} {
+			tok := f.token(r)
+			at := min(at, len(filler))
+			for at > 0 && !utf8.RuneStart(filler[at]) {
+				at--
+			}
+			val := filler[:at] + " " + tok + " " + filler[at:]
+			var kind *string
+			require.NoError(t, tx.QueryRow(ctx, "SELECT "+s+".plaintext_credential_kind($1)", val).Scan(&kind))
+			require.NotNil(t, kind, "%s at byte %d", f.name, at)
+			require.Equal(t, f.label, *kind, "%s at byte %d", f.name, at)
+		}
+	}
+}
+
+// FuzzGuardInsert writes arbitrary text to a guarded table: the INSERT
+// either succeeds or fails with VA001, never with another error (a decoding
+// step that fails, a window cut inside a character). Run it with
+//
+//	go test -run '^$' -fuzz FuzzGuardInsert -fuzztime 3m .
+func FuzzGuardInsert(f *testing.F) {
+	for _, seed := range []string{
+		"", `\`, `\\`, `\u0000`, `\ud800`, `\uZZZZ`, `\u00e9\u2028`, `"\"`, `\"\\"`, "\x01\x02\x1f\x7f",
+		`{"a":"\u0073k_\u006cive"}`, `\\\\\\u0041\\"x`, "a\\", "é" + strings.Repeat("\\", 9),
+		strings.Repeat("é", 9000), strings.Repeat("a", 16383) + "é" + strings.Repeat("b", 3000),
+		strings.Repeat("ab\\n", 6000), strings.Repeat("€", 5462) + "x", "password=" + strings.Repeat("€", 20) + "1",
+		"Authorization: Basic " + strings.Repeat("=", 12), "Authorization: Basic YTpi", "postgres://a:@b",
+	} {
+		f.Add(seed)
+	}
+	pool := vaulttest.Shared(f).Pool
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			t.Skip("not text PostgreSQL accepts")
+		}
+		tx := vaulttest.Tx(t, pool)
+		table := "public.guard_fuzz_" + hex.EncodeToString(guardRand{t}.bytes(6))
+		_, err := tx.Exec(context.Background(), "CREATE TABLE "+table+" (t text, j jsonb)")
+		require.NoError(t, err)
+		guardAttach(t, tx, table)
+		err = guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ($1)", s)
+		if err != nil {
+			require.Equal(t, "VA001", sqlstate(err), "%v", err)
+		}
+		err = guardExec(t, tx, "INSERT INTO "+table+" (j) VALUES (to_jsonb($1::text))", s)
+		if err != nil {
+			require.Equal(t, "VA001", sqlstate(err), "%v", err)
+		}
+	})
+}
+
+// TestGuardLimitsSpareShortValues checks that the guard's limits on work do
+// not reject a short value that names many formats, such as a note listing
+// every provider's key prefix.
+func TestGuardLimitsSpareShortValues(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tx, table := guardProbe(t, true)
+	var prefixes []string
+	for _, f := range guardFormats(guardRand{t}) {
+		if len(f.prefix) >= 3 && f.rule != 30 && f.rule != 47 && f.rule != 48 && f.rule != 31 {
+			prefixes = append(prefixes, strings.TrimSpace(strings.TrimSuffix(f.prefix, "\n")))
+		}
+	}
+	note := "Key prefixes we recognise: " + strings.Join(prefixes, " , ") + " ."
+	require.Greater(t, len(prefixes), 50)
+	var kind *string
+	require.NoError(t, tx.QueryRow(ctx, "SELECT "+testSchema(t)+".plaintext_credential_kind($1)", note).Scan(&kind))
+	require.Nil(t, kind)
+	require.NoError(t, guardExec(t, tx, "INSERT INTO "+table+" (note) VALUES ($1)", note))
 }

@@ -1,5 +1,5 @@
 // Package bench holds the measurements shared by the benchmarks in
-// bench_test.go and by cmd/vaultbench: each credential call of package
+// tests/bench_test.go and by cmd/vaultbench: each credential call of package
 // vault next to the same work written by hand against Supabase Vault, and a
 // plain INSERT into an unencrypted table as the floor of a durable write.
 //

@@ -1,4 +1,4 @@
-package vault_test
+package tests
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -124,13 +125,13 @@ func callRoundTrips(t *testing.T, c *vault.Client, rt *roundTrips) map[string]in
 	var id, victim uuid.UUID
 	n := map[string]int{}
 	n["store"] = rt.measure(t, func() (err error) {
-		id, err = c.Store(ctx, "roundtrip/"+uuid.NewString(), newSecret(), "round trip test")
+		id, err = c.Store(ctx, "roundtrip/"+uuid.NewString(), testutil.NewSecret(), "round trip test")
 		return err
 	})
 	n["retrieve"] = rt.measure(t, func() error { _, err := c.Retrieve(ctx, id); return err })
-	n["rotate"] = rt.measure(t, func() error { return c.Rotate(ctx, id, newSecret()) })
+	n["rotate"] = rt.measure(t, func() error { return c.Rotate(ctx, id, testutil.NewSecret()) })
 	// Delete a credential of its own, stored without counting.
-	victim, err := c.Store(ctx, "roundtrip/"+uuid.NewString(), newSecret(), "")
+	victim, err := c.Store(ctx, "roundtrip/"+uuid.NewString(), testutil.NewSecret(), "")
 	require.NoError(t, err)
 	n["delete"] = rt.measure(t, func() error { return c.Delete(ctx, victim) })
 	return n
@@ -234,4 +235,49 @@ func requireRecovers(t *testing.T, c *vault.Client, rt *roundTrips) {
 		require.LessOrEqual(t, n, 3, "%s after a failed call", op)
 	}
 	require.Equal(t, oneRoundTripEach, callRoundTrips(t, c, rt))
+}
+
+// TestLifecycleRoundTrips: on a pool each lifecycle call is one network
+// round trip (after pgx prepared its statements), Refresh two around fn.
+func TestLifecycleRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	pool, rt := countingPool(t, db, pgx.QueryExecModeCacheStatement)
+	c, _ := setup(t, on(pool, db.Schema), namespace(testutil.NewNamespace(t, "org")))
+	cred, err := c.Put(ctx, "roundtrip/put", testutil.NewSecret(), "")
+	require.NoError(t, err)
+	desc := "d"
+	noop := func(context.Context, vault.Secret) (string, error) { return testutil.NewSecret(), nil }
+	version := cred.Version
+	calls := []struct {
+		name string
+		fn   func() error
+		want int
+	}{
+		{"put", func() error { _, err := c.Put(ctx, "roundtrip/put", testutil.NewSecret(), ""); version++; return err }, 1},
+		{"put new", func() error {
+			_, err := c.Put(ctx, "roundtrip/"+uuid.NewString(), testutil.NewSecret(), "")
+			return err
+		}, 1},
+		{"lookup", func() error { _, err := c.Lookup(ctx, "roundtrip/put"); return err }, 1},
+		{"read", func() error { _, err := c.Read(ctx, cred.ID); return err }, 1},
+		{"rotate IfVersion", func() error {
+			version++
+			return c.Rotate(ctx, cred.ID, testutil.NewSecret(), vault.IfVersion(version-1))
+		}, 1},
+		{"rollback", func() error { version++; return c.Rollback(ctx, cred.ID) }, 1},
+		{"update", func() error {
+			_, err := c.Update(ctx, cred.ID, vault.CredentialUpdate{Description: &desc})
+			return err
+		}, 1},
+		{"list", func() error { _, err := c.List(ctx, vault.ListFilter{After: cred.Cursor()}); return err }, 1},
+		{"refresh", func() error { _, err := c.Refresh(ctx, cred.ID, noop); version++; return err }, 2},
+	}
+	for _, call := range calls {
+		require.NoError(t, call.fn(), call.name) // pgx prepares the new statements
+	}
+	for _, call := range calls {
+		require.Equal(t, call.want, rt.measure(t, call.fn), call.name)
+	}
 }

@@ -1,4 +1,4 @@
-package vault_test
+package tests
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -34,33 +35,6 @@ func shortOrLong[T any](short, long T) T {
 		return long
 	}
 	return short
-}
-
-// newTestPool returns a pool on url with at most maxConns connections,
-// application_name set to app (so its server sessions can be found in
-// pg_stat_activity) and any further settings made by configure, closed
-// when the test ends.
-func newTestPool(t testing.TB, url string, maxConns int32, app string, configure func(*pgxpool.Config)) *pgxpool.Pool {
-	t.Helper()
-	cfg, err := pgxpool.ParseConfig(url)
-	require.NoError(t, err)
-	cfg.MaxConns = maxConns
-	cfg.ConnConfig.RuntimeParams["application_name"] = app
-	if configure != nil {
-		configure(cfg)
-	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool
-}
-
-// serviceClient returns a client running as service_role on db in schema.
-func serviceClient(t testing.TB, db vault.DB, schema string) *vault.Client {
-	t.Helper()
-	c, err := vault.New(db, vault.WithSchema(schema), vault.WithRole("service_role"), quiet())
-	require.NoError(t, err)
-	return c
 }
 
 // A regHistory records calls on one credential with logical timestamps taken
@@ -218,10 +192,10 @@ func TestRotateRetrieveRace(t *testing.T) {
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
 	const writers, readers = 16, 16
-	pool := newTestPool(t, db.URL, writers+readers, "credvault-race", nil)
-	c := serviceClient(t, pool, db.Schema)
+	pool := testutil.NewPool(t, db.URL, writers+readers, "credvault-race", nil)
+	c, _ := setup(t, on(pool, db.Schema))
 
-	initial := newSecret()
+	initial := testutil.NewSecret()
 	id, err := c.Store(ctx, "race/rotate", initial, "")
 	require.NoError(t, err)
 	h := newHistory(initial)
@@ -235,7 +209,7 @@ func TestRotateRetrieveRace(t *testing.T) {
 		defer close(values)
 		for {
 			select {
-			case values <- newSecret():
+			case values <- testutil.NewSecret():
 			case <-stop:
 				return
 			}
@@ -281,7 +255,7 @@ func TestRotateRetrieveRace(t *testing.T) {
 	require.Greater(t, len(h.writes), writers, "every writer rotated at least once")
 
 	// A rotation made alone is the value from then on.
-	last := newSecret()
+	last := testutil.NewSecret()
 	require.NoError(t, c.Rotate(ctx, id, last))
 	got, err := c.Retrieve(ctx, id)
 	require.NoError(t, err)
@@ -300,15 +274,15 @@ func TestDeleteRetrieveRace(t *testing.T) {
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
 	const readers, rotators, deleters = 16, 2, 4
-	pool := newTestPool(t, db.URL, readers+rotators+deleters, "credvault-race", nil)
-	c := serviceClient(t, pool, db.Schema)
+	pool := testutil.NewPool(t, db.URL, readers+rotators+deleters, "credvault-race", nil)
+	c, _ := setup(t, on(pool, db.Schema))
 
 	var nReads, nNotFound, nRotations int
 	defer func() {
 		t.Logf("%d reads (%d not found), %d rotations (2 cores)", nReads, nNotFound, nRotations)
 	}()
 	for round := range shortOrLong(8, 50) {
-		initial := newSecret()
+		initial := testutil.NewSecret()
 		id, err := c.Store(ctx, fmt.Sprintf("race/delete/%d", round), initial, "")
 		require.NoError(t, err)
 		h := newHistory(initial)
@@ -349,7 +323,7 @@ func TestDeleteRetrieveRace(t *testing.T) {
 		for range rotators {
 			wg.Go(func() {
 				for {
-					v := newSecret()
+					v := testutil.NewSecret()
 					i := h.beginWrite(v)
 					err := c.Rotate(ctx, id, v)
 					h.endWrite(i, nil) // checkRegister sees a write that may or may not have happened
@@ -437,7 +411,7 @@ func adminPool(t *testing.T, db *vaulttest.Database) *pgxpool.Pool {
 	if db.AdminURL == "" {
 		t.Skip("needs a throwaway server: VAULT_TEST_DATABASE_URL gives no superuser")
 	}
-	return newTestPool(t, db.AdminURL, 4, "credvault-admin", nil)
+	return testutil.NewPool(t, db.AdminURL, 4, "credvault-admin", nil)
 }
 
 // poolSessions returns "state/wait_event_type" for each server session of the
@@ -486,11 +460,11 @@ type callSubject struct {
 
 func newCallSubject(t *testing.T, db *vaulttest.Database) *callSubject {
 	t.Helper()
-	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
+	svc, b := setup(t, on(db.Pool, db.Schema))
+	owner := b.Owner
+	id, err := svc.Store(context.Background(), "cancel/existing/"+testutil.RandomHex(t, 6), testutil.NewSecret(), "")
 	require.NoError(t, err)
-	id, err := serviceClient(t, db.Pool, db.Schema).Store(context.Background(), "cancel/existing/"+randomHex(t, 6), newSecret(), "")
-	require.NoError(t, err)
-	return &callSubject{db: db, owner: owner, id: id, name: "cancel/new/" + randomHex(t, 6), newValue: newSecret()}
+	return &callSubject{db: db, owner: owner, id: id, name: "cancel/new/" + testutil.RandomHex(t, 6), newValue: testutil.NewSecret()}
 }
 
 func (s *callSubject) count(t *testing.T, sql string, args ...any) int {
@@ -530,7 +504,7 @@ var blockedCalls = []blockedCall{
 		applied: func(t *testing.T, s *callSubject) bool {
 			records, err := s.owner.AccessLog(context.Background(), s.id, 10)
 			require.NoError(t, err)
-			return len(secRetrievals(records)) > 0
+			return len(testutil.Retrievals(records)) > 0
 		},
 	},
 	{
@@ -571,7 +545,7 @@ func checkPoolClean(t *testing.T, pool *pgxpool.Pool, admin *pgxpool.Pool, app s
 	// has sent the server a cancel request: its slot comes back then.
 	waitUntil(t, "the pool to get its connection back", func() bool { return pool.Stat().AcquiredConns() == 0 })
 	waitUntil(t, "no session idle in transaction", func() bool { return noSessionIn(t, admin, app, "idle in transaction") })
-	_, err := c.Store(context.Background(), "cancel/after/"+randomHex(t, 6), newSecret(), "")
+	_, err := c.Store(context.Background(), "cancel/after/"+testutil.RandomHex(t, 6), testutil.NewSecret(), "")
 	require.NoError(t, err, "the pool works")
 	st := pool.Stat()
 	require.Zero(t, st.AcquiredConns())
@@ -594,9 +568,9 @@ func TestCancelledCallLeavesNothingBehind(t *testing.T) {
 	for _, bc := range blockedCalls {
 		t.Run(bc.name+"/before", func(t *testing.T) {
 			s := newCallSubject(t, db)
-			app := "credvault-cancel-" + randomHex(t, 6)
-			pool := newTestPool(t, db.URL, 2, app, nil)
-			c := serviceClient(t, pool, db.Schema)
+			app := "credvault-cancel-" + testutil.RandomHex(t, 6)
+			pool := testutil.NewPool(t, db.URL, 2, app, nil)
+			c, _ := setup(t, on(pool, db.Schema))
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			err := bc.call(ctx, c, s)
@@ -609,9 +583,9 @@ func TestCancelledCallLeavesNothingBehind(t *testing.T) {
 			how := map[bool]string{false: "cancel", true: "deadline"}[deadline]
 			t.Run(bc.name+"/during/"+how, func(t *testing.T) {
 				s := newCallSubject(t, db)
-				app := "credvault-cancel-" + randomHex(t, 6)
-				pool := newTestPool(t, db.URL, 2, app, nil)
-				c := serviceClient(t, pool, db.Schema)
+				app := "credvault-cancel-" + testutil.RandomHex(t, 6)
+				pool := testutil.NewPool(t, db.URL, 2, app, nil)
+				c, _ := setup(t, on(pool, db.Schema))
 				require.NoError(t, pool.Ping(context.Background())) // connect before the lock
 
 				tx, err := admin.Begin(context.Background())
@@ -648,9 +622,9 @@ func TestCancelledCallLeavesNothingBehind(t *testing.T) {
 		}
 		t.Run(bc.name+"/after", func(t *testing.T) {
 			s := newCallSubject(t, db)
-			app := "credvault-cancel-" + randomHex(t, 6)
-			pool := newTestPool(t, db.URL, 2, app, nil)
-			c := serviceClient(t, pool, db.Schema)
+			app := "credvault-cancel-" + testutil.RandomHex(t, 6)
+			pool := testutil.NewPool(t, db.URL, 2, app, nil)
+			c, _ := setup(t, on(pool, db.Schema))
 			ctx, cancel := context.WithCancel(context.Background())
 			require.NoError(t, bc.call(ctx, c, s))
 			cancel()
@@ -671,9 +645,9 @@ func TestExhaustedPoolHonoursDeadline(t *testing.T) {
 	for _, bc := range blockedCalls {
 		t.Run(bc.name, func(t *testing.T) {
 			s := newCallSubject(t, db)
-			app := "credvault-exhausted-" + randomHex(t, 6)
-			pool := newTestPool(t, db.URL, 2, app, nil)
-			c := serviceClient(t, pool, db.Schema)
+			app := "credvault-exhausted-" + testutil.RandomHex(t, 6)
+			pool := testutil.NewPool(t, db.URL, 2, app, nil)
+			c, _ := setup(t, on(pool, db.Schema))
 			var held []*pgxpool.Conn
 			for range pool.Config().MaxConns {
 				conn, err := pool.Acquire(context.Background())
@@ -718,11 +692,11 @@ func TestServerTimeouts(t *testing.T) {
 		for _, bc := range blockedCalls {
 			t.Run(setting.name+"/"+bc.name, func(t *testing.T) {
 				s := newCallSubject(t, db)
-				app := "credvault-timeout-" + randomHex(t, 6)
-				pool := newTestPool(t, db.URL, 1, app, func(cfg *pgxpool.Config) {
+				app := "credvault-timeout-" + testutil.RandomHex(t, 6)
+				pool := testutil.NewPool(t, db.URL, 1, app, func(cfg *pgxpool.Config) {
 					cfg.ConnConfig.RuntimeParams[setting.name] = "200ms"
 				})
-				c := serviceClient(t, pool, db.Schema)
+				c, _ := setup(t, on(pool, db.Schema))
 				require.NoError(t, pool.Ping(context.Background()))
 
 				tx, err := admin.Begin(context.Background())
@@ -734,7 +708,7 @@ func TestServerTimeouts(t *testing.T) {
 				defer cancel()
 				err = bc.call(ctx, c, s)
 				require.Error(t, err)
-				require.Equal(t, setting.sqlstate, sqlstate(err))
+				require.Equal(t, setting.sqlstate, testutil.SQLState(err))
 				require.ErrorIs(t, err, vault.ErrTimeout)
 				require.NotErrorIs(t, err, context.DeadlineExceeded)
 				require.Contains(t, err.Error(), "the server cancelled the call (SQLSTATE "+setting.sqlstate+")")
@@ -758,20 +732,20 @@ func TestSerializationFailureIsConflict(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	svc := serviceClient(t, db.Pool, db.Schema)
-	id, err := svc.Store(ctx, "conflict/"+randomHex(t, 6), newSecret(), "")
+	svc, _ := setup(t, on(db.Pool, db.Schema))
+	id, err := svc.Store(ctx, "conflict/"+testutil.RandomHex(t, 6), testutil.NewSecret(), "")
 	require.NoError(t, err)
 
 	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	require.NoError(t, err)
 	defer tx.Rollback(ctx)
-	inTx := serviceClient(t, tx, db.Schema)
+	inTx, _ := setup(t, on(tx, db.Schema))
 	_, err = inTx.Retrieve(ctx, id) // takes the snapshot
 	require.NoError(t, err)
 
-	require.NoError(t, svc.Rotate(ctx, id, newSecret()))
-	err = inTx.Rotate(ctx, id, newSecret())
-	require.Equal(t, "40001", sqlstate(err))
+	require.NoError(t, svc.Rotate(ctx, id, testutil.NewSecret()))
+	err = inTx.Rotate(ctx, id, testutil.NewSecret())
+	require.Equal(t, "40001", testutil.SQLState(err))
 	require.ErrorIs(t, err, vault.ErrConflict)
 	require.True(t, vault.IsRetryable(err))
 }

@@ -1,4 +1,4 @@
-package vault_test
+package tests
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -51,13 +52,13 @@ func TestQueryExecModesWithoutNamedStatements(t *testing.T) {
 				}
 				require.Equal(t, oneRoundTripEach, callRoundTrips(t, c, rt))
 
-				secret := newSecret()
+				secret := testutil.NewSecret()
 				id, err := c.Store(ctx, "pgbouncer/acme", secret, "")
 				require.NoError(t, err)
 				got, err := c.Retrieve(ctx, id)
 				require.NoError(t, err)
 				require.True(t, got == secret, "Retrieve returned another value than was stored")
-				rotated := newSecret()
+				rotated := testutil.NewSecret()
 				require.NoError(t, c.Rotate(ctx, id, rotated))
 				got, err = c.Retrieve(ctx, id)
 				require.NoError(t, err)

@@ -1,4 +1,4 @@
-package vault_test
+package tests
 
 import (
 	"context"
@@ -26,6 +26,7 @@ import (
 
 	"github.com/credvault/vault"
 	"github.com/credvault/vault/internal/testserver"
+	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -34,7 +35,7 @@ import (
 func TestRetryable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, _ := inputSetup(t)
+	c, _ := setup(t)
 	_, err := c.Retrieve(ctx, uuid.New())
 	require.ErrorIs(t, err, vault.ErrNotFound)
 	require.False(t, vault.IsRetryable(err))
@@ -48,12 +49,12 @@ func TestRetryable(t *testing.T) {
 	require.False(t, vault.IsRetryable(err))
 
 	// A database that does not exist: a connect error wrapping FATAL 3D000.
-	missing := newTestPool(t, vaulttest.Shared(t).URL, 1, "credvault-retryable", func(cfg *pgxpool.Config) {
-		cfg.ConnConfig.Database = "no_such_database_" + randomHex(t, 6)
+	missing := testutil.NewPool(t, vaulttest.Shared(t).URL, 1, "credvault-retryable", func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.Database = "no_such_database_" + testutil.RandomHex(t, 6)
 	})
-	bad := serviceClient(t, missing, testSchema(t))
+	bad, _ := setup(t, on(missing, vaulttest.Shared(t).Schema))
 	_, err = bad.Retrieve(ctx, uuid.New())
-	require.Equal(t, "3D000", sqlstate(err))
+	require.Equal(t, "3D000", testutil.SQLState(err))
 	var connectErr *pgconn.ConnectError
 	require.ErrorAs(t, err, &connectErr)
 	require.False(t, vault.IsRetryable(err))
@@ -176,7 +177,7 @@ func (l *restartLoad) worker(c *vault.Client, w int, deadline time.Duration, sto
 			return
 		default:
 		}
-		value := newSecret()
+		value := testutil.NewSecret()
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		start := time.Now()
 		var err error
@@ -247,8 +248,8 @@ func TestNoLostWritesAcrossRestart(t *testing.T) {
 	const workers = 6
 	const deadline = time.Second
 	const slack = 2 * time.Second
-	pool := newTestPool(t, db.URL, workers, "credvault-restart", nil)
-	c := serviceClient(t, pool, db.Schema)
+	pool := testutil.NewPool(t, db.URL, workers, "credvault-restart", nil)
+	c, _ := setup(t, on(pool, db.Schema))
 	load := &restartLoad{secrets: map[uuid.UUID]*rotations{}, failures: map[string]int{}, samples: map[string]string{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -303,7 +304,7 @@ func TestNoLostWritesAcrossRestart(t *testing.T) {
 	require.NotEmpty(t, load.failures, "the crash and the freeze made calls fail")
 	require.LessOrEqual(t, load.overrun, slack, "a call ran past its deadline")
 
-	check := serviceClient(t, db.Pool, db.Schema)
+	check, _ := setup(t, on(db.Pool, db.Schema))
 	rotatedAnyway, landedLate := 0, 0
 	for id, r := range load.secrets {
 		got, err := check.Retrieve(ctx, id)
@@ -395,9 +396,9 @@ func TestCallReturnsAtItsDeadlineWhileTheServerHangs(t *testing.T) {
 	db, err := srv.NewDatabase(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
-	pool := newTestPool(t, db.URL, 2, "credvault-hang", nil)
-	c := serviceClient(t, pool, db.Schema)
-	id, err := c.Store(ctx, "hang/"+randomHex(t, 6), newSecret(), "")
+	pool := testutil.NewPool(t, db.URL, 2, "credvault-hang", nil)
+	c, _ := setup(t, on(pool, db.Schema))
+	id, err := c.Store(ctx, "hang/"+testutil.RandomHex(t, 6), testutil.NewSecret(), "")
 	require.NoError(t, err)
 	_, err = c.Retrieve(ctx, id) // prepares the statements
 	require.NoError(t, err)

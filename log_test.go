@@ -1,12 +1,8 @@
 package vault_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"log/slog"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,41 +20,6 @@ import (
 // only successful retrievals add one, that failures reach the Go logger
 // instead, and that nobody but the owner may read or change the log.
 
-// secLogger returns a JSON slog logger writing into a fresh buffer.
-func secLogger() (*slog.Logger, *logBuffer) {
-	buf := &logBuffer{}
-	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
-}
-
-// secRecords decodes the JSON records written to buf.
-func secRecords(t *testing.T, buf *logBuffer) []map[string]any {
-	t.Helper()
-	var records []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(buf.String()))
-	for sc.Scan() {
-		var r map[string]any
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &r))
-		records = append(records, r)
-	}
-	require.NoError(t, sc.Err())
-	return records
-}
-
-// secFindRecord returns the records whose attributes include want.
-func secFindRecord(records []map[string]any, want map[string]any) []map[string]any {
-	var found []map[string]any
-next:
-	for _, r := range records {
-		for k, v := range want {
-			if r[k] != v {
-				continue next
-			}
-		}
-		found = append(found, r)
-	}
-	return found
-}
-
 // secLogRows counts the retrieval rows of id in the access log, as the
 // owner.
 func secLogRows(t *testing.T, db vault.DB, schema string, id uuid.UUID) int {
@@ -67,18 +28,6 @@ func secLogRows(t *testing.T, db vault.DB, schema string, id uuid.UUID) int {
 	require.NoError(t, db.QueryRow(context.Background(),
 		"SELECT count(*) FROM "+secIdent(schema)+".vault_access_log WHERE secret_id = $1 AND op = 'retrieve'", id).Scan(&n))
 	return n
-}
-
-// secRetrievals keeps the retrieval records: the log also records every
-// write, such as the Store that created the credential.
-func secRetrievals(records []vault.AccessRecord) []vault.AccessRecord {
-	var out []vault.AccessRecord
-	for _, r := range records {
-		if r.Op == "retrieve" {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // TestAuditRecordsEachRetrieval retrieves through pools that identify

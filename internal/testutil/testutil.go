@@ -1,0 +1,316 @@
+// Package testutil holds what the tests of package vault and of the tests/
+// package share: one way to build a client, random test secrets, log
+// capture, quoting and secret-safe assertions. Test secrets are generated at
+// run time; assertions never print the text they search.
+package testutil
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credvault/vault"
+	"github.com/credvault/vault/vaulttest"
+)
+
+// ServiceRole is the role the library's callers run as.
+const ServiceRole = "service_role"
+
+// An Option configures [Setup].
+type Option func(*config)
+
+type config struct {
+	db     vault.DB
+	schema string
+	opts   []vault.Option
+}
+
+// On makes Setup's clients work on db in schema, instead of in a
+// transaction on the shared database.
+func On(db vault.DB, schema string) Option {
+	return func(c *config) { c.db, c.schema = db, schema }
+}
+
+// With passes opts to vault.New after Setup's own (schema, role, logger),
+// so that they override them.
+func With(opts ...vault.Option) Option {
+	return func(c *config) { c.opts = append(c.opts, opts...) }
+}
+
+// Namespace scopes Setup's service client to ns.
+func Namespace(ns string) Option { return With(vault.WithNamespace(ns)) }
+
+// A Bundle holds what Setup built besides the service client.
+type Bundle struct {
+	Tx    pgx.Tx        // the transaction the clients work in; nil with On and a pool
+	Owner *vault.Client // runs as the connection's role (postgres)
+	Logs  *LogBuffer    // the JSON records of both clients, debug level and up
+}
+
+// Setup returns a client that runs as service_role and a bundle. By
+// default both clients work in a transaction on the shared migrated
+// database that is rolled back when the test ends; see [On] and [With].
+func Setup(t testing.TB, opts ...Option) (*vault.Client, *Bundle) {
+	t.Helper()
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.db == nil {
+		shared := vaulttest.Shared(t)
+		cfg.db, cfg.schema = vaulttest.Tx(t, shared.Pool), shared.Schema
+	}
+	logger, logs := Logger()
+	base := []vault.Option{vault.WithSchema(cfg.schema), vault.WithLogger(logger)}
+	c, err := vault.New(cfg.db, append(append(base, vault.WithRole(ServiceRole)), cfg.opts...)...)
+	require.NoError(t, err)
+	owner, err := vault.New(cfg.db, base...)
+	require.NoError(t, err)
+	tx, _ := cfg.db.(pgx.Tx)
+	return c, &Bundle{Tx: tx, Owner: owner, Logs: logs}
+}
+
+// Quiet discards a client's log.
+func Quiet() vault.Option { return vault.WithLogger(slog.New(slog.DiscardHandler)) }
+
+// NewPool returns a pool on url with at most maxConns connections,
+// application_name set to app (so its server sessions can be found in
+// pg_stat_activity) and any further settings made by configure, closed
+// when the test ends.
+func NewPool(t testing.TB, url string, maxConns int32, app string, configure func(*pgxpool.Config)) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	require.NoError(t, err)
+	cfg.MaxConns = maxConns
+	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	if configure != nil {
+		configure(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// Connect returns a small pool on url, closed when the test ends.
+func Connect(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	return NewPool(t, url, 4, "credvault-test", nil)
+}
+
+// NewSecret returns a fresh random value; test secrets are never literals.
+func NewSecret() string {
+	return "test-secret-" + rand.Text() + rand.Text()
+}
+
+// RandomBytes returns n random bytes.
+func RandomBytes(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return b
+}
+
+// RandomHex returns n random bytes as hex, for unique names.
+func RandomHex(t testing.TB, n int) string {
+	t.Helper()
+	return hex.EncodeToString(RandomBytes(t, n))
+}
+
+// Alnum returns n random letters and digits.
+func Alnum(t testing.TB, n int) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := RandomBytes(t, n)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// SQLState returns the SQLSTATE of the server error err wraps, or "".
+func SQLState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+// Ident quotes s as an SQL identifier.
+func Ident(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+// QuoteLiteral quotes s as an SQL string literal
+// (standard_conforming_strings on).
+func QuoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// LogBuffer is a concurrency-safe sink for a JSON slog handler.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Logger returns a JSON slog logger at debug level writing into a fresh
+// buffer.
+func Logger() (*slog.Logger, *LogBuffer) {
+	buf := &LogBuffer{}
+	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
+}
+
+// Records decodes the JSON records written to buf.
+func Records(t testing.TB, buf *LogBuffer) []map[string]any {
+	t.Helper()
+	var records []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(buf.String()))
+	for sc.Scan() {
+		var r map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &r))
+		records = append(records, r)
+	}
+	require.NoError(t, sc.Err())
+	return records
+}
+
+// Contains reports whether s holds secret, whole or any 16-byte piece of it.
+func Contains(s, secret string) bool {
+	const piece = 16
+	if len(secret) <= piece {
+		return strings.Contains(s, secret)
+	}
+	for i := 0; i+piece <= len(secret); i++ {
+		if strings.Contains(s, secret[i:i+piece]) {
+			return true
+		}
+	}
+	return false
+}
+
+// RequireAbsent fails when any of secrets occurs in s, naming only where
+// and which one (by index).
+func RequireAbsent(t testing.TB, where, s string, secrets ...string) {
+	t.Helper()
+	for i, secret := range secrets {
+		if Contains(s, secret) {
+			t.Fatalf("secret #%d appears in %s", i, where)
+		}
+	}
+}
+
+// ErrorTexts returns every text an error carries: its message in each
+// format, and each field of the server error it wraps.
+func ErrorTexts(err error) map[string]string {
+	texts := map[string]string{
+		"Error()": err.Error(),
+		"%+v":     fmt.Sprintf("%+v", err),
+		"%#v":     fmt.Sprintf("%#v", err),
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		texts["PgError"] = fmt.Sprintf("%#v", *pgErr)
+		for name, v := range map[string]string{
+			"Message": pgErr.Message, "Detail": pgErr.Detail, "Hint": pgErr.Hint, "Where": pgErr.Where,
+			"InternalQuery": pgErr.InternalQuery, "ColumnName": pgErr.ColumnName, "ConstraintName": pgErr.ConstraintName,
+		} {
+			texts["PgError."+name] = v
+		}
+	}
+	return texts
+}
+
+// NewNamespace returns a fresh namespace name starting with what.
+func NewNamespace(t testing.TB, what string) string {
+	t.Helper()
+	return what + "-" + RandomHex(t, 4)
+}
+
+// MigrationFiles returns the embedded migration files by version (1-based)
+// with their SHA-256.
+func MigrationFiles(t testing.TB) (names, sums []string) {
+	t.Helper()
+	files, err := fs.Glob(vault.Migrations, "*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		b, err := fs.ReadFile(vault.Migrations, f)
+		require.NoError(t, err)
+		sum := sha256.Sum256(b)
+		names = append(names, f)
+		sums = append(sums, hex.EncodeToString(sum[:]))
+	}
+	return names, sums
+}
+
+// MigrationCount returns the number of embedded migrations.
+func MigrationCount(t testing.TB) int {
+	t.Helper()
+	names, _ := MigrationFiles(t)
+	return len(names)
+}
+
+// AppliedMigrations returns the number of rows of the version table of
+// schema, an SQL name (quoted where it needs to be).
+func AppliedMigrations(t testing.TB, pool *pgxpool.Pool, schema string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(),
+		"SELECT count(*) FROM "+schema+".credvault_migrations").Scan(&n))
+	return n
+}
+
+// RequireOneCredential checks that the namespace has one credential
+// called name and that Vault holds no secret besides the database's
+// credentials.
+func RequireOneCredential(t testing.TB, db *vaulttest.Database, ns, name string) {
+	t.Helper()
+	ctx := context.Background()
+	var named, tracked, inVault int
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FILTER (WHERE namespace = $1 AND name = $2), count(*) FROM "+
+		Ident(db.Schema)+".vault_credentials", ns, name).Scan(&named, &tracked))
+	require.Equal(t, 1, named)
+	if db.AdminURL == "" {
+		return // VAULT_TEST_DATABASE_URL: Vault holds other tests' secrets too
+	}
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM vault.secrets").Scan(&inVault))
+	require.Equal(t, tracked, inVault, "a Put that lost the race left a Vault secret behind")
+}
+
+// Retrievals keeps the retrieval records: the log also records every
+// write, such as the Store that created the credential.
+func Retrievals(records []vault.AccessRecord) []vault.AccessRecord {
+	var out []vault.AccessRecord
+	for _, r := range records {
+		if r.Op == "retrieve" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
