@@ -1543,3 +1543,40 @@ func TestLifecycleGet(t *testing.T) {
 	_, err = a.Get(ctx, direct)
 	require.ErrorIs(t, err, vault.ErrNotFound)
 }
+
+// TestREADMELifecycleExample holds the README's OAuth refresh code to
+// ExampleClient_Refresh, which runs in the suite: every line of the block
+// after the README's marker appears, in order, in the example's body.
+func TestREADMELifecycleExample(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(readme), "<!-- keep in sync with ExampleClient_Refresh")
+	require.True(t, ok, "the README has no marked refresh example")
+	_, after, ok = strings.Cut(after, "```go\n")
+	require.True(t, ok)
+	block, _, ok := strings.Cut(after, "```")
+	require.True(t, ok)
+
+	src, err := os.ReadFile("example_test.go")
+	require.NoError(t, err)
+	_, body, ok := strings.Cut(string(src), "func ExampleClient_Refresh() {\n")
+	require.True(t, ok, "example_test.go has no ExampleClient_Refresh")
+	body, _, _ = strings.Cut(body, "\n}\n")
+	lines := strings.Split(body, "\n")
+
+	n, i := 0, 0
+	for _, want := range strings.Split(block, "\n") {
+		want = strings.TrimSpace(want)
+		if want == "" {
+			continue
+		}
+		for i < len(lines) && strings.TrimSpace(lines[i]) != want {
+			i++
+		}
+		require.Less(t, i, len(lines), "README line not in ExampleClient_Refresh (or out of order): %s", want)
+		i++
+		n++
+	}
+	require.Greater(t, n, 10)
+}
