@@ -537,10 +537,10 @@ func TestCLIDetails(t *testing.T) {
 	r := h.run("", "--schema", db.Schema, "list")
 	require.Equal(t, cli.ExitUsage, r.code)
 	require.Contains(t, r.stderr, "a flag before the command name: write 'credvault <command> [flags]'")
-	require.Contains(t, r.stderr, "migrate, store, retrieve")
+	require.Contains(t, r.stderr, "migrate, store, put, lookup, retrieve")
 	r = h.run("", "list", "--frobnicate")
 	require.Equal(t, cli.ExitUsage, r.code)
-	require.Regexp(t, `^credvault list: unknown flag .*; it takes --database-url, --json, --limit, --older-than, --prefix, --role, --schema, --verbose\n$`, r.stderr)
+	require.Regexp(t, `^credvault list: unknown flag .*; it takes --after, --database-url, --expires-before, --json, --limit, --namespace, --older-than, --prefix, --role, --schema, --verbose\n$`, r.stderr)
 	require.NotContains(t, r.stderr, "frobnicate")
 
 	// Errors name the command and the id once.
