@@ -116,8 +116,9 @@
 //     unknown id. Clients without it use the default namespace "".
 //   - [Client.Put] creates or updates the one credential with an exact name
 //     in the namespace (at most one, even under concurrent Puts and
-//     retries), [Client.Lookup] finds it by name, [Client.Read] returns its
-//     value with its metadata as a [Secret], which never prints its value.
+//     retries), [Client.Lookup] finds it by name and [Client.Get] by id
+//     (metadata only, no audit row), [Client.Read] returns its value with
+//     its metadata as a [Secret], which never prints its value.
 //   - Every change of the value makes a new [Credential.Version].
 //     [IfVersion] makes [Client.Rotate] a check-and-set
 //     ([ErrVersionMismatch]); [Client.Rollback] makes the previous value

@@ -28,7 +28,7 @@ const MaxNamespaceSize = 256
 // lifecycle is the Client's state for the lifecycle calls: their SQL,
 // built once in New with the schema quoted, and the refreshes in flight.
 type lifecycle struct {
-	qPut, qLookup, qRead, qRollback, qUpdate, qRefreshBegin, qRefreshFinish string
+	qPut, qLookup, qGet, qRead, qRollback, qUpdate, qRefreshBegin, qRefreshFinish string
 
 	refreshes *refreshGroup
 }
@@ -39,6 +39,7 @@ func newLifecycle(schema string) lifecycle {
 		refreshes:      &refreshGroup{flights: map[uuid.UUID]*refreshFlight{}},
 		qPut:           "SELECT " + meta + " FROM " + schema + ".credential_put($1, $2, $3, $4)",
 		qLookup:        "SELECT " + meta + " FROM " + schema + ".credential_lookup($1, $2)",
+		qGet:           "SELECT " + meta + " FROM " + schema + ".credential_get($1, $2)",
 		qRead:          "SELECT " + meta + ", secret FROM " + schema + ".credential_read($1, $2)",
 		qRollback:      "SELECT " + schema + ".credential_rollback($1, $2, NULL)",
 		qUpdate:        "SELECT " + meta + " FROM " + schema + ".credential_update($1, $2, $3, $4, $5)",
@@ -383,6 +384,31 @@ func (c *Client) Read(ctx context.Context, id uuid.UUID) (Secret, error) {
 	}
 	s.Value = *value
 	return s, nil
+}
+
+// Get returns the metadata of the credential with the given id, never its
+// value, in one round trip: it decrypts nothing and writes no access-log
+// row (as AWS Secrets Manager's DescribeSecret). Use it to check that an id
+// belongs to the client's namespace, or to read the current Version before
+// a [Client.Rotate] with [IfVersion]. LastRetrievedAt is set.
+//
+// Errors: [ErrNotFound] (also for another namespace's credential),
+// [ErrInvalidArgument] (nil id), [ErrPermissionDenied], [ErrNotMigrated]
+// (also when the schema predates this call: run Migrate).
+func (c *Client) Get(ctx context.Context, id uuid.UUID) (Credential, error) {
+	var cred Credential
+	err := c.do(ctx, call{op: "get", id: &id}, func() error {
+		if err := checkID(id); err != nil {
+			return err
+		}
+		var err error
+		cred, err = c.queryCredential(ctx, c.qGet, []any{c.ns, id}, nil)
+		return err
+	})
+	if err != nil {
+		return Credential{}, err
+	}
+	return cred, nil
 }
 
 // Rollback makes the credential's previous value current again, as its

@@ -1204,3 +1204,94 @@ func TestPutRetryAfterLostCall(t *testing.T) {
 		lcRequireOneCredential(t, db, c.Namespace(), name)
 	}
 }
+
+// TestLifecycleGet reads metadata by id: in the client's namespace only,
+// without the value, without an access-log row, and for a Vault secret
+// created without the library (default namespace).
+func TestLifecycleGet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, b := setup(t)
+	schema := testSchema(t)
+	nsA, nsB := lcNamespace(t, "org-a"), lcNamespace(t, "org-b")
+	a, other, def := lcClient(t, b.tx, schema, nsA), lcClient(t, b.tx, schema, nsB), lcClient(t, b.tx, schema, "")
+
+	put, err := a.Put(ctx, "acme/quickbooks", newSecret(), "QuickBooks")
+	require.NoError(t, err)
+	require.NoError(t, a.Rotate(ctx, put.ID, newSecret()))
+	before := lcAuditRows(t, b.tx, schema, put.ID)
+
+	got, err := a.Get(ctx, put.ID)
+	require.NoError(t, err)
+	require.Equal(t, put.ID, got.ID)
+	require.Equal(t, nsA, got.Namespace)
+	require.Equal(t, "acme/quickbooks", got.Name)
+	require.Equal(t, "QuickBooks", got.Description)
+	require.EqualValues(t, 2, got.Version)
+	require.True(t, got.LastRetrievedAt.IsZero())
+	require.Equal(t, before, lcAuditRows(t, b.tx, schema, put.ID), "Get writes no access-log row")
+
+	_, err = a.Read(ctx, put.ID)
+	require.NoError(t, err)
+	got, err = a.Get(ctx, put.ID)
+	require.NoError(t, err)
+	require.False(t, got.LastRetrievedAt.IsZero(), "Get reports the last read")
+
+	for _, c := range []*vault.Client{other, def} {
+		_, err = c.Get(ctx, put.ID)
+		require.ErrorIs(t, err, vault.ErrNotFound, "another namespace's credential is an unknown id")
+	}
+	_, err = a.Get(ctx, uuid.New())
+	require.ErrorIs(t, err, vault.ErrNotFound)
+	_, err = a.Get(ctx, uuid.Nil)
+	require.ErrorIs(t, err, vault.ErrInvalidArgument)
+
+	// A Vault secret created after the migrations, without the library.
+	var direct uuid.UUID
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT vault.create_secret($1, $2, 'made by hand')",
+		newSecret(), "legacy/get-"+randomHex(t, 4)).Scan(&direct))
+	got, err = def.Get(ctx, direct)
+	require.NoError(t, err)
+	require.Equal(t, "", got.Namespace)
+	require.Equal(t, "made by hand", got.Description)
+	require.EqualValues(t, 1, got.Version)
+	_, err = a.Get(ctx, direct)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+}
+
+// TestREADMELifecycleExample holds the README's OAuth refresh code to
+// ExampleClient_Refresh, which runs in the suite: every line of the block
+// after the README's marker appears, in order, in the example's body.
+func TestREADMELifecycleExample(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(readme), "<!-- keep in sync with ExampleClient_Refresh")
+	require.True(t, ok, "the README has no marked refresh example")
+	_, after, ok = strings.Cut(after, "```go\n")
+	require.True(t, ok)
+	block, _, ok := strings.Cut(after, "```")
+	require.True(t, ok)
+
+	src, err := os.ReadFile("example_test.go")
+	require.NoError(t, err)
+	_, body, ok := strings.Cut(string(src), "func ExampleClient_Refresh() {\n")
+	require.True(t, ok, "example_test.go has no ExampleClient_Refresh")
+	body, _, _ = strings.Cut(body, "\n}\n")
+	lines := strings.Split(body, "\n")
+
+	n, i := 0, 0
+	for _, want := range strings.Split(block, "\n") {
+		want = strings.TrimSpace(want)
+		if want == "" {
+			continue
+		}
+		for i < len(lines) && strings.TrimSpace(lines[i]) != want {
+			i++
+		}
+		require.Less(t, i, len(lines), "README line not in ExampleClient_Refresh (or out of order): %s", want)
+		i++
+		n++
+	}
+	require.Greater(t, n, 10)
+}

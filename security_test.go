@@ -98,6 +98,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"credential_store", "EXECUTE", secSQL("SELECT "+s+".credential_store('', $1, $2, '')", "matrix/"+uuid.NewString(), newSecret()), both},
 		{"credential_put", "EXECUTE", secSQL("SELECT id FROM "+s+".credential_put('', $1, $2, '')", "matrix/"+uuid.NewString(), newSecret()), both},
 		{"credential_lookup", "EXECUTE", secSQL("SELECT count(*) FROM "+s+".credential_lookup('', (SELECT name FROM vault.secrets WHERE id = $1))", id), both},
+		{"credential_get", "EXECUTE", secSQL("SELECT count(*) FROM "+s+".credential_get('', $1)", id), both},
 		{"credential_retrieve", "EXECUTE", secSQL("SELECT "+s+".credential_retrieve('', $1)", id), both},
 		{"credential_read", "EXECUTE", secSQL("SELECT secret FROM "+s+".credential_read('', $1)", id), both},
 		{"credential_rotate", "EXECUTE", secSQL("SELECT "+s+".credential_rotate('', $1, $2, NULL)", id, newSecret()), both},
@@ -271,7 +272,7 @@ func secCatalogViolations(t *testing.T, tx pgx.Tx, schema string) []string {
 	credentialAPI := []string{"store_credential", "retrieve_credential", "rotate_credential", "delete_credential", "list_credentials",
 		"credential_store", "credential_retrieve", "credential_rotate", "credential_delete", "credential_list", "credential_put",
 		"credential_lookup", "credential_read", "credential_rollback", "credential_update", "credential_refresh_begin",
-		"credential_refresh_finish"}
+		"credential_refresh_finish", "credential_get"}
 
 	rows, err := tx.Query(ctx, `
 SELECT p.oid::regprocedure::text, p.proname, p.prosecdef, pg_get_userbyid(p.proowner),

@@ -49,7 +49,7 @@ func newSecret(t *testing.T) string {
 type harness struct {
 	t       *testing.T
 	env     []string
-	secrets []string // values that must never appear in argv, stderr or (except retrieve) stdout
+	secrets []string // values that must never appear in argv, stderr or (except retrieve and read) stdout
 }
 
 type result struct {
@@ -110,7 +110,7 @@ func (h *harness) run(stdin string, args ...string) result {
 	r := result{stdout: stdout.String(), stderr: stderr.String(), code: code}
 	for _, s := range h.secrets {
 		requireNoSecret(h.t, r.stderr, s, "stderr of %v", args)
-		if len(args) == 0 || args[0] != "retrieve" {
+		if len(args) == 0 || (args[0] != "retrieve" && args[0] != "read") {
 			requireNoSecret(h.t, r.stdout, s, "stdout of %v", args)
 		}
 	}
@@ -174,9 +174,9 @@ func TestLifecycle(t *testing.T) {
 	table := h.ok("", "audit", s, id.String())
 	lines := strings.Split(strings.TrimSpace(table), "\n")
 	require.Len(t, lines, 7, table)
-	require.Regexp(t, `^ACCESSED_AT\s+SESSION_USER\s+CURRENT_USER\s+JWT_ROLE\s+JWT_SUB\s+APPLICATION\s+CLIENT_ADDR$`, lines[0])
+	require.Regexp(t, `^ACCESSED_AT\s+OP\s+SESSION_USER\s+CURRENT_USER\s+JWT_ROLE\s+JWT_SUB\s+APPLICATION\s+CLIENT_ADDR$`, lines[0])
 	for _, l := range lines[1:] {
-		require.Regexp(t, `\s+postgres\s+service_role\s+-\s+-\s+credvault\s+`, l)
+		require.Regexp(t, `\s+(store|rotate|retrieve)\s+postgres\s+service_role\s+-\s+-\s+credvault\s+`, l)
 	}
 	var records []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(h.ok("", "audit", s, id.String(), "--json", "--limit", "2")), &records))
@@ -537,10 +537,10 @@ func TestCLIDetails(t *testing.T) {
 	r := h.run("", "--schema", db.Schema, "list")
 	require.Equal(t, cli.ExitUsage, r.code)
 	require.Contains(t, r.stderr, "a flag before the command name: write 'credvault <command> [flags]'")
-	require.Contains(t, r.stderr, "migrate, store, retrieve")
+	require.Contains(t, r.stderr, "migrate, store, put, lookup, retrieve")
 	r = h.run("", "list", "--frobnicate")
 	require.Equal(t, cli.ExitUsage, r.code)
-	require.Regexp(t, `^credvault list: unknown flag .*; it takes --database-url, --json, --limit, --older-than, --prefix, --role, --schema, --verbose\n$`, r.stderr)
+	require.Regexp(t, `^credvault list: unknown flag .*; it takes --after, --database-url, --expires-before, --json, --limit, --namespace, --older-than, --prefix, --role, --schema, --verbose\n$`, r.stderr)
 	require.NotContains(t, r.stderr, "frobnicate")
 
 	// Errors name the command and the id once.

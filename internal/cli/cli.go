@@ -28,14 +28,15 @@ const (
 	ExitFailed   = 1 // the operation failed (connection, permission, database error)
 	ExitUsage    = 2 // the command line is wrong, or the output would go to a terminal
 	ExitFindings = 3 // doctor found problems
-	ExitNotFound = 4 // no credential has the given id (retrieve, rotate)
+	ExitNotFound = 4 // no credential has the given id or name in the namespace (commands that need one)
 )
 
 // Environment variables read when the matching flag is not given.
 const (
-	EnvDatabaseURL = "DATABASE_URL"     // --database-url
-	EnvSchema      = "CREDVAULT_SCHEMA" // --schema, default "vault"
-	EnvRole        = "CREDVAULT_ROLE"   // --role, default "service_role"
+	EnvDatabaseURL = "DATABASE_URL"        // --database-url
+	EnvSchema      = "CREDVAULT_SCHEMA"    // --schema, default "vault"
+	EnvRole        = "CREDVAULT_ROLE"      // --role, default "service_role"
+	EnvNamespace   = "CREDVAULT_NAMESPACE" // --namespace, default "" (the default namespace)
 )
 
 // IO is what a command reads and writes. Stdin and Stdout are checked for
@@ -83,12 +84,14 @@ type command struct {
 	summary  string // one line for the command list
 	help     string // paragraphs printed by --help
 	conn     connKind
+	notFound bool                           // exits with ExitNotFound when no credential has the id or name
 	setup    func(fs *flag.FlagSet) runFunc // registers the command's own flags
 }
 
 // commands lists the subcommands in the order of the help text.
 var commands = []*command{
-	migrateCmd, storeCmd, retrieveCmd, rotateCmd, deleteCmd, listCmd, auditCmd, sqlCmd, doctorCmd,
+	migrateCmd, storeCmd, putCmd, lookupCmd, retrieveCmd, readCmd, rotateCmd, rollbackCmd, updateCmd, deleteCmd,
+	listCmd, auditCmd, sqlCmd, doctorCmd,
 }
 
 // commandNames lists the commands' names, for messages.
@@ -253,6 +256,14 @@ func hint(c *command, s *session, err error) string {
 		return "upgrade credvault to the version that applied the schema's migrations; never edit a migration once applied"
 	case errors.Is(err, vault.ErrConnection):
 		return "check --database-url (or $" + EnvDatabaseURL + ") and that the server is up; a store that failed this way may have committed: look for it with 'credvault list' before storing again"
+	case errors.Is(err, vault.ErrVersionMismatch):
+		return "another change came first: read the current version with 'credvault lookup ID', check the value, and pass that version to --if-version"
+	case errors.Is(err, vault.ErrAlreadyExists) && c.name == "update":
+		return "another credential of the namespace has that name: pick another --name, or look it up with 'credvault lookup --name'"
+	case errors.Is(err, vault.ErrNotFound) && c.name == "rollback":
+		return "rollback needs a credential of this --namespace whose value changed at least once"
+	case errors.Is(err, vault.ErrNotFound) && s.namespace != "":
+		return "credentials are looked up in the namespace given with --namespace (or $" + EnvNamespace + "); another namespace's credential is not found"
 	case errors.Is(err, vault.ErrUnsupported):
 		return "credvault prepares its statements: connect directly or through the pooler's session mode (Supavisor on port 5432), not a transaction-mode pooler"
 	}
@@ -278,6 +289,10 @@ func newFlagSet(c *command, s *session) *flag.FlagSet {
 		fs.StringVar(&s.schema, "schema", schema, schemaUsage+" (on Supabase, one of your own such as credentials)")
 		if c.name != "doctor" {
 			fs.BoolVar(&s.verbose, "verbose", false, "log each call (operation, id, outcome, duration; never values) to standard error")
+		}
+		if c.conn == connRole && c.name != "doctor" {
+			fs.StringVar(&s.namespace, "namespace", getenv(EnvNamespace),
+				"`namespace` the command works in, such as an organization id; default $"+EnvNamespace+", else the default namespace \"\"")
 		}
 		const roleDefault = "; default $" + EnvRole + ", else service_role"
 		switch {
@@ -358,8 +373,9 @@ func flagValueHelp(f *flag.Flag) string {
 }
 
 // checkNameFlags rejects a --schema or --role, given or from the
-// environment, that cannot be a PostgreSQL identifier, without repeating
-// it. An empty --role means the connection's own role.
+// environment, that cannot be a PostgreSQL identifier, and a --namespace
+// the library would refuse, without repeating them. An empty --role means
+// the connection's own role; an empty --namespace, the default namespace.
 func checkNameFlags(fs *flag.FlagSet, s *session) error {
 	for _, f := range []struct {
 		name, env, value string
@@ -370,6 +386,12 @@ func checkNameFlags(fs *flag.FlagSet, s *session) error {
 		}
 		if f.value == "" || len(f.value) > 63 || !utf8.ValidString(f.value) || strings.ContainsRune(f.value, 0) {
 			return usagef("--%s (or $%s) must be a name of 1 to 63 bytes of UTF-8 without NUL", f.name, f.env)
+		}
+	}
+	if fs.Lookup("namespace") != nil {
+		ns := s.namespace
+		if len(ns) > vault.MaxNamespaceSize || !utf8.ValidString(ns) || strings.ContainsRune(ns, 0) {
+			return usagef("--namespace (or $%s) must be at most %d bytes of UTF-8 without NUL", EnvNamespace, vault.MaxNamespaceSize)
 		}
 	}
 	return nil
@@ -396,10 +418,14 @@ Connection: --database-url, or the environment variable DATABASE_URL
 password may also come from PGPASSWORD or ~/.pgpass. --schema and --role
 default to CREDVAULT_SCHEMA and CREDVAULT_ROLE, else vault and
 service_role; on Supabase set CREDVAULT_SCHEMA to the schema you migrated
-(such as credentials) once, for every command.
+(such as credentials) once, for every command. --namespace, default
+CREDVAULT_NAMESPACE, else the default namespace, scopes the credential
+commands to one namespace, such as an organization id: another namespace's
+credentials are not found.
 
 Secrets are read from standard input or --file, never from arguments or the
-environment, and printed only by 'retrieve', only to a pipe or a file.
+environment, and printed only by 'retrieve' and 'read', only to a pipe or a
+file.
 `)
 	b.WriteString(exitStatusHelp(nil))
 	_, _ = io.WriteString(w, b.String())
@@ -413,13 +439,14 @@ var exitStatuses = []struct {
 }{
 	{ExitOK, "success"},
 	{ExitFailed, "the operation failed (connection, permission, database error)"},
-	{ExitUsage, "usage error: bad flags or arguments, or 'retrieve' to a terminal without --force"},
+	{ExitUsage, "usage error: bad flags or arguments, or 'retrieve' or 'read' to a terminal without --force"},
 	{ExitFindings, "doctor found problems"},
-	{ExitNotFound, "no credential with that id (retrieve, rotate)"},
+	{ExitNotFound, "no credential with that id or name in the namespace (lookup, retrieve, read, rotate, rollback, update)"},
 }
 
 // exitStatusHelp is the table of exit statuses, for every command (c nil)
-// or for c: doctor alone exits 3, retrieve and rotate alone 4.
+// or for c: doctor alone exits 3, the commands that need an existing
+// credential 4.
 func exitStatusHelp(c *command) string {
 	var b strings.Builder
 	b.WriteString("\nExit status:\n")
@@ -428,12 +455,16 @@ func exitStatusHelp(c *command) string {
 		case c == nil:
 		case e.code == ExitFindings && c != doctorCmd:
 			continue
-		case e.code == ExitNotFound && c != retrieveCmd && c != rotateCmd:
+		case e.code == ExitNotFound && !c.notFound:
 			continue
 		}
 		text := e.text
-		if c != nil && e.code == ExitUsage && c != retrieveCmd {
+		switch {
+		case c == nil:
+		case e.code == ExitUsage && c != retrieveCmd && c != readCmd:
 			text = "usage error: bad flags or arguments"
+		case e.code == ExitNotFound:
+			text = "no credential with that id or name in the namespace"
 		}
 		fmt.Fprintf(&b, "  %d  %s\n", e.code, text)
 	}
@@ -470,13 +501,15 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 // session holds a command's connection settings and, once opened, its
 // connection.
 type session struct {
-	io      IO
-	cmd     *command
-	url     string
-	schema  string
-	role    string
-	verbose bool
-	conn    *pgx.Conn
+	io     IO
+	cmd    *command
+	url    string
+	schema string
+	role   string
+	// namespace scopes the credential commands (see vault.WithNamespace).
+	namespace string
+	verbose   bool
+	conn      *pgx.Conn
 }
 
 func (s *session) stderr() io.Writer {
@@ -549,12 +582,15 @@ func (s *session) roleName() string {
 	return s.role
 }
 
-// clientOn returns a vault client on db with the session's schema, role
-// and logger.
+// clientOn returns a vault client on db with the session's schema, role,
+// namespace and logger.
 func (s *session) clientOn(db vault.DB, opts ...vault.Option) (*vault.Client, error) {
 	base := []vault.Option{vault.WithSchema(s.schema), vault.WithLogger(s.logger())}
 	if s.role != "" {
 		base = append(base, vault.WithRole(s.role))
+	}
+	if s.namespace != "" {
+		base = append(base, vault.WithNamespace(s.namespace))
 	}
 	c, err := vault.New(db, append(base, opts...)...)
 	if err != nil {

@@ -106,6 +106,10 @@ func TestCLITerms(t *testing.T) {
 		"store the value with Client.Store (or the SQL function store_credential)":                      "store the value with 'credvault store' (or the SQL function store_credential)",
 		"look for it with List before storing again":                                                    "look for it with 'credvault list' before storing again",
 		"the migration role": "the migration role",
+		"choose another name, or Put to update that credential":                              "choose another name, or 'credvault put' to update that credential",
+		"the credential changed since the version you expected (IfVersion): read it again":   "the credential changed since the version you expected (--if-version): read it again",
+		"Read the value with Client.Read, undo with Client.Rollback; Update the description": "Read the value with 'credvault read', undo with 'credvault rollback'; Update the description",
+		"scope the client with WithNamespace":                                                "scope the client with --namespace",
 	} {
 		require.Equal(t, want, cliTerms(in))
 	}
@@ -113,7 +117,7 @@ func TestCLITerms(t *testing.T) {
 	for _, k := range []error{vault.ErrNotFound, vault.ErrPermissionDenied, vault.ErrOwnerPrivilege, vault.ErrInvalidArgument,
 		vault.ErrInUse, vault.ErrPlaintextCredential, vault.ErrDecryption, vault.ErrVaultUnavailable, vault.ErrSchemaNotWritable,
 		vault.ErrNotMigrated, vault.ErrMigrationChecksum, vault.ErrConnection, vault.ErrTimeout, vault.ErrConflict,
-		vault.ErrReadOnly, vault.ErrServer} {
+		vault.ErrReadOnly, vault.ErrServer, vault.ErrVersionMismatch, vault.ErrAlreadyExists} {
 		h := cliTerms(vault.Hint(&vault.Error{Op: "test", Kind: k}))
 		require.NotEmpty(t, h, "%v", k)
 		require.NotRegexp(t, goTerm, h, "%v", k)

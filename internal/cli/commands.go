@@ -1,10 +1,11 @@
 package cli
 
 import (
-	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -102,6 +103,7 @@ var retrieveCmd = &command{
 	synopsis: "ID [--force]",
 	summary:  "decrypt a credential to standard output (not to a terminal)",
 	conn:     connRole,
+	notFound: true,
 	help: `
 Decrypts the credential and writes it, exactly and without a newline, to
 standard output, which must be a pipe or a file unless --force is given.
@@ -134,19 +136,33 @@ Each retrieval appends a row to the access log (see 'credvault audit').
 
 var rotateCmd = &command{
 	name:     "rotate",
-	synopsis: "ID [--file PATH]",
+	synopsis: "ID [--file PATH] [--if-version V]",
 	summary:  "replace a credential's value, keeping its id",
 	conn:     connRole,
+	notFound: true,
 	help: `
 Reads the new value from standard input (or --file), as 'store' does, and
-replaces the credential's value in place: the id stays, the ciphertext and
-updated_at change.`,
+replaces the credential's value in place as its next version: the id
+stays, the ciphertext, version and updated_at change, and the previous value
+is kept for 'credvault rollback'. With --if-version, the rotation applies only
+if the credential is still at that version (check-and-set; 'credvault lookup
+ID' prints it): otherwise nothing changes and the command fails.
+
+  credvault rotate 0b6f... --if-version 3 < new-secret.txt`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		file := fs.String("file", "", "read the new secret from the file at `path` instead of standard input")
+		ifVersion := fs.Int64("if-version", 0, "rotate only if the credential is at `version` V (1 or more)")
 		return func(ctx context.Context, s *session, args []string) error {
 			id, err := idArg(args)
 			if err != nil {
 				return err
+			}
+			var opts []vault.RotateOption
+			if flagSet(fs, "if-version") {
+				if *ifVersion < 1 {
+					return usagef("--if-version must be a version, 1 or more")
+				}
+				opts = append(opts, vault.IfVersion(*ifVersion))
 			}
 			c, err := s.client(ctx)
 			if err != nil {
@@ -156,7 +172,7 @@ updated_at change.`,
 			if err != nil {
 				return err
 			}
-			if err := c.Rotate(ctx, id, secret); err != nil {
+			if err := c.Rotate(ctx, id, secret, opts...); err != nil {
 				return err
 			}
 			fmt.Fprintf(s.io.Stderr, "credvault: rotated %s\n", id)
@@ -173,7 +189,8 @@ var deleteCmd = &command{
 	help: `
 Deletes the credential from Vault and says whether there was one: deleting
 an id that does not exist succeeds too (exit 0), so the command can be
-retried. The access log keeps its rows.`,
+retried. A credential of another --namespace is left alone, as an unknown id
+is. The access log keeps its rows.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, s *session, args []string) error {
 			id, err := idArg(args)
@@ -185,11 +202,11 @@ retried. The access log keeps its rows.`,
 			case err != nil:
 				return err
 			case existed == nil:
-				fmt.Fprintf(s.io.Stderr, "credvault: deleted %s, if it existed (%s may not read vault.secrets to tell)\n", id, s.roleName())
+				fmt.Fprintf(s.io.Stderr, "credvault: deleted %s, if it existed (%s may not read its metadata to tell; run 'credvault migrate'?)\n", id, s.roleName())
 			case *existed:
 				fmt.Fprintf(s.io.Stderr, "credvault: deleted %s\n", id)
 			default:
-				fmt.Fprintf(s.io.Stderr, "credvault: nothing to delete: no credential has id %s\n", id)
+				fmt.Fprintf(s.io.Stderr, "credvault: nothing to delete: no credential has id %s%s\n", id, s.inNamespace())
 			}
 			return nil
 		}
@@ -197,10 +214,11 @@ retried. The access log keeps its rows.`,
 }
 
 // deleteCredential deletes the credential in a transaction that first
-// looks it up, as --role, and reports whether it existed; nil when the
-// role may not read vault.secrets. The look-up runs in a savepoint rolled
-// back at once, so it changes nothing and its failure does not stop the
-// delete.
+// reads its metadata in the session's namespace (vault.Client.Get: no
+// value, no access-log row), and reports whether it existed; nil when the
+// look-up failed (a schema migrated before Get existed, or a role that may
+// not call it). The look-up runs in a savepoint rolled back at once, so it
+// changes nothing and its failure does not stop the delete.
 func (s *session) deleteCredential(ctx context.Context, id uuid.UUID) (existed *bool, err error) {
 	conn, err := s.connect(ctx)
 	if err != nil {
@@ -211,11 +229,13 @@ func (s *session) deleteCredential(ctx context.Context, id uuid.UUID) (existed *
 		if err != nil {
 			return err
 		}
-		var found bool
-		err = sp.QueryRow(ctx, `SELECT pg_catalog.set_config('role', $1, true),
-       EXISTS (SELECT FROM vault.secrets AS s WHERE s.id OPERATOR(pg_catalog.=) $2)`,
-			cmp.Or(s.role, "none"), id).Scan(nil, &found)
-		if err == nil {
+		probe, err := s.clientOn(sp, vault.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			return err
+		}
+		_, err = probe.Get(ctx, id)
+		if err == nil || errors.Is(err, vault.ErrNotFound) {
+			found := err == nil
 			existed = &found
 		}
 		if err := sp.Rollback(ctx); err != nil { // also gives tx its role back
@@ -232,20 +252,33 @@ func (s *session) deleteCredential(ctx context.Context, id uuid.UUID) (existed *
 
 var listCmd = &command{
 	name:     "list",
-	synopsis: "[--prefix P] [--older-than AGE] [--limit N] [--json]",
-	summary:  "list credentials' metadata, by name",
+	synopsis: "[--prefix P] [--older-than AGE] [--expires-before TIME] [--limit N] [--after CURSOR] [--json]",
+	summary:  "list credentials' metadata, by name, a page at a time",
 	conn:     connRole,
 	help: `
-Lists the metadata of the credentials (id, name, description, creation,
-last rotation, last retrieval), never their values. --older-than keeps
-those whose value has not changed for at least AGE, such as 90d, 2w, 12h or
-any Go duration (1h30m): the credentials due under a rotation policy.
+Lists the metadata of the namespace's credentials (id, namespace, name,
+version, expiry, last change of the value, last retrieval, description),
+never their values, by name. --older-than keeps those whose value has not
+changed for at least AGE, such as 90d, 2w, 12h or any Go duration (1h30m):
+the credentials due under a rotation policy. --expires-before keeps those
+with an expiry (set with 'credvault update --expires-at') before TIME, an
+RFC 3339 time or an AGE from now, soonest first: the tokens to renew.
 
-  credvault list --schema credentials --older-than 90d`,
+A page holds at most --limit credentials. When it is full, the command
+prints on standard error the --after cursor that continues the listing;
+pass it back, with the same filters, for the next page (each credential is
+listed once, even while others are added). With --json each row carries its
+own "cursor".
+
+  credvault list --schema credentials --older-than 90d
+  credvault list --expires-before 10m --json
+  credvault list --limit 100 --after "$cursor"`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		prefix := fs.String("prefix", "", "only names starting with `text`")
 		olderThan := fs.String("older-than", "", "only credentials not rotated for `AGE` (90d, 2w, 12h, 1h30m)")
 		limit := fs.Int("limit", 100, fmt.Sprintf("at most `N` credentials (1 to %d)", vault.MaxListLimit))
+		expiresBefore := fs.String("expires-before", "", "only credentials expiring before `TIME` (RFC 3339, or an age from now: 10m, 7d), soonest first")
+		after := fs.String("after", "", "continue after `CURSOR`, as printed at the end of the previous page")
 		asJSON := fs.Bool("json", false, "print JSON instead of a table")
 		return func(ctx context.Context, s *session, args []string) error {
 			if err := wantArgs(args, 0); err != nil {
@@ -255,6 +288,20 @@ any Go duration (1h30m): the credentials due under a rotation policy.
 				return usagef("--limit must be between 1 and %d", vault.MaxListLimit)
 			}
 			filter := vault.ListFilter{NamePrefix: *prefix, Limit: *limit}
+			if *after != "" {
+				cursor, err := vault.ParseCursor(*after)
+				if err != nil {
+					return usagef("--after is not a cursor printed by 'credvault list'")
+				}
+				filter.After = cursor
+			}
+			if *expiresBefore != "" {
+				t, err := parseTimeOrAge(*expiresBefore, time.Now())
+				if err != nil {
+					return usagef("--expires-before: %v", err)
+				}
+				filter.ExpiresBefore = t
+			}
 			if *olderThan != "" {
 				age, err := parseAge(*olderThan)
 				if err != nil {
@@ -271,9 +318,14 @@ any Go duration (1h30m): the credentials due under a rotation policy.
 				return err
 			}
 			if *asJSON {
-				return writeCredentialsJSON(s.io.Stdout, creds)
+				err = writeCredentialsJSON(s.io.Stdout, creds, true)
+			} else {
+				err = writeCredentialsTable(s.io.Stdout, creds)
 			}
-			return writeCredentialsTable(s.io.Stdout, creds)
+			if err == nil && len(creds) == *limit {
+				fmt.Fprintf(s.io.Stderr, "credvault: more may follow: run again with --after %s\n", creds[len(creds)-1].Cursor())
+			}
+			return err
 		}
 	},
 }
@@ -281,13 +333,15 @@ any Go duration (1h30m): the credentials due under a rotation policy.
 var auditCmd = &command{
 	name:     "audit",
 	synopsis: "ID [--limit N] [--json]",
-	summary:  "show a credential's access log, newest first",
+	summary:  "show a credential's history: every operation, newest first",
 	conn:     connOwner,
 	help: `
-Prints the access log of a credential: one row per successful retrieval,
-with the time, the session's login role, the role it ran as, the JWT role
-and subject when the call came through PostgREST, the application name and
-the client address. Only the role that ran migrate may read the log, so
+Prints the access log of a credential: one row per successful operation
+(store, put, retrieve, read, refresh, rotate, rollback, update, delete), with
+the time, the operation, the session's login role, the role it ran as, the
+JWT role and subject when the call came through PostgREST, the application
+name and the client address. The log is kept by id in every namespace; the
+rows of a deleted credential stay. Only the role that ran migrate may read the log, so
 connect as it (postgres on Supabase); audit takes no --role.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		limit := fs.Int("limit", 50, "at most `N` rows")

@@ -61,6 +61,19 @@ func cell(s string) string {
 	return s
 }
 
+// parseTimeOrAge parses an RFC 3339 time, or an age (see parseAge) from
+// now. Its errors never repeat s.
+func parseTimeOrAge(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := parseAge(s)
+	if err != nil {
+		return time.Time{}, errors.New("not an RFC 3339 time (2025-01-31T12:00:00Z) or an age from now (10m, 12h, 7d)")
+	}
+	return now.Add(d), nil
+}
+
 func timeCell(t time.Time) string {
 	if t.IsZero() {
 		return "-"
@@ -75,30 +88,45 @@ func optionalTime(t time.Time) *time.Time {
 	return &t
 }
 
+// credentialJSON is a credential's metadata as the commands print it.
 type credentialJSON struct {
 	ID              string     `json:"id"`
+	Namespace       string     `json:"namespace"`
 	Name            string     `json:"name"`
 	Description     string     `json:"description"`
+	Version         int64      `json:"version"`
+	ExpiresAt       *time.Time `json:"expires_at"`
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
 	LastRetrievedAt *time.Time `json:"last_retrieved_at"`
+	Cursor          string     `json:"cursor,omitempty"` // list only: pass to --after to continue after this row
 }
 
-func writeCredentialsJSON(w io.Writer, creds []vault.Credential) error {
+func toCredentialJSON(c vault.Credential) credentialJSON {
+	return credentialJSON{ID: c.ID.String(), Namespace: c.Namespace, Name: c.Name, Description: c.Description,
+		Version: c.Version, ExpiresAt: optionalTime(c.ExpiresAt), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		LastRetrievedAt: optionalTime(c.LastRetrievedAt)}
+}
+
+// writeCredentialsJSON writes creds as a JSON array; with cursors, each
+// row carries the cursor that continues a listing after it.
+func writeCredentialsJSON(w io.Writer, creds []vault.Credential, cursors bool) error {
 	out := make([]credentialJSON, len(creds))
 	for i, c := range creds {
-		out[i] = credentialJSON{ID: c.ID.String(), Name: c.Name, Description: c.Description,
-			CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, LastRetrievedAt: optionalTime(c.LastRetrievedAt)}
+		out[i] = toCredentialJSON(c)
+		if cursors {
+			out[i].Cursor = c.Cursor().String()
+		}
 	}
 	return writeJSON(w, out)
 }
 
 func writeCredentialsTable(w io.Writer, creds []vault.Credential) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tUPDATED_AT\tLAST_RETRIEVED_AT\tDESCRIPTION")
+	fmt.Fprintln(tw, "ID\tNAMESPACE\tNAME\tVERSION\tEXPIRES_AT\tUPDATED_AT\tLAST_RETRIEVED_AT\tDESCRIPTION")
 	for _, c := range creds {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, cell(c.Name), timeCell(c.UpdatedAt),
-			timeCell(c.LastRetrievedAt), cell(c.Description))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", c.ID, cell(c.Namespace), cell(c.Name), c.Version,
+			timeCell(c.ExpiresAt), timeCell(c.UpdatedAt), timeCell(c.LastRetrievedAt), cell(c.Description))
 	}
 	return tw.Flush()
 }
@@ -106,6 +134,7 @@ func writeCredentialsTable(w io.Writer, creds []vault.Credential) error {
 type accessJSON struct {
 	ID              int64     `json:"id"`
 	SecretID        string    `json:"secret_id"`
+	Op              string    `json:"op"`
 	AccessedAt      time.Time `json:"accessed_at"`
 	SessionUser     string    `json:"session_user"`
 	CurrentUser     string    `json:"current_user"`
@@ -118,7 +147,7 @@ type accessJSON struct {
 func writeAccessJSON(w io.Writer, records []vault.AccessRecord) error {
 	out := make([]accessJSON, len(records))
 	for i, r := range records {
-		out[i] = accessJSON{ID: r.ID, SecretID: r.SecretID.String(), AccessedAt: r.AccessedAt,
+		out[i] = accessJSON{ID: r.ID, SecretID: r.SecretID.String(), Op: r.Op, AccessedAt: r.AccessedAt,
 			SessionUser: r.SessionUser, CurrentUser: r.CurrentUser, JWTRole: r.JWTRole, JWTSubject: r.JWTSubject,
 			ApplicationName: r.ApplicationName}
 		if r.ClientAddr.IsValid() {
@@ -130,13 +159,13 @@ func writeAccessJSON(w io.Writer, records []vault.AccessRecord) error {
 
 func writeAccessTable(w io.Writer, records []vault.AccessRecord) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCESSED_AT\tSESSION_USER\tCURRENT_USER\tJWT_ROLE\tJWT_SUB\tAPPLICATION\tCLIENT_ADDR")
+	fmt.Fprintln(tw, "ACCESSED_AT\tOP\tSESSION_USER\tCURRENT_USER\tJWT_ROLE\tJWT_SUB\tAPPLICATION\tCLIENT_ADDR")
 	for _, r := range records {
 		addr := "local"
 		if r.ClientAddr.IsValid() {
 			addr = r.ClientAddr.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.AccessedAt.UTC().Format(time.RFC3339Nano),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.AccessedAt.UTC().Format(time.RFC3339Nano), cell(r.Op),
 			cell(r.SessionUser), cell(r.CurrentUser), cell(r.JWTRole), cell(r.JWTSubject),
 			cell(r.ApplicationName), addr)
 	}

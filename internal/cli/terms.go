@@ -20,15 +20,20 @@ var goTerms = []struct {
 	{regexp.MustCompile(`\bWithRole\("([^"\\]*)"\)`), "--role $1"},
 	{regexp.MustCompile(`\bWithSchema\b`), "--schema"},
 	{regexp.MustCompile(`\bWithRole\b`), "--role"},
+	{regexp.MustCompile(`\bWithNamespace\b`), "--namespace"},
+	{regexp.MustCompile(`\bIfVersion\b`), "--if-version"},
 	{regexp.MustCompile(`\bMigrationSQL\b`), "'credvault sql'"},
 	{regexp.MustCompile(`\bMigrationStatus\b`), "'credvault doctor'"},
-	{regexp.MustCompile(`\b(?:Client\.)?(Migrate|Store|Retrieve|Rotate|Delete|List|AccessLog)\b`), ""}, // see cliTerms
+	{regexp.MustCompile(`\b(?:Client\.)?(Migrate|Store|Retrieve|Rotate|Delete|List|AccessLog|Put|Lookup)\b`), ""}, // see cliTerms
+	// Words that are also English only when qualified.
+	{regexp.MustCompile(`\bClient\.(Read|Rollback|Update|Get)\b`), ""},
 }
 
 // commandOf names the command that does what a Client method does.
 var commandOf = map[string]string{
 	"Migrate": "migrate", "Store": "store", "Retrieve": "retrieve", "Rotate": "rotate",
-	"Delete": "delete", "List": "list", "AccessLog": "audit",
+	"Delete": "delete", "List": "list", "AccessLog": "audit", "Put": "put", "Lookup": "lookup",
+	"Read": "read", "Rollback": "rollback", "Update": "update", "Get": "lookup",
 }
 
 // cliTerms rewrites a library message into the command's terms.

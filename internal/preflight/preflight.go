@@ -51,6 +51,7 @@ var APIFunctions = []string{
 	"credential_list(text,text,timestamptz,timestamptz,text,timestamptz,uuid,integer)",
 	"credential_refresh_begin(text,uuid)",
 	"credential_refresh_finish(text,uuid,bigint,text)",
+	"credential_get(text,uuid)",
 }
 
 // vaultPrivileges are the privileges on Vault that the credential
