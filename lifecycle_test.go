@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1214,7 +1215,9 @@ func TestLifecycleGet(t *testing.T) {
 	_, b := setup(t)
 	schema := testSchema(t)
 	nsA, nsB := lcNamespace(t, "org-a"), lcNamespace(t, "org-b")
-	a, other, def := lcClient(t, b.tx, schema, nsA), lcClient(t, b.tx, schema, nsB), lcClient(t, b.tx, schema, "")
+	a, _ := setup(t, on(b.tx, schema), namespace(nsA))
+	other, _ := setup(t, on(b.tx, schema), namespace(nsB))
+	def, _ := setup(t, on(b.tx, schema))
 
 	put, err := a.Put(ctx, "acme/quickbooks", newSecret(), "QuickBooks")
 	require.NoError(t, err)
