@@ -19,8 +19,10 @@
 -- namespace, as everywhere else.
 --
 -- Import. import_credential re-creates one exported credential: a new Vault
--- secret (vault.create_secret; a new id, since Vault chooses it) with the
--- value, Vault name and description, and a bookkeeping row with the
+-- secret (vault.create_secret, then vault.update_secret for the value, so
+-- that the plaintext never reaches a table or the WAL; a new id, since Vault
+-- chooses it) with the value, Vault name and description, and a bookkeeping
+-- row with the
 -- namespace, name, version, expiry and the exported created_at/updated_at
 -- (vault.secrets' own timestamps are the import's: postgres may not change
 -- them). It records the pair (source id, new id) in credential_imports, the
@@ -218,7 +220,12 @@ BEGIN
             MESSAGE = 'import_credential: the name is taken in the namespace, or the Vault name in Vault';
     END IF;
 
-    v_id := vault.create_secret(p_secret, p_vault_name, p_description);
+    -- vault.create_secret (supabase_vault 0.3) inserts the value in
+    -- plaintext and then updates the row to its ciphertext, which leaves the
+    -- plaintext in the WAL and in a dead heap tuple. vault.update_secret
+    -- writes the ciphertext directly: create with an empty value, then set it.
+    v_id := vault.create_secret('', p_vault_name, p_description);
+    PERFORM vault.update_secret(v_id, p_secret);
     INSERT INTO @schema@.vault_credentials (id, namespace, name, description, version, expires_at, created_at, updated_at)
     VALUES (v_id, p_namespace, p_name, p_description, p_version, p_expires_at, p_created_at, p_updated_at);
     INSERT INTO @schema@.credential_imports AS m (source_id, id, export_id)
@@ -335,7 +342,8 @@ COMMENT ON FUNCTION @schema@.export_credentials(text[], uuid, integer) IS
     'value does not decrypt. SECURITY DEFINER, executable by the owner only.';
 COMMENT ON FUNCTION @schema@.import_credential(uuid, uuid, text, text, text, text, text, bigint, timestamptz,
     timestamptz, timestamptz, boolean) IS
-    'Re-creates an exported credential through vault.create_secret (new id) with its namespace, name, Vault name, '
+    'Re-creates an exported credential through vault.create_secret and vault.update_secret (new id; the value '
+    'never written in plaintext) with its namespace, name, Vault name, '
     'description, version, expiry and timestamps, records (p_source_id, new id) in credential_imports under '
     'p_export_id and audits it as import; outcome created. Idempotent by p_source_id: a credential imported '
     'before and still present is returned unchanged (outcome existing). A taken name or Vault name raises 23505, '
