@@ -106,7 +106,10 @@ BEGIN
                c.created_at AS c_created_at, c.updated_at AS c_updated_at
           FROM vault.secrets AS s
           LEFT JOIN @schema@.vault_credentials AS c ON c.id OPERATOR(pg_catalog.=) s.id
-         WHERE (p_after_id IS NULL OR s.id OPERATOR(pg_catalog.>) p_after_id)
+         -- Not "p_after_id IS NULL OR ...": a generic plan of that cannot
+         -- start the index scan at the cursor, and every page would read
+         -- the rows of all the pages before it. No secret has the nil id.
+         WHERE s.id OPERATOR(pg_catalog.>) coalesce(p_after_id, '00000000-0000-0000-0000-000000000000'::uuid)
            AND (p_namespaces IS NULL
                 OR coalesce(c.namespace::text, '') OPERATOR(pg_catalog.=) ANY (p_namespaces))
          ORDER BY s.id
@@ -320,7 +323,7 @@ BEGIN
       FROM @schema@.credential_imports AS m
       LEFT JOIN @schema@.vault_credentials AS c ON c.id OPERATOR(pg_catalog.=) m.id
      WHERE m.export_id OPERATOR(pg_catalog.=) p_export_id
-       AND (p_after_source_id IS NULL OR m.source_id OPERATOR(pg_catalog.>) p_after_source_id)
+       AND m.source_id OPERATOR(pg_catalog.>) coalesce(p_after_source_id, '00000000-0000-0000-0000-000000000000'::uuid)
      ORDER BY m.source_id
      LIMIT p_limit;
 END;
