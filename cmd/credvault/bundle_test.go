@@ -301,3 +301,40 @@ func TestPassphraseOnTerminal(t *testing.T) {
 	require.Equal(t, id, f[0])
 	requireSecret(t, secret, h.ok("", onDst(d, "retrieve", f[1])...))
 }
+
+// TestProgressOnTerminal: with standard error on a terminal, export and
+// import show how far they have gone, and clear the line when done.
+func TestProgressOnTerminal(t *testing.T) {
+	t.Parallel()
+	src, dst := vaulttest.NewDatabase(t), vaulttest.NewDatabase(t)
+	h := newHarness(t, src.URL)
+	for range 3 {
+		h.ok(h.secret(), "store", "--schema", src.Schema, "--name", "progress/"+uuid.NewString()[:8])
+	}
+	key, recipient := identityFile(t)
+	file := filepath.Join(t.TempDir(), "credentials.age")
+
+	onTerminal := func(args ...string) string {
+		master, slave := openPTY(t)
+		shown := screen(master)
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = h.env
+		cmd.Stderr = slave
+		var stdout bytes.Buffer
+		cmd.Stdout = &stdout
+		require.NoError(t, cmd.Run())
+		require.NoError(t, slave.Close())
+		out := <-shown
+		for _, s := range h.secrets {
+			requireNoSecret(t, out, s, "the terminal")
+		}
+		return out
+	}
+	out := onTerminal("export", "--schema", src.Schema, "--recipient", recipient, "--output", file)
+	require.Contains(t, out, "exporting: 1 credentials")
+	require.Contains(t, out, "\r\x1b[K")
+	require.Contains(t, out, "exported 3 credentials")
+	out = onTerminal(onDst([]string{"--schema", dst.Schema, "--database-url", dst.URL}, "import", "--input", file, "--identity", key)...)
+	require.Regexp(t, `importing: 1 credentials, 0\.0 MB \(\d+%\)`, out)
+	require.Contains(t, out, "3 created")
+}
