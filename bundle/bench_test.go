@@ -187,4 +187,3 @@ func vmHWM() uint64 {
 	}
 	return 0
 }
-
