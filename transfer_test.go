@@ -446,3 +446,32 @@ func TestParseColumnRef(t *testing.T) {
 		require.ErrorIs(t, err, vault.ErrInvalidArgument, s)
 	}
 }
+
+// TestImportRemapWithSchemaPublic: installed in schema public, next to the
+// application's tables, the import still remaps those and never the
+// module's own.
+func TestImportRemapWithSchemaPublic(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("installs into schema public: needs a throwaway database, not VAULT_TEST_DATABASE_URL")
+	}
+	c := trOwner(t, db.Pool, "public")
+	require.NoError(t, c.Migrate(ctx))
+	_, creds := trSource(t, vaulttest.Shared(t), 2)
+	_, err := db.Pool.Exec(ctx, "CREATE TABLE public.refs (vault_secret_id uuid)")
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, "INSERT INTO public.refs VALUES ($1), ($2)", creds[0].ID, creds[1].ID)
+	require.NoError(t, err)
+
+	for _, table := range []string{"vault_credentials", "credential_imports"} {
+		_, err := c.Import(ctx, trSeq(creds, nil), vault.ImportOptions{ExportID: uuid.New(),
+			Remap: []vault.ColumnRef{{Schema: "public", Table: table, Column: "id"}}})
+		require.ErrorIs(t, err, vault.ErrInvalidArgument, table)
+	}
+	sum, err := c.Import(ctx, trSeq(creds, nil), vault.ImportOptions{ExportID: uuid.New(),
+		Remap: []vault.ColumnRef{{Schema: "public", Table: "refs", Column: "vault_secret_id"}}})
+	require.NoError(t, err)
+	require.Equal(t, int64(2), sum.Remapped[0].Rows)
+}

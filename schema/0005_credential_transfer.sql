@@ -268,11 +268,15 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'remap_credential_references: no such table';
     END IF;
+    -- Vault's, the catalogs' and this module's own tables are never
+    -- rewritten (this schema may be public, next to the caller's tables).
     IF p_schema OPERATOR(pg_catalog.=) ANY (ARRAY['vault', 'pg_catalog', 'information_schema'])
-       OR v_nsp OPERATOR(pg_catalog.=) (SELECT t.typnamespace FROM pg_catalog.pg_type AS t
-                                         WHERE t.oid OPERATOR(pg_catalog.=) v_map::pg_catalog.oid) THEN
+       OR (v_nsp OPERATOR(pg_catalog.=) (SELECT t.typnamespace FROM pg_catalog.pg_type AS t
+                                          WHERE t.oid OPERATOR(pg_catalog.=) v_map::pg_catalog.oid)
+           AND p_table OPERATOR(pg_catalog.=) ANY (ARRAY['credential_imports', 'vault_credentials', 'vault_access_log',
+                                                         'credvault_migrations'])) THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = 'remap_credential_references: tables of Vault, the catalogs and this schema are not remapped';
+            MESSAGE = 'remap_credential_references: tables of Vault, the catalogs and this module are not remapped';
     END IF;
     SELECT a.atttypid INTO v_type
       FROM pg_catalog.pg_attribute AS a
@@ -355,7 +359,7 @@ COMMENT ON FUNCTION @schema@.remap_credential_references(text, text, text) IS
     'Rewrites the uuid or text column p_column of table p_schema.p_table from source ids to the new ids recorded '
     'in credential_imports and returns the number of rows changed; rows holding other values are left alone. '
     'Run it in the transaction of the import. 22023 for a missing table or column, another type, or a table of '
-    'Vault, the catalogs or this schema. SECURITY DEFINER, executable by the owner only.';
+    'Vault, the catalogs or this module. SECURITY DEFINER, executable by the owner only.';
 COMMENT ON FUNCTION @schema@.list_credential_imports(uuid, uuid, integer) IS
     'Lists the (source id, new id, namespace, name) pairs that the export p_export_id last imported, in source id '
     'order after p_after_source_id, up to p_limit (1 to 1000) rows; namespace and name are NULL for a credential '
