@@ -475,3 +475,36 @@ func TestImportRemapWithSchemaPublic(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(2), sum.Remapped[0].Rows)
 }
+
+// TestImportVaultNameConflicts: a Vault name taken in the target's Vault,
+// or (in the default namespace) a Vault secret without bookkeeping named
+// like the credential, is a conflict too.
+func TestImportVaultNameConflicts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.Shared(t)
+	tx := vaulttest.Tx(t, db.Pool)
+	owner := trOwner(t, tx, db.Schema)
+	taken := "taken/" + randomHex(t, 6)
+	_, err := tx.Exec(ctx, "SELECT vault.create_secret($1, $2)", newSecret(), taken)
+	require.NoError(t, err)
+	now := time.Now()
+	cred := func(ns, name, vaultName string) vault.ExportedCredential {
+		return vault.ExportedCredential{Secret: vault.Secret{Credential: vault.Credential{ID: uuid.New(), Namespace: ns, Name: name,
+			Version: 1, CreatedAt: now, UpdatedAt: now}, Value: newSecret()}, VaultName: vaultName}
+	}
+	for _, c := range []vault.ExportedCredential{
+		cred("elsewhere-"+randomHex(t, 4), "free/"+randomHex(t, 4), taken), // its Vault name
+		cred("", taken, ""), // the name of a Vault secret of the default namespace
+	} {
+		_, err := owner.Import(ctx, trSeq([]vault.ExportedCredential{c}, nil), vault.ImportOptions{ExportID: uuid.New()})
+		require.ErrorIs(t, err, vault.ErrAlreadyExists, "%v", c)
+		sum, err := owner.Import(ctx, trSeq([]vault.ExportedCredential{c}, nil), vault.ImportOptions{ExportID: uuid.New(), DryRun: true})
+		require.NoError(t, err)
+		require.Equal(t, int64(1), sum.Conflicts)
+	}
+	sum, err := owner.Import(ctx, trSeq([]vault.ExportedCredential{cred("elsewhere-"+randomHex(t, 4), taken, "")}, nil),
+		vault.ImportOptions{ExportID: uuid.New()})
+	require.NoError(t, err, "another namespace may use the name")
+	require.Equal(t, int64(1), sum.Created)
+}

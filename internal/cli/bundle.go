@@ -285,6 +285,9 @@ func transferHint(err error) string {
 	case errors.Is(err, vault.ErrAlreadyExists):
 		return "nothing was imported; a credential of the bundle has a name (or Vault name) already taken in the target: " +
 			"run with --dry-run to list the conflicts, then rename or delete them in the target"
+	case errors.Is(err, vault.ErrConnection):
+		return "check --database-url and that the server is up, then run the command again: an import is one " +
+			"transaction, and if it did commit, running it again creates nothing twice"
 	case errors.Is(err, vault.ErrDecryption):
 		return "a credential of the source does not decrypt under its server's root key: fix or delete it, or export the other namespaces"
 	}
