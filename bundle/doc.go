@@ -70,7 +70,7 @@
 // the format version, [FormatVersion] for bundles this package writes;
 // "export_id" (UUID) is random for each export and tags the target's
 // record of the import (see [vault.Client.ImportedIDs]); "exported_at" is
-// the time of the export (RFC 3339, UTC, microseconds); "namespaces" lists
+// the time of the export; "namespaces" lists
 // the exported namespaces, or is null for every namespace.
 //
 // Credential: "id" (UUID) is its id in the source database; "namespace"
@@ -78,9 +78,10 @@
 // "vault_name" is the Vault secret's own name (vault.secrets.name) or null;
 // "version" (integer, at least 1) counts its values; "expires_at"
 // (RFC 3339 or null), "created_at" and "updated_at" (RFC 3339; updated_at
-// is the last change of the value) are timestamps with microseconds;
-// "value" is the plaintext, a JSON string (UTF-8, escaped as JSON
-// requires). Credentials come in source id order.
+// is the last change of the value) are timestamps; "value" is the
+// plaintext, a JSON string (UTF-8, escaped as JSON requires). Timestamps
+// are RFC 3339 strings in UTC ("Z") with up to six fractional digits
+// (PostgreSQL keeps microseconds). Credentials come in source id order.
 //
 // End: "count" (integer) is the number of credential lines. A bundle
 // without it, with another count, or with anything after it, is
