@@ -155,6 +155,19 @@
 // delete_credential) keep their behaviour and act on any namespace; the
 // credential_* functions are the namespace-scoped SQL API.
 //
+// # Moving credentials
+//
+// A dump and restore does not carry Vault secrets to another project
+// (another root key; postgres may not write vault.secrets). [Client.Export]
+// reads credentials out with their values, page by page, auditing each
+// (op "export"), and [Client.Import] re-creates them in another database
+// in one transaction, idempotently (keyed by their source id), rewriting
+// the columns of your tables that keep their ids ([ImportOptions.Remap]);
+// [Client.ImportedIDs] streams the mapping of old to new ids. Both are for
+// the owner only. Package github.com/credvault/vault/bundle encrypts the
+// stream in between with age, in a documented, versioned format; this
+// package does not depend on age.
+//
 // # Testing
 //
 // Package github.com/credvault/vault/vaulttest starts a throwaway

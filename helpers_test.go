@@ -173,3 +173,11 @@ const (
 	secOwner   = testserver.OwnerRole
 	secService = "service_role"
 )
+
+// lcClient is setup's client as service_role on db, in schema and namespace
+// ns, for tests that need several clients at once.
+func lcClient(t testing.TB, db vault.DB, schema, ns string) *vault.Client {
+	t.Helper()
+	c, _ := setup(t, on(db, schema), namespace(ns))
+	return c
+}

@@ -108,6 +108,11 @@ func TestRoleMatrix(t *testing.T) {
 		{"credential_refresh", "EXECUTE", secSQL("SELECT "+s+".credential_refresh_finish('', $1, (SELECT version FROM "+s+
 			".credential_refresh_begin('', $1)), $2)", id, newSecret()), both},
 		{"credential_delete", "EXECUTE", secSQL("SELECT "+s+".credential_delete('', $1)", uuid.New()), both},
+		{"export_credentials", "EXECUTE", secSQL("SELECT count(*) FROM " + s + ".export_credentials(NULL, NULL, 1)"), owners},
+		{"import_credential", "EXECUTE", secSQL("SELECT outcome FROM "+s+".import_credential(gen_random_uuid(), gen_random_uuid(), '', $1, NULL, '', $2, 1, NULL, now(), now(), false)",
+			"matrix/"+uuid.NewString(), newSecret()), owners},
+		{"remap_credential_references", "EXECUTE", secSQL("SELECT "+s+".remap_credential_references('public', $1, 'v')", strings.TrimPrefix(guardName, "public.")), owners},
+		{"list_credential_imports", "EXECUTE", secSQL("SELECT count(*) FROM " + s + ".list_credential_imports(gen_random_uuid(), NULL, 10)"), owners},
 		{"_credential_write", "EXECUTE", secSQL("SELECT "+s+"._credential_write($1, $2, NULL, 'forged')", id, newSecret()), owners},
 		{"_credential_audit", "EXECUTE", secSQL("SELECT "+s+"._credential_audit($1, 'forged')", id), owners},
 		{"guard_plaintext_credentials", "EXECUTE", secSQL("SELECT "+s+".guard_plaintext_credentials($1::oid::regclass)", guardTable), owners},
@@ -121,7 +126,7 @@ func TestRoleMatrix(t *testing.T) {
 		rows = append(rows, secMatrixRow{"plaintext_credential_kind", "EXECUTE",
 			secSQL("SELECT "+s+".plaintext_credential_kind($1)", newSecret()), owners})
 	}
-	for _, table := range []string{"vault_access_log", "credvault_migrations", "vault_credentials"} {
+	for _, table := range []string{"vault_access_log", "credvault_migrations", "vault_credentials", "credential_imports"} {
 		q := s + "." + table
 		insert := "INSERT INTO " + q + " (secret_id, session_user_name, current_user_name) VALUES (gen_random_uuid(), 'forged', 'forged')"
 		update := "UPDATE " + q + " SET jwt_sub = 'forged'"
@@ -132,6 +137,9 @@ func TestRoleMatrix(t *testing.T) {
 		case "vault_credentials":
 			insert = "INSERT INTO " + q + " (id, name) VALUES (gen_random_uuid(), 'forged')"
 			update = "UPDATE " + q + " SET namespace = 'forged'"
+		case "credential_imports":
+			insert = "INSERT INTO " + q + " (source_id, id, export_id) VALUES (gen_random_uuid(), gen_random_uuid(), gen_random_uuid())"
+			update = "UPDATE " + q + " SET id = gen_random_uuid()"
 		}
 		rows = append(rows,
 			secMatrixRow{table, "SELECT", secSQL("SELECT count(*) FROM " + q), owners},

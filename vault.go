@@ -61,6 +61,7 @@ type Client struct {
 	// SQL built once in New, with identifiers quoted.
 	qStore, qRetrieve, qRotate, qDelete, qAccessLog, qList string
 	lifecycle
+	transfer
 }
 
 // Option configures a [Client]. Options are applied in order by [New], which
@@ -156,6 +157,7 @@ func New(db DB, opts ...Option) (*Client, error) {
 	c.qDelete = "SELECT " + s + ".credential_delete($1, $2)"
 	c.qList = "SELECT * FROM " + s + ".credential_list($1, $2, $3, $4, $5, $6, $7, $8)"
 	c.lifecycle = newLifecycle(s)
+	c.transfer = newTransfer(s)
 	c.qAccessLog = "SELECT id, secret_id, op, accessed_at, session_user_name, current_user_name, jwt_role, jwt_sub, " +
 		"application_name, pg_catalog.host(client_addr) FROM " + s + ".vault_access_log " +
 		"WHERE secret_id OPERATOR(pg_catalog.=) $1 " +

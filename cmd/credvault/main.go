@@ -16,6 +16,8 @@
 //	audit     show a credential's access log, newest first
 //	sql       print the migrations as one SQL script, for other migration tools
 //	doctor    check the server, Vault, roles, migrations, privileges and logging
+//	export    decrypt credentials into an encrypted bundle, to move them to another database
+//	import    re-create the credentials of a bundle made by export
 //
 // Every command takes --help. Commands that connect read the connection URL
 // from --database-url or the environment variable DATABASE_URL, and the

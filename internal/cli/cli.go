@@ -86,12 +86,13 @@ type command struct {
 	conn     connKind
 	notFound bool                           // exits with ExitNotFound when no credential has the id or name
 	setup    func(fs *flag.FlagSet) runFunc // registers the command's own flags
+	hint     func(error) string             // the command's own hint for err, or "" for the general one
 }
 
 // commands lists the subcommands in the order of the help text.
 var commands = []*command{
 	migrateCmd, storeCmd, putCmd, lookupCmd, retrieveCmd, readCmd, rotateCmd, rollbackCmd, updateCmd, deleteCmd,
-	listCmd, auditCmd, sqlCmd, doctorCmd,
+	listCmd, auditCmd, sqlCmd, doctorCmd, exportCmd, importCmd,
 }
 
 // commandNames lists the commands' names, for messages.
@@ -228,6 +229,11 @@ func exitCode(err error) int {
 // hint suggests a fix: in the command's terms (flags, not Go options) where
 // the command knows better, else the library's hint for the error's kind.
 func hint(c *command, s *session, err error) string {
+	if c.hint != nil {
+		if h := c.hint(err); h != "" {
+			return h
+		}
+	}
 	var pgErr *pgconn.PgError
 	undefined := errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.UndefinedTable || pgErr.Code == pgerrcode.InvalidSchemaName)
 	switch {
