@@ -1187,6 +1187,39 @@ func TestGuardBypasses(t *testing.T) {
 		tok, s := stripe()
 		err := guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ($1)", tok[:5]+"\n"+tok[5:])
 		require.True(t, guardRejected(t, err, tok, s))
+
+		// Random alphanumeric keys may have few digits, all of them past
+		// the 20 characters the format's pattern needs: draw such suffixes
+		// on purpose, so that every run sees them (one uniform draw in 30
+		// has only letters in its first 20 random characters).
+		suffixes := map[string]func() string{
+			"one digit": func() string {
+				return r.s(guardUpper+guardLower, 21) + r.s(guardDigits, 1) + r.s(guardUpper+guardLower, 10)
+			},
+			"one late digit": func() string {
+				return r.s(guardUpper+guardLower, 27) + r.s(guardDigits, 1) + r.s(guardUpper+guardLower, 4)
+			},
+			"two digits at the end": func() string { return r.s(guardUpper+guardLower, 30) + r.s(guardDigits, 2) },
+		}
+		for name, suffix := range suffixes {
+			for _, sep := range []string{" ", "\n", "\r\n", "\t", "  \n  "} {
+				for range 4 {
+					s := suffix()
+					tok := "sk_" + "live_" + s
+					val := "key:\n" + split(tok, sep, 7)
+					err := guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ($1)", val)
+					require.True(t, guardRejected(t, err, val, s), "%s, separator %q", name, sep)
+
+					val = tok[:5] + sep + tok[5:]
+					err = guardExec(t, tx, "INSERT INTO "+table+" (t) VALUES ($1)", val)
+					require.True(t, guardRejected(t, err, val, s), "%s, split in the prefix by %q", name, sep)
+
+					doc := guardJSON(t, map[string]any{"cfg": map[string]any{"value": split(tok, sep, 10)}})
+					err = guardExec(t, tx, "INSERT INTO "+table+" (j) VALUES ($1::text::jsonb)", doc)
+					require.True(t, guardRejected(t, err, doc, s), "%s, separator %q in jsonb", name, sep)
+				}
+			}
+		}
 	})
 
 	t.Run("JSON string escapes", func(t *testing.T) {
