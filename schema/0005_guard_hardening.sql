@@ -1,7 +1,8 @@
 -- 0005: plaintext guard hardening.
 --
 -- Replaces the guard of 0002 (same entry point guard_plaintext_credentials,
--- same SQLSTATE VA001, same message naming column and kind, never the value):
+-- same SQLSTATE VA001, a message naming column and kind, never the value,
+-- now phrased for every label, and a hint naming the Go and SQL routes):
 --
 -- * Bounded work. Provider formats are rows of plaintext_guard_rules(); each
 --   is a regular expression without backreferences or nested quantifiers
@@ -816,9 +817,10 @@ BEGIN
         IF kind IS NOT NULL THEN
             RAISE EXCEPTION USING
                 ERRCODE = 'VA001',
-                MESSAGE = pg_catalog.format('plaintext credential rejected: column %I of %I.%I looks like a %s',
+                MESSAGE = pg_catalog.format('plaintext credential rejected: column %I of %I.%I holds what looks like a plaintext credential (%s)',
                                             col, TG_TABLE_SCHEMA, TG_TABLE_NAME, kind),
-                HINT = 'store the value with store_credential() and keep only the returned secret id';
+                HINT = 'keep only a Vault secret id here: store the value with the Go client (Client.Store or Client.Put) '
+                       'or with the SQL function @schema@.store_credential(), and save the id it returns';
         END IF;
     END LOOP;
 
