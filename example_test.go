@@ -299,10 +299,10 @@ func ExampleKindOf() {
 	// hand here).
 	err := fmt.Errorf("save integration: %w", &pgconn.PgError{
 		Code:    "VA001",
-		Message: "plaintext credential rejected: column api_key of public.organization_integrations looks like a Stripe secret key",
+		Message: "plaintext credential rejected: column api_key of public.organization_integrations holds what looks like a plaintext credential (Stripe secret key)",
 	})
 	if errors.Is(vault.KindOf(err), vault.ErrPlaintextCredential) {
-		fmt.Println("store the value with Store and keep only its id")
+		fmt.Println("keep only a Vault secret id: store the value with Store or Put")
 	}
 
 	// A conflict is a conflict whichever statement met it: retry the
@@ -313,7 +313,7 @@ func ExampleKindOf() {
 	// No row from your own query is not a missing credential.
 	fmt.Println(vault.KindOf(fmt.Errorf("load organization: %w", pgx.ErrNoRows)) == nil)
 	// Output:
-	// store the value with Store and keep only its id
+	// keep only a Vault secret id: store the value with Store or Put
 	// vault: the call conflicted with a concurrent transaction true
 	// true
 }

@@ -1,7 +1,8 @@
 -- 0005: plaintext guard hardening.
 --
 -- Replaces the guard of 0002 (same entry point guard_plaintext_credentials,
--- same SQLSTATE VA001, same message naming column and kind, never the value):
+-- same SQLSTATE VA001, a message naming column and kind, never the value,
+-- now phrased for every label, and a hint naming the Go and SQL routes):
 --
 -- * Bounded work. Provider formats are rows of plaintext_guard_rules(); each
 --   is a regular expression without backreferences or nested quantifiers
@@ -355,6 +356,7 @@ DECLARE
     bytes bytea;
     enc name := pg_catalog.getdatabaseencoding();
     frags_left integer := frag_budget;
+    from_pos integer;   -- where the next match of a rule in a window starts, at the earliest
     ctx_left integer := ctx_budget;
     s integer;
     e integer;
@@ -518,16 +520,32 @@ BEGIN
             FOREACH w IN ARRAY cur LOOP
                 -- a plain match first: most windows have none, and it is cheaper
                 CONTINUE WHEN w IS NULL OR CASE WHEN pg_catalog.strpos(flags[j], 'i') > 0 THEN w !~* re ELSE w !~ re END;
+                from_pos := 1;
                 FOR m IN SELECT pg_catalog.regexp_matches(w, re,
                                                           CASE WHEN pg_catalog.strpos(flags[j], 'i') > 0 THEN 'gi' ELSE 'g' END) LOOP
                     tok := pg_catalog.left(m[1], tok_max);
                     ok := pg_catalog.strpos(flags[j], 'i') > 0 OR tok !~ dummy_re;
+                    IF ok AND loose THEN
+                        -- A match is as short as the format allows, so the
+                        -- token is judged with the letters and digits that
+                        -- follow it (up to tok_max): a random token's digits
+                        -- may all lie past its first characters. Matches come
+                        -- in order, so the first occurrence of this one from
+                        -- the end of the previous one is this one.
+                        k := pg_catalog.strpos(pg_catalog.substr(w, from_pos), m[1]) + from_pos - 1;
+                        from_pos := k + pg_catalog.length(m[1]);
+                        tok := pg_catalog.left(tok || COALESCE((pg_catalog.regexp_match(
+                                   pg_catalog.substr(w, from_pos, tok_max), '^[A-Za-z0-9]+'))[1], ''), tok_max);
+                    END IF;
                     IF ok AND (loose OR pg_catalog.strpos(flags[j], 'r') > 0) THEN
                         nm := pg_catalog.regexp_replace(tok, '[^A-Za-z0-9]', '', 'g');
                         alnum := pg_catalog.length(nm);
                         runs := pg_catalog.length(pg_catalog.regexp_replace(nm, '[a-z]+|[A-Z]+|[0-9]+', 'x', 'g'));
-                        ok := runs >= GREATEST(3, alnum / 6)
-                              AND (NOT loose OR (tok ~ '[0-9]' AND (pg_catalog.strpos(flags[j], 'i') > 0 OR tok ~ '[A-Za-z]')));
+                        ok := runs >= GREATEST(3, alnum / 6);
+                    END IF;
+                    IF ok AND loose THEN
+                        -- text joined across whitespace must hold a digit and a letter
+                        ok := tok ~ '[0-9]' AND (pg_catalog.strpos(flags[j], 'i') > 0 OR tok ~ '[A-Za-z]');
                     END IF;
                     IF ok AND pg_catalog.strpos(flags[j], 'd') > 0 THEN
                         -- the first segment is the base64 of a numeric user id
@@ -799,9 +817,10 @@ BEGIN
         IF kind IS NOT NULL THEN
             RAISE EXCEPTION USING
                 ERRCODE = 'VA001',
-                MESSAGE = pg_catalog.format('plaintext credential rejected: column %I of %I.%I looks like a %s',
+                MESSAGE = pg_catalog.format('plaintext credential rejected: column %I of %I.%I holds what looks like a plaintext credential (%s)',
                                             col, TG_TABLE_SCHEMA, TG_TABLE_NAME, kind),
-                HINT = 'store the value with store_credential() and keep only the returned secret id';
+                HINT = 'keep only a Vault secret id here: store the value with the Go client (Client.Store or Client.Put) '
+                       'or with the SQL function @schema@.store_credential(), and save the id it returns';
         END IF;
     END LOOP;
 
