@@ -130,6 +130,14 @@ var (
 	// ErrAlreadyExists means the name is already used by another credential
 	// of the namespace, for example by [Client.Update] (SQLSTATE 23505).
 	ErrAlreadyExists = errors.New("vault: credential name already in use")
+
+	// ErrPendingDeletion means the name belongs to a credential deleted
+	// into its recovery window (SQLSTATE VA004; see [WithRecoveryWindow]):
+	// [Client.Put] neither updates it nor creates a second credential
+	// beside it, and [Client.Update] does not give its name to another.
+	// [Client.Restore] it, or delete it for good with [WithoutRecovery],
+	// or wait for [Client.Purge].
+	ErrPendingDeletion = errors.New("vault: name held by a credential pending deletion")
 )
 
 // Error is the error type of every [Client] operation. It carries the
@@ -201,6 +209,7 @@ const (
 	codePlaintextCredential  = "VA001"
 	codeCompatKeyUnavailable = "VA002"
 	codeVersionMismatch      = "VA003"
+	codePendingDeletion      = "VA004"
 	codeTransactionTimeout   = "25P04"
 )
 
@@ -282,6 +291,12 @@ var kinds = [...]kind{
 		err: ErrVersionMismatch, outcome: "version_mismatch", level: slog.LevelInfo, anyStatement: true,
 		codes: []string{codeVersionMismatch},
 		hint:  "the credential changed since the version you expected (IfVersion): read it again and decide with its current version",
+	},
+	{
+		err: ErrPendingDeletion, outcome: "pending_deletion", level: slog.LevelInfo, anyStatement: true,
+		codes: []string{codePendingDeletion},
+		hint: "a credential deleted into its recovery window still holds the name: Restore it (List with Deleted " +
+			"shows its id), or remove it for good with Delete and WithoutRecovery, before using the name again",
 	},
 	{
 		err: ErrInUse, outcome: "in_use", level: slog.LevelInfo,
