@@ -82,6 +82,7 @@ type command struct {
 // commands lists the subcommands in the order of the help text.
 var commands = []*command{
 	migrateCmd, storeCmd, retrieveCmd, rotateCmd, deleteCmd, listCmd, auditCmd, sqlCmd, doctorCmd,
+	restoreCmd, purgeCmd, orphansCmd, auditPruneCmd,
 }
 
 func findCommand(name string) *command {
@@ -91,6 +92,17 @@ func findCommand(name string) *command {
 		}
 	}
 	return nil
+}
+
+// lookupCommand finds the command args start with, a two-word one
+// ("audit prune") first, and returns it with the arguments after its name.
+func lookupCommand(args []string) (*command, []string) {
+	if len(args) > 1 {
+		if c := findCommand(args[0] + " " + args[1]); c != nil {
+			return c, args[2:]
+		}
+	}
+	return findCommand(args[0]), args[1:]
 }
 
 // Main runs the credvault command with args (without the program name)
@@ -107,7 +119,7 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	switch name {
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 && name == "help" {
-			if c := findCommand(args[1]); c != nil {
+			if c, _ := lookupCommand(args[1:]); c != nil {
 				fs := newFlagSet(c, &session{io: stdio, cmd: c})
 				c.setup(fs)
 				printHelp(stdio.Stdout, c, fs)
@@ -120,7 +132,7 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		printMainHelp(stdio.Stdout)
 		return ExitOK
 	}
-	c := findCommand(name)
+	c, rest := lookupCommand(args)
 	if c == nil {
 		fmt.Fprintln(stdio.Stderr, "credvault: unknown command; run 'credvault --help' for the list")
 		return ExitUsage
@@ -128,7 +140,7 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	s := &session{io: stdio, cmd: c}
 	fs := newFlagSet(c, s)
 	run := c.setup(fs)
-	positional, err := parseInterspersed(fs, args[1:])
+	positional, err := parseInterspersed(fs, rest)
 	if errors.Is(err, flag.ErrHelp) {
 		printHelp(stdio.Stdout, c, fs)
 		return ExitOK
@@ -178,7 +190,9 @@ func hint(c *command, s *session, err error) string {
 	switch {
 	case errors.Is(err, vault.ErrNotMigrated) || undefined:
 		return fmt.Sprintf("the credential functions are not in schema %q: run 'credvault migrate --schema %s', or pass the --schema you migrated", s.schema, s.schema)
-	case errors.Is(err, vault.ErrPermissionDenied) && c.name == "audit":
+	case errors.Is(err, vault.ErrPermissionDenied) && c.name == "orphans":
+		return "orphans reads your tables as the role that ran migrate: connect as that role (postgres on Supabase), do not pass --role, and grant it SELECT on the --referenced-by columns"
+	case errors.Is(err, vault.ErrPermissionDenied) && (c.name == "audit" || c.name == "audit prune"):
 		return "the access log is readable only by the role that ran migrate: connect as that role (postgres on Supabase) and do not pass --role"
 	case errors.Is(err, vault.ErrPermissionDenied) && c.conn == connRole:
 		return "the credential functions are executable by service_role only: connect as a member of it (postgres on Supabase) and keep --role service_role"
@@ -319,7 +333,7 @@ Usage:
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-11s %s\n", c.name, c.summary)
 	}
 	b.WriteString(`
 Run 'credvault <command> --help' for a command's flags.
@@ -341,7 +355,7 @@ Exit status:
   1  the operation failed (connection, permission, database error)
   2  usage error: bad flags or arguments, or 'retrieve' to a terminal without --force
   3  doctor found problems
-  4  no credential with that id (retrieve, rotate)
+  4  no credential with that id (retrieve, rotate, restore)
 `
 
 func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {

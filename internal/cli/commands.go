@@ -166,15 +166,25 @@ updated_at change.`,
 
 var deleteCmd = &command{
 	name:     "delete",
-	synopsis: "ID",
+	synopsis: "ID [--recovery-window AGE | --without-recovery]",
 	summary:  "delete a credential from Vault (idempotent)",
 	conn:     connRole,
 	help: `
 Deletes the credential from Vault. Deleting an id that does not exist
-succeeds, so the command can be retried. The access log keeps its rows.`,
+succeeds, so the command can be retried. The access log keeps its rows.
+With --recovery-window the credential is hidden instead, 'credvault
+restore' brings it back until AGE has passed and 'credvault purge' removes
+it afterwards; --without-recovery also removes one hidden that way.`,
 	setup: func(fs *flag.FlagSet) runFunc {
+		window := &ageFlag{}
+		fs.Var(window, "recovery-window", "delete into a recovery window of `AGE` (1s to 365d)")
+		without := fs.Bool("without-recovery", false, "delete for good now, also a credential in its recovery window")
 		return func(ctx context.Context, s *session, args []string) error {
 			id, err := idArg(args)
+			if err != nil {
+				return err
+			}
+			opts, err := deleteOptions(window, *without)
 			if err != nil {
 				return err
 			}
@@ -182,7 +192,7 @@ succeeds, so the command can be retried. The access log keeps its rows.`,
 			if err != nil {
 				return err
 			}
-			if err := c.Delete(ctx, id); err != nil {
+			if err := c.Delete(ctx, id, opts...); err != nil {
 				return err
 			}
 			fmt.Fprintf(s.io.Stderr, "credvault: deleted %s\n", id)
@@ -193,7 +203,7 @@ succeeds, so the command can be retried. The access log keeps its rows.`,
 
 var listCmd = &command{
 	name:     "list",
-	synopsis: "[--prefix P] [--older-than AGE] [--limit N] [--json]",
+	synopsis: "[--prefix P] [--older-than AGE | --deleted] [--limit N] [--json]",
 	summary:  "list credentials' metadata, by name",
 	conn:     connRole,
 	help: `
@@ -208,6 +218,7 @@ any Go duration (1h30m): the credentials due under a rotation policy.
 		olderThan := fs.String("older-than", "", "only credentials not rotated for `AGE` (90d, 2w, 12h, 1h30m)")
 		limit := fs.Int("limit", 100, fmt.Sprintf("at most `N` credentials (1 to %d)", vault.MaxListLimit))
 		asJSON := fs.Bool("json", false, "print JSON instead of a table")
+		deleted := fs.Bool("deleted", false, "list the credentials deleted into a recovery window instead, with when they will be purged")
 		return func(ctx context.Context, s *session, args []string) error {
 			if err := wantArgs(args, 0); err != nil {
 				return err
@@ -215,7 +226,10 @@ any Go duration (1h30m): the credentials due under a rotation policy.
 			if *limit < 1 || *limit > vault.MaxListLimit {
 				return usagef("--limit must be between 1 and %d", vault.MaxListLimit)
 			}
-			filter := vault.ListFilter{NamePrefix: *prefix, Limit: *limit}
+			if *deleted && *olderThan != "" {
+				return usagef("--deleted lists by name only: drop --older-than")
+			}
+			filter := vault.ListFilter{NamePrefix: *prefix, Limit: *limit, Deleted: *deleted}
 			if *olderThan != "" {
 				age, err := parseAge(*olderThan)
 				if err != nil {
@@ -230,6 +244,9 @@ any Go duration (1h30m): the credentials due under a rotation policy.
 			creds, err := c.List(ctx, filter)
 			if err != nil {
 				return err
+			}
+			if *deleted {
+				return writeDeleted(s.io.Stdout, creds, *asJSON)
 			}
 			if *asJSON {
 				return writeCredentialsJSON(s.io.Stdout, creds)
@@ -249,7 +266,8 @@ Prints the access log of a credential: one row per successful retrieval,
 with the time, the session's login role, the role it ran as, the JWT role
 and subject when the call came through PostgREST, the application name and
 the client address. Only the role that ran migrate may read the log, so
-connect as it (postgres on Supabase); audit takes no --role.`,
+connect as it (postgres on Supabase); audit takes no --role. To delete old
+rows, see 'credvault audit prune --help'.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		limit := fs.Int("limit", 50, "at most `N` rows")
 		asJSON := fs.Bool("json", false, "print JSON instead of a table")
