@@ -1,0 +1,245 @@
+package vault_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/bench"
+	"github.com/credvault/vault/internal/testserver"
+	"github.com/credvault/vault/vaulttest"
+)
+
+// envPruneRows asks BenchmarkPruneAccessLog for a log of that many rows.
+const envPruneRows = "CREDVAULT_BENCH_PRUNE_ROWS"
+
+// pruneReaders is the number of goroutines retrieving during a prune.
+const pruneReaders = 8
+
+// BenchmarkPruneAccessLog measures how much pruning a large access log
+// holds up retrievals: it fills the log with CREDVAULT_BENCH_PRUNE_ROWS
+// rows older than the cutoff (skipped when the variable is unset, so that
+// no normal run pays for it), then has 8 goroutines retrieve one
+// credential in a loop, first for 10 s alone (the baseline), then while
+// PruneAccessLog deletes every one of those rows. It runs on a throwaway
+// server of its own with fsync on, as in production, and reports the
+// prune's duration and rate and the retrievals' p50, p99 and maximum
+// latency in both phases:
+//
+//	CREDVAULT_BENCH_PRUNE_ROWS=10000000 go test -run '^$' -bench PruneAccessLog -benchtime 1x -timeout 2h .
+func BenchmarkPruneAccessLog(b *testing.B) {
+	rows, _ := strconv.Atoi(os.Getenv(envPruneRows))
+	if rows <= 0 {
+		b.Skip("set " + envPruneRows + " (such as 10000000) to run it")
+	}
+	ctx := context.Background()
+	srv, err := testserver.Start(ctx, testserver.Options{
+		Settings:   map[string]string{"fsync": "on", "full_page_writes": "on"},
+		NoExternal: true,
+	})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = srv.Close() })
+	db, err := srv.NewDatabase(ctx)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = db.Close() })
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		b.Logf("filling the access log with %d rows", rows)
+		r, err := measurePrune(ctx, b, db.URL, db.Schema, rows, 10*time.Second)
+		require.NoError(b, err)
+		b.Logf("filled in %v; baseline %s; during the prune %s; prune %v (%.0f rows/s)",
+			r.fill.Round(time.Second), r.baseline, r.during, r.prune.Round(time.Millisecond), float64(rows)/r.prune.Seconds())
+		b.ReportMetric(r.prune.Seconds(), "prune-s")
+		b.ReportMetric(float64(rows)/r.prune.Seconds(), "rows/s")
+		b.ReportMetric(ms(r.baseline.max), "baseline-max-ms")
+		b.ReportMetric(ms(r.during.P50), "during-p50-ms")
+		b.ReportMetric(ms(r.during.P99), "during-p99-ms")
+		b.ReportMetric(ms(r.during.max), "during-max-ms")
+	}
+}
+
+// TestPruneMeasurementRunsOnce runs the benchmark's measurement on a small
+// log, so that the normal test run proves it still works.
+func TestPruneMeasurementRunsOnce(t *testing.T) {
+	t.Parallel()
+	db := vaulttest.NewDatabase(t)
+	r, err := measurePrune(context.Background(), t, db.URL, db.Schema, 20_000, 200*time.Millisecond)
+	require.NoError(t, err)
+	require.Positive(t, r.baseline.N)
+	require.Positive(t, r.during.N)
+	require.Positive(t, r.prune)
+}
+
+type latencies struct {
+	bench.Stats
+	max time.Duration
+}
+
+func (l latencies) String() string {
+	return "n=" + strconv.Itoa(l.N) + " p50=" + l.P50.Round(time.Microsecond).String() +
+		" p99=" + l.P99.Round(time.Microsecond).String() + " max=" + l.max.Round(time.Microsecond).String()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+type pruneResult struct {
+	fill, prune      time.Duration
+	baseline, during latencies
+}
+
+// measurePrune fills the access log of the database at url with rows rows
+// older than a cutoff, in time order (ids follow time, as in a real log),
+// measures retrievals alone for baseline, then during a PruneAccessLog of
+// those rows, and checks that the prune deleted them all.
+func measurePrune(ctx context.Context, t testing.TB, url, schema string, rows int, baseline time.Duration) (pruneResult, error) {
+	var r pruneResult
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return r, err
+	}
+	cfg.MaxConns = pruneReaders + 2
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return r, err
+	}
+	defer pool.Close()
+	log := secIdent(schema) + ".vault_access_log"
+	cutoff := time.Now().Add(-400 * 24 * time.Hour)
+
+	// About two years of old rows over a thousand credentials, a million
+	// per transaction.
+	start := time.Now()
+	const chunk = 1_000_000
+	span := 2 * 365 * 24 * time.Hour
+	step := span / time.Duration(rows)
+	for from := 0; from < rows; from += chunk {
+		n := min(chunk, rows-from)
+		_, err := pool.Exec(ctx, "INSERT INTO "+log+" (secret_id, accessed_at, session_user_name, current_user_name, "+
+			"jwt_role, application_name, client_addr, op) "+
+			"SELECT ('00000000-0000-4000-8000-' || lpad(((g % 1000))::text, 12, '0'))::uuid, "+
+			"$1::timestamptz - $2::interval + $3::interval * g, 'postgres', 'service_role', NULL, 'worker', '10.0.0.7', 'retrieve' "+
+			"FROM generate_series($4::bigint, $5::bigint) AS g",
+			cutoff, span, step, from, from+n-1)
+		if err != nil {
+			return r, err
+		}
+	}
+	if _, err := pool.Exec(ctx, "VACUUM (ANALYZE) "+log); err != nil {
+		return r, err
+	}
+	r.fill = time.Since(start)
+
+	c, err := vault.New(pool, vault.WithSchema(schema), vault.WithRole(secService), quiet())
+	if err != nil {
+		return r, err
+	}
+	owner, err := vault.New(pool, vault.WithSchema(schema), quiet())
+	if err != nil {
+		return r, err
+	}
+	value := newSecret()
+	id, err := c.Store(ctx, "prune-bench/"+uuid.NewString(), value, "")
+	if err != nil {
+		return r, err
+	}
+
+	// retrieve runs the readers until stop is closed and returns their
+	// latencies.
+	retrieve := func(stop <-chan struct{}) (latencies, error) {
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			all  []time.Duration
+			errs []error
+			n    atomic.Int64
+		)
+		begin := time.Now()
+		for range pruneReaders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var mine []time.Duration
+				defer func() { mu.Lock(); all = append(all, mine...); mu.Unlock() }()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					t0 := time.Now()
+					got, err := c.Retrieve(ctx, id)
+					mine = append(mine, time.Since(t0))
+					if err == nil && got != value {
+						err = errors.New("retrieve returned another value")
+					}
+					if err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		<-stop
+		wg.Wait()
+		slices.Sort(all)
+		var rec bench.Recorder
+		rec.Add(all)
+		l := latencies{Stats: rec.Stats(time.Since(begin))}
+		if len(all) > 0 {
+			l.max = all[len(all)-1]
+		}
+		return l, errors.Join(errs...)
+	}
+
+	// Warm up: open the pool's connections and prepare the statements.
+	stop := make(chan struct{})
+	time.AfterFunc(200*time.Millisecond, func() { close(stop) })
+	if _, err := retrieve(stop); err != nil {
+		return r, err
+	}
+	stop = make(chan struct{})
+	time.AfterFunc(baseline, func() { close(stop) })
+	if r.baseline, err = retrieve(stop); err != nil {
+		return r, err
+	}
+
+	stop = make(chan struct{})
+	done := make(chan latencies, 1)
+	var readErr error
+	go func() {
+		l, err := retrieve(stop)
+		readErr = err
+		done <- l
+	}()
+	time.Sleep(100 * time.Millisecond) // the readers are running
+	start = time.Now()
+	deleted, err := owner.PruneAccessLog(ctx, cutoff)
+	r.prune = time.Since(start)
+	close(stop)
+	r.during = <-done
+	if err != nil {
+		return r, err
+	}
+	if readErr != nil {
+		return r, readErr
+	}
+	if deleted != int64(rows) {
+		return r, errors.New("the prune did not delete every old row")
+	}
+	t.Logf("prune of %d rows: %v; retrievals alone %s; during the prune %s", rows, r.prune, r.baseline, r.during)
+	return r, nil
+}
