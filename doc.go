@@ -130,7 +130,7 @@
 //     cost per page.
 //   - The access log ([Client.AccessLog]) records every successful
 //     operation with its [AccessRecord.Op]: store, put, retrieve, read,
-//     refresh, rotate, rollback, update, delete.
+//     refresh, rotate, rollback, update, delete, restore, purge.
 //
 // The OAuth refresh pattern, for providers that rotate the refresh token on
 // every use: fn runs once per version; concurrent callers wait and return
@@ -152,6 +152,20 @@
 // (store_credential, retrieve_credential, rotate_credential,
 // delete_credential) keep their behaviour and act on any namespace; the
 // credential_* functions are the namespace-scoped SQL API.
+//
+// # Operations
+//
+// [WithRecoveryWindow] makes deletes recoverable: [Client.Delete] then
+// hides a credential (every call treats it as an unknown id, and Put of
+// its name fails with [ErrPendingDeletion]) until [Client.Restore] brings
+// it back or, once the window has passed, [Client.Purge] removes it with
+// its Vault row; [Recoverable] and [WithoutRecovery] decide for one call.
+// [Client.Orphans] finds credentials that none of your tables references
+// (a Store whose id never reached its row), older than a grace period, and
+// [Client.DeleteOrphans] deletes them. [Client.PruneAccessLog] keeps the
+// access log bounded, deleting in short batches that calls never wait
+// for. Orphans, DeleteOrphans and PruneAccessLog run as the functions'
+// owner (a client without [WithRole]). See the README's "Operations".
 //
 // # Testing
 //
