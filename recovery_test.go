@@ -351,8 +351,23 @@ func TestDeleteOptions(t *testing.T) {
 	require.NoError(t, off.Delete(ctx, perCall))
 	require.Zero(t, rcVaultRows(t, b.tx, perCall), "WithRecoveryWindow(0) is no window")
 
+	// A Vault secret created without the library (default namespace) is
+	// recorded, then deleted into the window like any other.
+	var legacy uuid.UUID
+	legacyValue := newSecret()
+	require.NoError(t, b.tx.QueryRow(ctx, "SELECT vault.create_secret($1)", legacyValue).Scan(&legacy))
+	require.NoError(t, w.Delete(ctx, legacy))
+	_, err = w.Retrieve(ctx, legacy)
+	require.ErrorIs(t, err, vault.ErrNotFound)
+	code, _ := rcSQL(t, b.tx, "SELECT "+secIdent(schema)+".retrieve_credential($1)", legacy)
+	require.Equal(t, "P0002", code)
+	require.NoError(t, w.Restore(ctx, legacy))
+	got, err := w.Retrieve(ctx, legacy)
+	require.NoError(t, err)
+	require.True(t, got == legacyValue)
+
 	// Through SQL, the window is checked too.
-	code, _ := rcSQL(t, b.tx, "SELECT "+secIdent(schema)+".credential_delete_recoverable('', $1, interval '400 days')::text", uuid.New())
+	code, _ = rcSQL(t, b.tx, "SELECT "+secIdent(schema)+".credential_delete_recoverable('', $1, interval '400 days')::text", uuid.New())
 	require.Equal(t, "22023", code)
 	code, _ = rcSQL(t, b.tx, "SELECT "+secIdent(schema)+".credential_delete_recoverable('', $1, NULL)::text", uuid.New())
 	require.Equal(t, "22004", code)

@@ -1011,15 +1011,21 @@ $$;
 -- there was none), how many rows it held and how many were deleted. Ids
 -- follow time, so a caller walks from 0 and stops at the first batch that
 -- deletes nothing; each batch is its own short transaction, which
--- concurrent appends never wait for.
+-- concurrent appends never wait for. Both statements are range scans of
+-- the primary key whatever the plan cache decides (a join of the batch
+-- back to the table can be planned as a merge join over the whole key);
+-- jit is off so that no batch pays for compiling.
 CREATE FUNCTION @schema@.prune_access_log(p_before timestamptz, p_after_id bigint, p_limit integer)
 RETURNS TABLE (last_id bigint, examined integer, deleted integer)
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
+    v_after    bigint := coalesce(p_after_id, 0);
+    v_limit    integer := least(greatest(coalesce(p_limit, 10000), 1), 100000);
     v_last     bigint;
     v_examined integer;
     v_deleted  integer;
@@ -1027,22 +1033,21 @@ BEGIN
     IF p_before IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'prune_access_log: p_before must not be null';
     END IF;
-    WITH batch AS (
-        SELECT l.id, l.accessed_at
-          FROM @schema@.vault_access_log AS l
-         WHERE l.id OPERATOR(pg_catalog.>) coalesce(p_after_id, 0)
-         ORDER BY l.id
-         LIMIT least(greatest(coalesce(p_limit, 10000), 1), 100000)
-    ), gone AS (
-        DELETE FROM @schema@.vault_access_log AS l
-         USING batch AS b
-         WHERE l.id OPERATOR(pg_catalog.=) b.id AND b.accessed_at OPERATOR(pg_catalog.<) p_before
-        RETURNING l.id
-    )
-    SELECT (SELECT pg_catalog.max(b.id) FROM batch AS b),
-           (SELECT pg_catalog.count(*) FROM batch)::integer,
-           (SELECT pg_catalog.count(*) FROM gone)::integer
-      INTO v_last, v_examined, v_deleted;
+    SELECT pg_catalog.max(b.id), pg_catalog.count(*)::integer INTO v_last, v_examined
+      FROM (SELECT l.id
+              FROM @schema@.vault_access_log AS l
+             WHERE l.id OPERATOR(pg_catalog.>) v_after
+             ORDER BY l.id
+             LIMIT v_limit) AS b;
+    IF v_last IS NULL THEN
+        RETURN QUERY SELECT NULL::bigint, 0, 0;
+        RETURN;
+    END IF;
+    DELETE FROM @schema@.vault_access_log AS l
+     WHERE l.id OPERATOR(pg_catalog.>) v_after
+       AND l.id OPERATOR(pg_catalog.<=) v_last
+       AND l.accessed_at OPERATOR(pg_catalog.<) p_before;
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
     RETURN QUERY SELECT v_last, v_examined, v_deleted;
 END;
 $$;
