@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,11 +32,14 @@ const pruneReaders = 8
 // holds up retrievals: it fills the log with CREDVAULT_BENCH_PRUNE_ROWS
 // rows older than the cutoff (skipped when the variable is unset, so that
 // no normal run pays for it), then has 8 goroutines retrieve one
-// credential in a loop, first for 10 s alone (the baseline), then while
+// credential in a loop, first for 60 s alone (the baseline), then while
 // PruneAccessLog deletes every one of those rows. It runs on a throwaway
-// server of its own with fsync on, as in production, and reports the
-// prune's duration and rate and the retrievals' p50, p99 and maximum
-// latency in both phases:
+// server of its own with fsync on, as in production, and with
+// log_lock_waits on and deadlock_timeout = 10ms, so that every lock wait
+// longer than 10 ms is in the server log. It reports the prune's duration
+// and rate, the retrievals' p50, p99 and maximum latency and the calls
+// over 100 ms in both phases, and the lock waits and checkpoints the log
+// recorded during the prune:
 //
 //	CREDVAULT_BENCH_PRUNE_ROWS=10000000 go test -run '^$' -bench PruneAccessLog -benchtime 1x -timeout 2h .
 func BenchmarkPruneAccessLog(b *testing.B) {
@@ -45,7 +49,8 @@ func BenchmarkPruneAccessLog(b *testing.B) {
 	}
 	ctx := context.Background()
 	srv, err := testserver.Start(ctx, testserver.Options{
-		Settings:   map[string]string{"fsync": "on", "full_page_writes": "on"},
+		Settings: map[string]string{"fsync": "on", "full_page_writes": "on", "log_lock_waits": "on",
+			"deadlock_timeout": "10ms", "log_checkpoints": "on", "log_autovacuum_min_duration": "0"},
 		NoExternal: true,
 	})
 	require.NoError(b, err)
@@ -56,10 +61,18 @@ func BenchmarkPruneAccessLog(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		b.Logf("filling the access log with %d rows", rows)
-		r, err := measurePrune(ctx, b, db.URL, db.Schema, rows, 10*time.Second)
+		var logFrom int64
+		r, err := measurePrune(ctx, b, db.URL, db.Schema, rows, time.Minute, func() {
+			logFrom = logSize(b, srv.Cluster().LogPath())
+		})
 		require.NoError(b, err)
 		b.Logf("filled in %v; baseline %s; during the prune %s; prune %v (%.0f rows/s)",
 			r.fill.Round(time.Second), r.baseline, r.during, r.prune.Round(time.Millisecond), float64(rows)/r.prune.Seconds())
+		lockWaits, checkpoints, vacuums := scanServerLog(b, srv.Cluster().LogPath(), logFrom)
+		b.Logf("server log during the prune: %d lock waits over 10 ms, %d checkpoints, %d autovacuum runs", lockWaits, checkpoints, vacuums)
+		b.ReportMetric(float64(lockWaits), "lock-waits")
+		b.ReportMetric(float64(r.baseline.over100), "baseline-over-100ms")
+		b.ReportMetric(float64(r.during.over100), "during-over-100ms")
 		b.ReportMetric(r.prune.Seconds(), "prune-s")
 		b.ReportMetric(float64(rows)/r.prune.Seconds(), "rows/s")
 		b.ReportMetric(ms(r.baseline.max), "baseline-max-ms")
@@ -74,7 +87,7 @@ func BenchmarkPruneAccessLog(b *testing.B) {
 func TestPruneMeasurementRunsOnce(t *testing.T) {
 	t.Parallel()
 	db := vaulttest.NewDatabase(t)
-	r, err := measurePrune(context.Background(), t, db.URL, db.Schema, 20_000, 200*time.Millisecond)
+	r, err := measurePrune(context.Background(), t, db.URL, db.Schema, 20_000, 200*time.Millisecond, nil)
 	require.NoError(t, err)
 	require.Positive(t, r.baseline.N)
 	require.Positive(t, r.during.N)
@@ -83,12 +96,43 @@ func TestPruneMeasurementRunsOnce(t *testing.T) {
 
 type latencies struct {
 	bench.Stats
-	max time.Duration
+	max     time.Duration
+	over100 int // calls that took more than 100 ms
 }
 
 func (l latencies) String() string {
 	return "n=" + strconv.Itoa(l.N) + " p50=" + l.P50.Round(time.Microsecond).String() +
-		" p99=" + l.P99.Round(time.Microsecond).String() + " max=" + l.max.Round(time.Microsecond).String()
+		" p99=" + l.P99.Round(time.Microsecond).String() + " max=" + l.max.Round(time.Microsecond).String() +
+		" over100ms=" + strconv.Itoa(l.over100)
+}
+
+// logSize returns the size of the server log at path, where a later scan
+// starts.
+func logSize(t testing.TB, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	return fi.Size()
+}
+
+// scanServerLog counts, in the server log at path from offset from, the
+// lock waits log_lock_waits reported, the checkpoints and the autovacuum
+// runs.
+func scanServerLog(t testing.TB, path string, from int64) (lockWaits, checkpoints, vacuums int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b[min(from, int64(len(b))):]), "\n") {
+		switch {
+		case strings.Contains(line, "still waiting for"):
+			lockWaits++
+		case strings.Contains(line, "checkpoint starting"):
+			checkpoints++
+		case strings.Contains(line, "automatic vacuum of table"):
+			vacuums++
+		}
+	}
+	return lockWaits, checkpoints, vacuums
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -101,8 +145,10 @@ type pruneResult struct {
 // measurePrune fills the access log of the database at url with rows rows
 // older than a cutoff, in time order (ids follow time, as in a real log),
 // measures retrievals alone for baseline, then during a PruneAccessLog of
-// those rows, and checks that the prune deleted them all.
-func measurePrune(ctx context.Context, t testing.TB, url, schema string, rows int, baseline time.Duration) (pruneResult, error) {
+// those rows (calling beforePrune, if not nil, just before it), and checks
+// that the prune deleted them all.
+func measurePrune(ctx context.Context, t testing.TB, url, schema string, rows int, baseline time.Duration,
+	beforePrune func()) (pruneResult, error) {
 	var r pruneResult
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -202,6 +248,11 @@ func measurePrune(ctx context.Context, t testing.TB, url, schema string, rows in
 		if len(all) > 0 {
 			l.max = all[len(all)-1]
 		}
+		for _, d := range all {
+			if d > 100*time.Millisecond {
+				l.over100++
+			}
+		}
 		return l, errors.Join(errs...)
 	}
 
@@ -226,6 +277,9 @@ func measurePrune(ctx context.Context, t testing.TB, url, schema string, rows in
 		done <- l
 	}()
 	time.Sleep(100 * time.Millisecond) // the readers are running
+	if beforePrune != nil {
+		beforePrune()
+	}
 	start = time.Now()
 	deleted, err := owner.PruneAccessLog(ctx, cutoff)
 	r.prune = time.Since(start)
