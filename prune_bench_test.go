@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,16 +62,30 @@ func BenchmarkPruneAccessLog(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		b.Logf("filling the access log with %d rows", rows)
-		var logFrom int64
-		r, err := measurePrune(ctx, b, db.URL, db.Schema, rows, time.Minute, func() {
-			logFrom = logSize(b, srv.Cluster().LogPath())
+		logPath := srv.Cluster().LogPath()
+		marks := map[string]int64{}
+		r, err := measurePrune(ctx, b, db.URL, db.Schema, rows, time.Minute, func(phase string) {
+			marks[phase] = logSize(b, logPath)
 		})
 		require.NoError(b, err)
 		b.Logf("filled in %v; baseline %s; during the prune %s; prune %v (%.0f rows/s)",
 			r.fill.Round(time.Second), r.baseline, r.during, r.prune.Round(time.Millisecond), float64(rows)/r.prune.Seconds())
-		lockWaits, checkpoints, vacuums := scanServerLog(b, srv.Cluster().LogPath(), logFrom)
-		b.Logf("server log during the prune: %d lock waits over 10 ms, %d checkpoints, %d autovacuum runs", lockWaits, checkpoints, vacuums)
-		b.ReportMetric(float64(lockWaits), "lock-waits")
+		for _, phase := range []string{"baseline", "prune"} {
+			next := map[string]string{"baseline": "prune", "prune": "end"}[phase]
+			l := scanServerLog(b, logPath, marks[phase], marks[next])
+			for i, w := range l.lockWaits { // name the relations
+				if m := relationRE.FindStringSubmatch(w); m != nil {
+					var name string
+					if db.Pool.QueryRow(ctx, "SELECT $1::oid::regclass::text", m[1]).Scan(&name) == nil {
+						l.lockWaits[i] = strings.Replace(w, m[0], "relation "+name, 1)
+					}
+				}
+			}
+			b.Logf("server log, %s: %d lock waits over 10 ms %q (longest %v), %d checkpoints, %d autovacuum runs",
+				phase, len(l.lockWaits), l.lockWaits, l.longestWait, l.checkpoints, l.vacuums)
+			b.ReportMetric(ms(l.longestWait), phase+"-longest-lock-wait-ms")
+			b.ReportMetric(float64(len(l.lockWaits)), phase+"-lock-waits")
+		}
 		b.ReportMetric(float64(r.baseline.over100), "baseline-over-100ms")
 		b.ReportMetric(float64(r.during.over100), "during-over-100ms")
 		b.ReportMetric(r.prune.Seconds(), "prune-s")
@@ -87,7 +102,7 @@ func BenchmarkPruneAccessLog(b *testing.B) {
 func TestPruneMeasurementRunsOnce(t *testing.T) {
 	t.Parallel()
 	db := vaulttest.NewDatabase(t)
-	r, err := measurePrune(context.Background(), t, db.URL, db.Schema, 20_000, 200*time.Millisecond, nil)
+	r, err := measurePrune(context.Background(), t, db.URL, db.Schema, 20_000, 200*time.Millisecond, func(string) {})
 	require.NoError(t, err)
 	require.Positive(t, r.baseline.N)
 	require.Positive(t, r.during.N)
@@ -106,6 +121,8 @@ func (l latencies) String() string {
 		" over100ms=" + strconv.Itoa(l.over100)
 }
 
+var relationRE = regexp.MustCompile(`relation (\d+)`)
+
 // logSize returns the size of the server log at path, where a later scan
 // starts.
 func logSize(t testing.TB, path string) int64 {
@@ -115,24 +132,38 @@ func logSize(t testing.TB, path string) int64 {
 	return fi.Size()
 }
 
-// scanServerLog counts, in the server log at path from offset from, the
-// lock waits log_lock_waits reported, the checkpoints and the autovacuum
-// runs.
-func scanServerLog(t testing.TB, path string, from int64) (lockWaits, checkpoints, vacuums int) {
+type logSummary struct {
+	lockWaits            []string      // what was waited for, as log_lock_waits says
+	longestWait          time.Duration // of the waits reported as acquired
+	checkpoints, vacuums int
+}
+
+// scanServerLog summarizes the server log at path between the offsets
+// from and to: the lock waits log_lock_waits reported (the lock, not the
+// statement), the checkpoints and the autovacuum runs.
+func scanServerLog(t testing.TB, path string, from, to int64) logSummary {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
-	for _, line := range strings.Split(string(b[min(from, int64(len(b))):]), "\n") {
+	to = min(to, int64(len(b)))
+	var l logSummary
+	for _, line := range strings.Split(string(b[min(from, to):to]), "\n") {
 		switch {
 		case strings.Contains(line, "still waiting for"):
-			lockWaits++
+			_, what, _ := strings.Cut(line, "still waiting for ")
+			l.lockWaits = append(l.lockWaits, what)
+		case strings.Contains(line, " acquired ") && strings.HasSuffix(line, " ms"):
+			i := strings.LastIndex(line, " after ")
+			if ms, err := strconv.ParseFloat(strings.TrimSuffix(line[i+len(" after "):], " ms"), 64); i > 0 && err == nil {
+				l.longestWait = max(l.longestWait, time.Duration(ms*float64(time.Millisecond)))
+			}
 		case strings.Contains(line, "checkpoint starting"):
-			checkpoints++
+			l.checkpoints++
 		case strings.Contains(line, "automatic vacuum of table"):
-			vacuums++
+			l.vacuums++
 		}
 	}
-	return lockWaits, checkpoints, vacuums
+	return l
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -145,10 +176,10 @@ type pruneResult struct {
 // measurePrune fills the access log of the database at url with rows rows
 // older than a cutoff, in time order (ids follow time, as in a real log),
 // measures retrievals alone for baseline, then during a PruneAccessLog of
-// those rows (calling beforePrune, if not nil, just before it), and checks
-// that the prune deleted them all.
+// those rows, and checks that the prune deleted them all. It calls mark
+// with "baseline", "prune" and "end" as each phase begins or ends.
 func measurePrune(ctx context.Context, t testing.TB, url, schema string, rows int, baseline time.Duration,
-	beforePrune func()) (pruneResult, error) {
+	mark func(phase string)) (pruneResult, error) {
 	var r pruneResult
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -263,6 +294,7 @@ func measurePrune(ctx context.Context, t testing.TB, url, schema string, rows in
 		return r, err
 	}
 	stop = make(chan struct{})
+	mark("baseline")
 	time.AfterFunc(baseline, func() { close(stop) })
 	if r.baseline, err = retrieve(stop); err != nil {
 		return r, err
@@ -277,14 +309,13 @@ func measurePrune(ctx context.Context, t testing.TB, url, schema string, rows in
 		done <- l
 	}()
 	time.Sleep(100 * time.Millisecond) // the readers are running
-	if beforePrune != nil {
-		beforePrune()
-	}
+	mark("prune")
 	start = time.Now()
 	deleted, err := owner.PruneAccessLog(ctx, cutoff)
 	r.prune = time.Since(start)
 	close(stop)
 	r.during = <-done
+	mark("end")
 	if err != nil {
 		return r, err
 	}
