@@ -706,3 +706,30 @@ func TestPruneAccessLog(t *testing.T) {
 	_, err = owner.PruneAccessLog(ctx, time.Time{})
 	require.ErrorIs(t, err, vault.ErrInvalidArgument)
 }
+
+// TestOrphansInOddSchema installs into a schema whose name holds quotes,
+// which the orphan functions' dynamic SQL must not take for delimiters.
+func TestOrphansInOddSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	schema := `it's "odd"; --`
+	owner := rcOwner(t, db.Pool, schema, "")
+	require.NoError(t, owner.Migrate(ctx))
+	tx := vaulttest.Tx(t, db.Pool)
+	c := rcClient(t, tx, schema, "")
+	owner = rcOwner(t, tx, schema, "", vault.WithRecoveryWindow(time.Hour))
+	id, err := c.Store(ctx, "odd/orphan", newSecret(), "")
+	require.NoError(t, err)
+	rcAge(t, tx, schema, id, 2*time.Hour)
+	_, err = tx.Exec(ctx, "CREATE TABLE public.odd_refs (secret_id uuid)")
+	require.NoError(t, err)
+	cols := []vault.Column{{Schema: "public", Table: "odd_refs", Name: "secret_id"}}
+	got, err := rcOrphans(t, owner, vault.OrphanFilter{ReferencedBy: cols})
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{id}, got)
+	deleted, err := owner.DeleteOrphans(ctx, vault.OrphanFilter{ReferencedBy: cols})
+	require.NoError(t, err)
+	require.Len(t, deleted, 1)
+	require.NoError(t, c.Restore(ctx, id))
+}

@@ -919,7 +919,11 @@ SET search_path = pg_catalog, pg_temp
 SET row_security = off
 AS $$
 DECLARE
-    v_cond text;
+    v_cond  text;
+    -- The bookkeeping table's name, quoted, from its row type rather than a
+    -- literal (the schema's name may hold quotes): search_path does not
+    -- include the schema, so regtype's output qualifies it.
+    v_table text := pg_catalog.pg_typeof(NULL::@schema@.vault_credentials)::pg_catalog.text;
 BEGIN
     IF p_namespace IS NOT NULL THEN
         PERFORM @schema@._credential_check_namespace('credential_orphans', p_namespace);
@@ -931,7 +935,7 @@ BEGIN
     RETURN QUERY EXECUTE
         'SELECT c.id, c.namespace::text, c.name::text, c.description, c.version, c.expires_at, c.created_at, c.updated_at, '
         '       NULL::timestamptz '
-        '  FROM @schema@.vault_credentials AS c '
+        '  FROM ' OPERATOR(pg_catalog.||) v_table OPERATOR(pg_catalog.||) ' AS c '
         ' WHERE ($1::text IS NULL OR c.namespace OPERATOR(pg_catalog.=) $1::text) '
         '   AND c.deleted_at IS NULL '
         '   AND c.created_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $2::interval) '
@@ -968,8 +972,9 @@ SET row_security = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_cond text;
-    r      record;
+    v_cond  text;
+    v_table text := pg_catalog.pg_typeof(NULL::@schema@.vault_credentials)::pg_catalog.text;
+    r       record;
 BEGIN
     IF p_namespace IS NOT NULL THEN
         PERFORM @schema@._credential_check_namespace('credential_delete_orphans', p_namespace);
@@ -981,7 +986,7 @@ BEGIN
     FOR r IN EXECUTE
         'SELECT c.id, c.namespace::text AS namespace, c.name::text AS name, c.description, c.version, c.expires_at, '
         '       c.created_at, c.updated_at '
-        '  FROM @schema@.vault_credentials AS c '
+        '  FROM ' OPERATOR(pg_catalog.||) v_table OPERATOR(pg_catalog.||) ' AS c '
         ' WHERE ($1::text IS NULL OR c.namespace OPERATOR(pg_catalog.=) $1::text) '
         '   AND c.deleted_at IS NULL '
         '   AND c.created_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $2::interval) '
