@@ -68,7 +68,7 @@ COMMENT ON COLUMN @schema@.vault_credentials.purge_after IS
     'and its Vault row after it. NULL exactly when deleted_at is.';
 COMMENT ON COLUMN @schema@.vault_credentials.adopted IS
     'True when the row was recorded from an existing Vault secret rather than created by credential_store or '
-    'credential_put (and for every row recorded before migration 0005): credential_orphans leaves such rows '
+    'credential_put (and for every row recorded before the credential_recovery migration): credential_orphans leaves such rows '
     'out unless asked.';
 COMMENT ON COLUMN @schema@.vault_access_log.op IS
     'The operation: store, put, retrieve, read, refresh (reads), rotate, rollback, update, delete, restore, purge. '
