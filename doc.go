@@ -132,7 +132,7 @@
 //     cost per page.
 //   - The access log ([Client.AccessLog]) records every successful
 //     operation with its [AccessRecord.Op]: store, put, retrieve, read,
-//     refresh, rotate, rollback, update, delete.
+//     refresh, rotate, rollback, update, delete, restore, purge.
 //
 // The OAuth refresh pattern, for providers that rotate the refresh token on
 // every use: fn runs once per version; concurrent callers wait and return
@@ -167,6 +167,20 @@
 // the owner only. Package github.com/credvault/vault/bundle encrypts the
 // stream in between with age, in a documented, versioned format; this
 // package does not depend on age.
+//
+// # Operations
+//
+// [WithRecoveryWindow] makes deletes recoverable: [Client.Delete] then
+// hides a credential (every call treats it as an unknown id, and Put of
+// its name fails with [ErrPendingDeletion]) until [Client.Restore] brings
+// it back or, once the window has passed, [Client.Purge] removes it with
+// its Vault row; [Recoverable] and [WithoutRecovery] decide for one call.
+// [Client.Orphans] finds credentials that none of your tables references
+// (a Store whose id never reached its row), older than a grace period, and
+// [Client.DeleteOrphans] deletes them. [Client.PruneAccessLog] keeps the
+// access log bounded, deleting in short batches that calls never wait
+// for. Orphans, DeleteOrphans and PruneAccessLog run as the functions'
+// owner (a client without [WithRole]). See the README's "Operations".
 //
 // # Testing
 //

@@ -140,6 +140,14 @@ var (
 	// ErrAlreadyExists means the name is already used by another credential
 	// of the namespace, for example by [Client.Update] (SQLSTATE 23505).
 	ErrAlreadyExists = errors.New("vault: credential name already in use")
+
+	// ErrPendingDeletion means the name belongs to a credential deleted
+	// into its recovery window (SQLSTATE VA004; see [WithRecoveryWindow]):
+	// [Client.Put] neither updates it nor creates a second credential
+	// beside it, and [Client.Update] does not give its name to another.
+	// [Client.Restore] it, or delete it for good with [WithoutRecovery],
+	// or wait for [Client.Purge].
+	ErrPendingDeletion = errors.New("vault: name held by a credential pending deletion")
 )
 
 // Error is the error type of every [Client] operation. It carries the
@@ -150,7 +158,7 @@ var (
 //	var pgErr *pgconn.PgError
 //	if errors.As(err, &pgErr) { log.Println(pgErr.Code) }
 type Error struct {
-	Op   string    // "store", "retrieve", "put", "read", "rotate", "refresh", "rollback", "update", "delete", "lookup", "list", "access_log", "migrate", ...
+	Op   string    // "store", "retrieve", "put", "read", "rotate", "refresh", "rollback", "update", "delete", "lookup", "list", "restore", "purge", "orphans", "delete_orphans", "access_log", "prune_access_log", "migrate", ...
 	ID   uuid.UUID // the credential's id, when the call has one
 	Name string    // the credential's name (store), or a migration's file; never a value
 	Kind error     // one of the sentinels in this package, [context.Canceled], [context.DeadlineExceeded], or nil
@@ -211,6 +219,7 @@ const (
 	codePlaintextCredential  = "VA001"
 	codeCompatKeyUnavailable = "VA002"
 	codeVersionMismatch      = "VA003"
+	codePendingDeletion      = "VA004"
 	codeTransactionTimeout   = "25P04"
 )
 
@@ -302,6 +311,12 @@ var kinds = [...]kind{
 		err: ErrVersionMismatch, outcome: "version_mismatch", level: slog.LevelInfo, anyStatement: true,
 		codes: []string{codeVersionMismatch},
 		hint:  "the credential changed since the version you expected (IfVersion): read it again and decide with its current version",
+	},
+	{
+		err: ErrPendingDeletion, outcome: "pending_deletion", level: slog.LevelInfo, anyStatement: true,
+		codes: []string{codePendingDeletion},
+		hint: "a credential deleted into its recovery window still holds the name: Restore it (List with Deleted " +
+			"shows its id), or remove it for good with Delete and WithoutRecovery, before using the name again",
 	},
 	{
 		err: ErrInUse, outcome: "in_use", level: slog.LevelInfo,

@@ -47,6 +47,7 @@ var kindNames = map[string]error{
 	"ErrServer":                vault.ErrServer,
 	"ErrVersionMismatch":       vault.ErrVersionMismatch,
 	"ErrAlreadyExists":         vault.ErrAlreadyExists,
+	"ErrPendingDeletion":       vault.ErrPendingDeletion,
 	"context.Canceled":         context.Canceled,
 	"context.DeadlineExceeded": context.DeadlineExceeded,
 }

@@ -505,6 +505,9 @@ func (c *Client) All(ctx context.Context, filter ListFilter) iter.Seq2[Credentia
 }
 
 func (c *Client) listPage(ctx context.Context, f ListFilter) ([]Credential, error) {
+	if f.Deleted {
+		return c.listDeleted(ctx, f)
+	}
 	if f.Limit == 0 {
 		f.Limit = 100
 	}

@@ -35,6 +35,11 @@ type ListFilter struct {
 	After Cursor
 	// Limit is the maximum number of rows, 1 to [MaxListLimit]. Default 100.
 	Limit int
+	// Deleted lists, instead of the live credentials, those deleted into
+	// a recovery window (see [WithRecoveryWindow]) that [Client.Purge] has
+	// not removed yet, in name order, with DeletedAt and PurgeAfter set.
+	// NotRotatedSince and ExpiresBefore must be zero with it.
+	Deleted bool
 }
 
 // Credential is a credential's metadata. It never holds the value.
@@ -48,6 +53,8 @@ type Credential struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time // last change of the value (Store, Put, Rotate, Rollback, Refresh)
 	LastRetrievedAt time.Time // zero if never retrieved; set by List (and All) only
+	DeletedAt       time.Time // when it was deleted into its recovery window; set by List with Deleted only
+	PurgeAfter      time.Time // end of its recovery window; set by List with Deleted only
 }
 
 // List returns the metadata of the client's namespace's credentials that

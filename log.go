@@ -58,7 +58,7 @@ func (c *Client) logCall(ctx context.Context, op string, id uuid.UUID, name stri
 type AccessRecord struct {
 	ID              int64      // the row's own id, increasing
 	SecretID        uuid.UUID  // the credential
-	Op              string     // "store", "put", "retrieve", "read", "refresh", "rotate", "rollback", "update", "delete", "export" or "import"
+	Op              string     // "store", "put", "retrieve", "read", "refresh", "rotate", "rollback", "update", "delete", "restore", "purge", "export" or "import"
 	AccessedAt      time.Time  // transaction time of the operation
 	SessionUser     string     // the login role of the session (session_user)
 	CurrentUser     string     // the role the caller ran as (SET ROLE), or the login role

@@ -113,6 +113,19 @@ func TestRoleMatrix(t *testing.T) {
 			"matrix/"+uuid.NewString(), newSecret()), owners},
 		{"remap_credential_references", "EXECUTE", secSQL("SELECT "+s+".remap_credential_references('public', $1, 'v')", strings.TrimPrefix(guardName, "public.")), owners},
 		{"list_credential_imports", "EXECUTE", secSQL("SELECT count(*) FROM " + s + ".list_credential_imports(gen_random_uuid(), NULL, 10)"), owners},
+		{"credential_delete_recoverable", "EXECUTE", secSQL("SELECT "+s+".credential_delete_recoverable('', $1, interval '1 hour')", id), both},
+		{"credential_restore", "EXECUTE", secSQL("SELECT "+s+".credential_delete_recoverable('', $1, interval '1 hour'), "+
+			s+".credential_restore('', $1)", id), both},
+		{"credential_list_deleted", "EXECUTE", secSQL("SELECT count(*) FROM " + s + ".credential_list_deleted('', NULL, NULL, 10)"), both},
+		{"credential_purge", "EXECUTE", secSQL("SELECT count(*) FROM " + s + ".credential_purge('', NULL, NULL, 10)"), both},
+		{"credential_destroy", "EXECUTE", secSQL("SELECT "+s+".credential_destroy('', $1)", uuid.New()), both},
+		{"credential_orphans", "EXECUTE", secSQL("SELECT count(*) FROM "+s+".credential_orphans('', ARRAY[$1], ARRAY['vault_credentials'], "+
+			"ARRAY['id'], interval '1 hour', false, NULL, 10)", db.Schema), owners},
+		{"credential_delete_orphans", "EXECUTE", secSQL("SELECT count(*) FROM "+s+".credential_delete_orphans('', ARRAY[$1], "+
+			"ARRAY['vault_credentials'], ARRAY['id'], interval '1 hour', false, NULL, 10, NULL)", db.Schema), owners},
+		{"prune_access_log", "EXECUTE", secSQL("SELECT deleted FROM " + s + ".prune_access_log('-infinity', 0, 10)"), owners},
+		{"_credential_orphan_condition", "EXECUTE", secSQL("SELECT "+s+"._credential_orphan_condition(ARRAY[$1], "+
+			"ARRAY['vault_credentials'], ARRAY['id'])", db.Schema), owners},
 		{"_credential_write", "EXECUTE", secSQL("SELECT "+s+"._credential_write($1, $2, NULL, 'forged')", id, newSecret()), owners},
 		{"_credential_audit", "EXECUTE", secSQL("SELECT "+s+"._credential_audit($1, 'forged')", id), owners},
 		{"guard_plaintext_credentials", "EXECUTE", secSQL("SELECT "+s+".guard_plaintext_credentials($1::oid::regclass)", guardTable), owners},
@@ -280,7 +293,8 @@ func secCatalogViolations(t *testing.T, tx pgx.Tx, schema string) []string {
 	credentialAPI := []string{"store_credential", "retrieve_credential", "rotate_credential", "delete_credential", "list_credentials",
 		"credential_store", "credential_retrieve", "credential_rotate", "credential_delete", "credential_list", "credential_put",
 		"credential_lookup", "credential_read", "credential_rollback", "credential_update", "credential_refresh_begin",
-		"credential_refresh_finish", "credential_get"}
+		"credential_refresh_finish", "credential_get", "credential_delete_recoverable", "credential_destroy", "credential_restore",
+		"credential_purge", "credential_list_deleted"}
 
 	rows, err := tx.Query(ctx, `
 SELECT p.oid::regprocedure::text, p.proname, p.prosecdef, pg_get_userbyid(p.proowner),

@@ -62,6 +62,7 @@ type Client struct {
 	qStore, qRetrieve, qRotate, qDelete, qAccessLog, qList string
 	lifecycle
 	transfer
+	recovery
 }
 
 // Option configures a [Client]. Options are applied in order by [New], which
@@ -158,6 +159,7 @@ func New(db DB, opts ...Option) (*Client, error) {
 	c.qList = "SELECT * FROM " + s + ".credential_list($1, $2, $3, $4, $5, $6, $7, $8)"
 	c.lifecycle = newLifecycle(s)
 	c.transfer = newTransfer(s)
+	c.recovery.init(s)
 	c.qAccessLog = "SELECT id, secret_id, op, accessed_at, session_user_name, current_user_name, jwt_role, jwt_sub, " +
 		"application_name, pg_catalog.host(client_addr) FROM " + s + ".vault_access_log " +
 		"WHERE secret_id OPERATOR(pg_catalog.=) $1 " +
@@ -265,16 +267,22 @@ func (c *Client) Rotate(ctx context.Context, id uuid.UUID, newSecret string, opt
 
 // Delete removes the credential from Vault. It is idempotent: deleting an
 // unknown id, or another namespace's credential (which stays), returns nil.
+// With a recovery window ([WithRecoveryWindow], or [Recoverable] for this
+// call) the credential is hidden instead, until [Client.Restore] or
+// [Client.Purge]; a credential already hidden that way is, to Delete, an
+// unknown id, except with [WithoutRecovery], which removes it now.
 //
-// Errors: [ErrInvalidArgument] (nil id), [ErrInUse] (a row of another table
-// references the credential through a foreign key), [ErrPermissionDenied],
-// [ErrReadOnly], [ErrNotMigrated].
-func (c *Client) Delete(ctx context.Context, id uuid.UUID) error {
+// Errors: [ErrInvalidArgument] (nil id, conflicting or out-of-range
+// options), [ErrInUse] (a row of another table references the credential
+// through a foreign key), [ErrPermissionDenied], [ErrReadOnly],
+// [ErrNotMigrated].
+func (c *Client) Delete(ctx context.Context, id uuid.UUID, opts ...DeleteOption) error {
 	return c.do(ctx, call{op: "delete", id: &id}, func() error {
-		if err := checkID(id); err != nil {
+		sql, args, err := c.deleteCall(id, opts)
+		if err := cmp.Or(checkID(id), err); err != nil {
 			return err
 		}
-		return c.queryRow(ctx, nil, c.qDelete, c.ns, id)
+		return c.queryRow(ctx, nil, sql, args...)
 	})
 }
 

@@ -819,8 +819,8 @@ BEGIN
                 ERRCODE = 'VA001',
                 MESSAGE = pg_catalog.format('plaintext credential rejected: column %I of %I.%I holds what looks like a plaintext credential (%s)',
                                             col, TG_TABLE_SCHEMA, TG_TABLE_NAME, kind),
-                HINT = 'keep only a Vault secret id here: store the value with the Go client (Client.Store or Client.Put) '
-                       'or with the SQL function @schema@.store_credential(), and save the id it returns';
+                -- dollar-quoted: the schema's quoted name may hold a quote
+                HINT = $hint$keep only a Vault secret id here: store the value with the Go client (Client.Store or Client.Put) or with the SQL function @schema@.store_credential(), and save the id it returns$hint$;
         END IF;
     END LOOP;
 
@@ -893,7 +893,7 @@ AS $fn$
         SELECT DISTINCT tr.tgrelid AS rel
           FROM pg_catalog.pg_trigger AS tr
          WHERE tr.tgname OPERATOR(pg_catalog.=) 'credvault_reject_plaintext'
-           AND tr.tgfoid OPERATOR(pg_catalog.=) '@schema@.reject_plaintext_credentials()'::pg_catalog.regprocedure::oid
+           AND tr.tgfoid OPERATOR(pg_catalog.=) $rp$@schema@.reject_plaintext_credentials()$rp$::pg_catalog.regprocedure::oid
     ), holders AS (
         SELECT g.rel, c.relowner AS holder, 'owner'::text AS via
           FROM guarded AS g JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) g.rel
@@ -934,7 +934,7 @@ AS $fn$
         SELECT tr.tgrelid AS rel, tr.tgenabled
           FROM pg_catalog.pg_trigger AS tr
          WHERE tr.tgname OPERATOR(pg_catalog.=) 'credvault_reject_plaintext'
-           AND tr.tgfoid OPERATOR(pg_catalog.=) '@schema@.reject_plaintext_credentials()'::pg_catalog.regprocedure::oid
+           AND tr.tgfoid OPERATOR(pg_catalog.=) $rp$@schema@.reject_plaintext_credentials()$rp$::pg_catalog.regprocedure::oid
     )
     SELECT p.rel::regclass, p.problem
       FROM (SELECT g.rel, 'the trigger credvault_reject_plaintext is disabled' AS problem
@@ -975,7 +975,7 @@ BEGIN
           FROM pg_catalog.pg_trigger AS tr
           JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) tr.tgrelid
          WHERE tr.tgname OPERATOR(pg_catalog.=) 'credvault_reject_plaintext'
-           AND tr.tgfoid OPERATOR(pg_catalog.=) '@schema@.reject_plaintext_credentials()'::pg_catalog.regprocedure::oid
+           AND tr.tgfoid OPERATOR(pg_catalog.=) $rp$@schema@.reject_plaintext_credentials()$rp$::pg_catalog.regprocedure::oid
            AND NOT c.relispartition
     LOOP
         IF pg_catalog.has_table_privilege(rel, 'TRIGGER') THEN

@@ -540,7 +540,7 @@ func TestCLIDetails(t *testing.T) {
 	require.Contains(t, r.stderr, "migrate, store, put, lookup, retrieve")
 	r = h.run("", "list", "--frobnicate")
 	require.Equal(t, cli.ExitUsage, r.code)
-	require.Regexp(t, `^credvault list: unknown flag .*; it takes --after, --database-url, --expires-before, --json, --limit, --namespace, --older-than, --prefix, --role, --schema, --verbose\n$`, r.stderr)
+	require.Regexp(t, `^credvault list: unknown flag .*; it takes --after, --database-url, --deleted, --expires-before, --json, --limit, --namespace, --older-than, --prefix, --role, --schema, --verbose\n$`, r.stderr)
 	require.NotContains(t, r.stderr, "frobnicate")
 
 	// Errors name the command and the id once.

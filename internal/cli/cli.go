@@ -92,7 +92,7 @@ type command struct {
 // commands lists the subcommands in the order of the help text.
 var commands = []*command{
 	migrateCmd, storeCmd, putCmd, lookupCmd, retrieveCmd, readCmd, rotateCmd, rollbackCmd, updateCmd, deleteCmd,
-	listCmd, auditCmd, sqlCmd, doctorCmd, exportCmd, importCmd,
+	restoreCmd, purgeCmd, listCmd, orphansCmd, auditCmd, auditPruneCmd, sqlCmd, doctorCmd, exportCmd, importCmd,
 }
 
 // commandNames lists the commands' names, for messages.
@@ -123,6 +123,17 @@ func findCommand(name string) *command {
 	return nil
 }
 
+// lookupCommand finds the command args start with, a two-word one
+// ("audit prune") first, and returns it with the arguments after its name.
+func lookupCommand(args []string) (*command, []string) {
+	if len(args) > 1 {
+		if c := findCommand(args[0] + " " + args[1]); c != nil {
+			return c, args[2:]
+		}
+	}
+	return findCommand(args[0]), args[1:]
+}
+
 // Main runs the credvault command with args (without the program name)
 // and returns its exit status.
 func Main(ctx context.Context, args []string, stdio IO) int {
@@ -137,7 +148,7 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	switch name {
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 && name == "help" {
-			if c := findCommand(args[1]); c != nil {
+			if c, _ := lookupCommand(args[1:]); c != nil {
 				fs := newFlagSet(c, &session{io: stdio, cmd: c})
 				c.setup(fs)
 				printHelp(stdio.Stdout, c, fs)
@@ -150,7 +161,7 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		printMainHelp(stdio.Stdout)
 		return ExitOK
 	}
-	c := findCommand(name)
+	c, rest := lookupCommand(args)
 	if c == nil {
 		if strings.HasPrefix(name, "-") {
 			// Never repeat the flag: it may be a secret typed in the wrong place.
@@ -164,7 +175,7 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	s := &session{io: stdio, cmd: c}
 	fs := newFlagSet(c, s)
 	run := c.setup(fs)
-	positional, err := parseInterspersed(fs, args[1:])
+	positional, err := parseInterspersed(fs, rest)
 	if errors.Is(err, flag.ErrHelp) {
 		printHelp(stdio.Stdout, c, fs)
 		return ExitOK
@@ -241,9 +252,11 @@ func hint(c *command, s *session, err error) string {
 		return fmt.Sprintf("the credential functions are not in schema %q: pass the --schema you migrated (or set %s), "+
 			"or install them with 'credvault migrate --schema %s'; 'credvault doctor' says which schema works on this server",
 			s.schema, EnvSchema, s.schema)
+	case (errors.Is(err, vault.ErrPermissionDenied) || errors.Is(err, vault.ErrOwnerPrivilege)) && c.name == "orphans":
+		return "orphans reads your tables as the role that ran migrate: connect as that role (postgres on Supabase), do not pass --role, and grant it SELECT on the --referenced-by columns"
 	case errors.Is(err, vault.ErrOwnerPrivilege):
 		return vault.Hint(err) + "; 'credvault doctor' lists what it lacks"
-	case errors.Is(err, vault.ErrPermissionDenied) && c.name == "audit":
+	case errors.Is(err, vault.ErrPermissionDenied) && (c.name == "audit" || c.name == "audit prune"):
 		return "the access log is readable only by the role that ran migrate: connect as that role (postgres on Supabase) and do not pass --role"
 	case errors.Is(err, vault.ErrPermissionDenied) && c.conn == connRole:
 		return "the credential functions are executable by service_role only: connect as a member of it (postgres on Supabase) and keep --role (or $" + EnvRole + ") service_role"
@@ -414,7 +427,7 @@ Usage:
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-11s %s\n", c.name, c.summary)
 	}
 	b.WriteString(`
 Run 'credvault <command> --help' for a command's flags.

@@ -183,21 +183,31 @@ ID' prints it): otherwise nothing changes and the command fails.
 
 var deleteCmd = &command{
 	name:     "delete",
-	synopsis: "ID",
+	synopsis: "ID [--recovery-window AGE | --without-recovery]",
 	summary:  "delete a credential from Vault (idempotent)",
 	conn:     connRole,
 	help: `
 Deletes the credential from Vault and says whether there was one: deleting
 an id that does not exist succeeds too (exit 0), so the command can be
 retried. A credential of another --namespace is left alone, as an unknown id
-is. The access log keeps its rows.`,
+is. The access log keeps its rows. With --recovery-window the credential is
+hidden instead, 'credvault restore' brings it back until AGE has passed and
+'credvault purge' removes it afterwards; --without-recovery also removes one
+hidden that way.`,
 	setup: func(fs *flag.FlagSet) runFunc {
+		window := &ageFlag{}
+		fs.Var(window, "recovery-window", "delete into a recovery window of `AGE` (1s to 365d)")
+		without := fs.Bool("without-recovery", false, "delete for good now, also a credential in its recovery window")
 		return func(ctx context.Context, s *session, args []string) error {
 			id, err := idArg(args)
 			if err != nil {
 				return err
 			}
-			existed, err := s.deleteCredential(ctx, id)
+			opts, err := deleteOptions(window, *without)
+			if err != nil {
+				return err
+			}
+			existed, err := s.deleteCredential(ctx, id, opts...)
 			switch {
 			case err != nil:
 				return err
@@ -219,7 +229,7 @@ is. The access log keeps its rows.`,
 // look-up failed (a schema migrated before Get existed, or a role that may
 // not call it). The look-up runs in a savepoint rolled back at once, so it
 // changes nothing and its failure does not stop the delete.
-func (s *session) deleteCredential(ctx context.Context, id uuid.UUID) (existed *bool, err error) {
+func (s *session) deleteCredential(ctx context.Context, id uuid.UUID, opts ...vault.DeleteOption) (existed *bool, err error) {
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -245,14 +255,14 @@ func (s *session) deleteCredential(ctx context.Context, id uuid.UUID) (existed *
 		if err != nil {
 			return err
 		}
-		return c.Delete(ctx, id)
+		return c.Delete(ctx, id, opts...)
 	})
 	return existed, err
 }
 
 var listCmd = &command{
 	name:     "list",
-	synopsis: "[--prefix P] [--older-than AGE] [--expires-before TIME] [--limit N] [--after CURSOR] [--json]",
+	synopsis: "[--prefix P] [--older-than AGE | --deleted] [--expires-before TIME] [--limit N] [--after CURSOR] [--json]",
 	summary:  "list credentials' metadata, by name, a page at a time",
 	conn:     connRole,
 	help: `
@@ -280,6 +290,7 @@ own "cursor".
 		expiresBefore := fs.String("expires-before", "", "only credentials expiring before `TIME` (RFC 3339, or an age from now: 10m, 7d), soonest first")
 		after := fs.String("after", "", "continue after `CURSOR`, as printed at the end of the previous page")
 		asJSON := fs.Bool("json", false, "print JSON instead of a table")
+		deleted := fs.Bool("deleted", false, "list the credentials deleted into a recovery window instead, with when they will be purged")
 		return func(ctx context.Context, s *session, args []string) error {
 			if err := wantArgs(args, 0); err != nil {
 				return err
@@ -287,7 +298,10 @@ own "cursor".
 			if *limit < 1 || *limit > vault.MaxListLimit {
 				return usagef("--limit must be between 1 and %d", vault.MaxListLimit)
 			}
-			filter := vault.ListFilter{NamePrefix: *prefix, Limit: *limit}
+			if *deleted && *olderThan != "" {
+				return usagef("--deleted lists by name only: drop --older-than")
+			}
+			filter := vault.ListFilter{NamePrefix: *prefix, Limit: *limit, Deleted: *deleted}
 			if *after != "" {
 				cursor, err := vault.ParseCursor(*after)
 				if err != nil {
@@ -317,6 +331,9 @@ own "cursor".
 			if err != nil {
 				return err
 			}
+			if *deleted {
+				return writeDeleted(s.io.Stdout, creds, *asJSON)
+			}
 			if *asJSON {
 				err = writeCredentialsJSON(s.io.Stdout, creds, true)
 			} else {
@@ -337,12 +354,14 @@ var auditCmd = &command{
 	conn:     connOwner,
 	help: `
 Prints the access log of a credential: one row per successful operation
-(store, put, retrieve, read, refresh, rotate, rollback, update, delete), with
-the time, the operation, the session's login role, the role it ran as, the
-JWT role and subject when the call came through PostgREST, the application
-name and the client address. The log is kept by id in every namespace; the
-rows of a deleted credential stay. Only the role that ran migrate may read the log, so
-connect as it (postgres on Supabase); audit takes no --role.`,
+(store, put, retrieve, read, refresh, rotate, rollback, update, delete,
+restore, purge, export, import), with the time, the operation, the session's
+login role, the role it ran as, the JWT role and subject when the call came
+through PostgREST, the application name and the client address. The log is
+kept by id in every namespace; the rows of a deleted credential stay. Only
+the role that ran migrate may read the log, so connect as it (postgres on
+Supabase); audit takes no --role. To delete old rows, see
+'credvault audit prune --help'.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		limit := fs.Int("limit", 50, "at most `N` rows")
 		asJSON := fs.Bool("json", false, "print JSON instead of a table")

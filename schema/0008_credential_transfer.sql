@@ -112,6 +112,7 @@ BEGIN
          WHERE s.id OPERATOR(pg_catalog.>) coalesce(p_after_id, '00000000-0000-0000-0000-000000000000'::uuid)
            AND (p_namespaces IS NULL
                 OR coalesce(c.namespace::text, '') OPERATOR(pg_catalog.=) ANY (p_namespaces))
+           AND c.deleted_at IS NULL -- a credential in its recovery window stays behind
          ORDER BY s.id
          LIMIT p_limit
     LOOP

@@ -6,6 +6,9 @@
 -- Manager's DescribeSecret and Google Secret Manager's GetSecret do; the
 -- credvault command uses it to tell whether a delete found something.
 --
+-- A credential deleted into its recovery window is reported as unknown, as
+-- by every other call.
+--
 -- SQLSTATEs: 22004 (a NULL argument), 22023 (an invalid namespace, as for
 -- every credential_* function), P0002 (no credential with that id in the
 -- namespace; another namespace's credential is reported exactly like an
@@ -29,7 +32,8 @@ BEGIN
     SELECT c.id, c.namespace::text, c.name::text, c.description, c.version, c.expires_at, c.created_at, c.updated_at,
            @schema@._credential_last_retrieved_at(c.id)
       FROM @schema@.vault_credentials AS c
-     WHERE c.id OPERATOR(pg_catalog.=) p_secret_id AND c.namespace OPERATOR(pg_catalog.=) p_namespace;
+     WHERE c.id OPERATOR(pg_catalog.=) p_secret_id AND c.namespace OPERATOR(pg_catalog.=) p_namespace
+       AND c.deleted_at IS NULL;
     IF FOUND THEN
         RETURN;
     END IF;
