@@ -142,9 +142,7 @@ CREATE TABLE IF NOT EXISTS `+e.plain+` (
 // error log, plan generically, switch role. The sql+setup cases send it,
 // so that they differ from the library call only by the Go client.
 const SetupStatement = "SELECT pg_catalog.set_config('log_parameter_max_length_on_error', '0', true), " +
-	"pg_catalog.set_config('credvault.outer_plan_cache_mode', pg_catalog.current_setting('plan_cache_mode'), true), " +
 	"pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true), " +
-	"pg_catalog.set_config('credvault.outer_role', pg_catalog.current_setting('role'), true), " +
 	"pg_catalog.set_config('role', $1, true)"
 
 // Reset removes what the measurements created: this Env's secrets and
