@@ -78,10 +78,12 @@ func runScale(ctx context.Context, cfg config, env *bench.Env, logf func(string,
 				}
 				logf("scale %d round %d: %-15s p50 %-9s p99 %s", size, round, op, round3(st.P50), round3(st.P99))
 				res.rounds[op] = append(res.rounds[op], st)
-			}
-			// Delete removed some: put the population back.
-			if err := growTo(ctx, env, s, size, cfg.auditPer, &have, logf); err != nil {
-				return nil, err
+				if op == "Delete" {
+					// Put the population back.
+					if err := growTo(ctx, env, s, size, cfg.auditPer, &have, logf); err != nil {
+						return nil, err
+					}
+				}
 			}
 		}
 		results = append(results, res)
@@ -100,9 +102,12 @@ func growTo(ctx context.Context, env *bench.Env, s string, size, auditPer int, h
 	for *have < size {
 		n := min(chunk, size-*have)
 		seed := randomSeed()
-		// Unlogged commits: the load is not what is measured.
-		_, err := env.Pool.Exec(ctx, `
-SET synchronous_commit = off;
+		// Asynchronous commits: the load is not what is measured.
+		err := pgx.BeginFunc(ctx, env.Pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `
 WITH made AS (
     INSERT INTO `+s+`.vault_credentials (id, namespace, name, description, created_at, updated_at)
     SELECT vault.create_secret('v-' || pg_catalog.md5(g::text || $1), 'scale/' || pg_catalog.md5(g::text || $2), ''),
@@ -113,8 +118,9 @@ WITH made AS (
 INSERT INTO `+s+`.vault_access_log (secret_id, op, accessed_at, session_user_name, current_user_name)
 SELECT m.id, (ARRAY['retrieve', 'read', 'rotate', 'refresh', 'put'])[1 + k % 5],
        pg_catalog.now() - pg_catalog.random() * interval '365 days', 'postgres', 'service_role'
-  FROM made AS m, pg_catalog.generate_series(1, $4::integer) AS k;
-SET synchronous_commit = on`, seed, seed+"n", n, auditPer)
+  FROM made AS m, pg_catalog.generate_series(1, $4::integer) AS k`, seed, seed+"n", n, auditPer)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("grow to %d: %w", size, err)
 		}
@@ -168,9 +174,12 @@ func scaleMeasure(ctx context.Context, env *bench.Env, s, op string, n int) (ben
 	if err != nil {
 		return bench.Stats{}, err
 	}
+	if len(ts) < n {
+		return bench.Stats{}, fmt.Errorf("%d credentials to draw %d targets from", len(ts), n)
+	}
 	c := env.Client
 	value := func(i int) string { return "v-" + uuid.NewString() + fmt.Sprint(i) }
-	newName := scalePrefix + "new/" + uuid.NewString() + "/"
+	newName := "scale-new/" + uuid.NewString() + "/" // outside the population
 	calls := map[string]bench.Op{
 		"Store": func(ctx context.Context, i int) error {
 			_, err := c.Store(ctx, newName+fmt.Sprint(i), value(i), "")
@@ -199,10 +208,8 @@ func scaleMeasure(ctx context.Context, env *bench.Env, s, op string, n int) (ben
 			return err
 		},
 		"List page": func(ctx context.Context, i int) error {
-			page, err := c.List(ctx, vault.ListFilter{After: vault.Credential{ID: ts[i].id, Name: ts[i].name}.Cursor(), Limit: 100})
-			if err == nil && len(page) == 0 {
-				err = fmt.Errorf("empty page after %s", ts[i].name)
-			}
+			// A page from a random place; the last 100 names give shorter ones.
+			_, err := c.List(ctx, vault.ListFilter{After: vault.Credential{ID: ts[i].id, Name: ts[i].name}.Cursor(), Limit: 100})
 			return err
 		},
 		"List first page": func(ctx context.Context, _ int) error {
@@ -223,7 +230,20 @@ func scaleMeasure(ctx context.Context, env *bench.Env, s, op string, n int) (ben
 			return bench.Stats{}, err
 		}
 	}
-	return bench.Run(ctx, call, 1, len(ts), 0)
+	if env.CPU == nil {
+		return bench.Run(ctx, call, 1, len(ts), 0)
+	}
+	cpu0, err := env.CPU()
+	if err != nil {
+		return bench.Stats{}, err
+	}
+	st, err := bench.Run(ctx, call, 1, len(ts), 0)
+	if err != nil {
+		return st, err
+	}
+	cpu1, err := env.CPU()
+	st.CPU = cpu1.Sub(cpu0)
+	return st, err
 }
 
 func reportScale(w io.Writer, cfg config, results []scaleResult) {
@@ -231,8 +251,8 @@ func reportScale(w io.Writer, cfg config, results []scaleResult) {
 		return
 	}
 	fmt.Fprintf(w, "Scale: %d calls per operation, size and round, one caller, %d rounds in random order, targets drawn at random "+
-		"from the whole population; p50 of all rounds' calls, and in brackets the ratio to the p50 at %d (median of the rounds' "+
-		"ratios [lowest–highest]).\n\n", cfg.scaleCalls, cfg.rounds, results[0].size)
+		"from the whole population; p50, p99 and CPU per call (client + server) of all rounds' calls, then the ratios to "+
+		"those at %d (median of the rounds' ratios [lowest–highest]).\n\n", cfg.scaleCalls, cfg.rounds, results[0].size)
 	fmt.Fprint(w, "| Operation |")
 	for _, r := range results {
 		fmt.Fprintf(w, " %s credentials |", thousands(r.size))
@@ -248,15 +268,27 @@ func reportScale(w io.Writer, cfg config, results []scaleResult) {
 		fmt.Fprintf(w, "| %s |", op)
 		for k, r := range results {
 			s := bench.Combine(r.rounds[op]...)
+			cpu := ""
+			if s.CPU.Total() > 0 {
+				cpu = fmt.Sprintf(", CPU %.0f µs", micros(s.CPUPerCall().Total()))
+			}
 			if k == 0 {
-				fmt.Fprintf(w, " %s (p99 %s) |", ms(s.P50), ms(s.P99))
+				fmt.Fprintf(w, " %s (p99 %s%s) |", ms(s.P50), ms(s.P99), cpu)
 				continue
 			}
-			var v []float64
+			var v, vc []float64
 			for i, st := range r.rounds[op] {
-				v = append(v, ratio(st.P50, base.rounds[op][i].P50))
+				b := base.rounds[op][i]
+				v = append(v, ratio(st.P50, b.P50))
+				if st.CPU.Total() > 0 && b.CPU.Total() > 0 {
+					vc = append(vc, ratio(st.CPUPerCall().Total(), b.CPUPerCall().Total()))
+				}
 			}
-			fmt.Fprintf(w, " %s (p99 %s); %s |", ms(s.P50), ms(s.P99), spreadX(bench.SpreadOf(v)))
+			cpuRatio := ""
+			if len(vc) > 0 {
+				cpuRatio = "; CPU " + spreadX(bench.SpreadOf(vc))
+			}
+			fmt.Fprintf(w, " %s (p99 %s%s); p50 %s%s |", ms(s.P50), ms(s.P99), cpu, spreadX(bench.SpreadOf(v)), cpuRatio)
 		}
 		fmt.Fprintln(w)
 	}
