@@ -153,7 +153,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"credential_delete", "EXECUTE", secSQL("SELECT "+s+".credential_delete('', $1)", uuid.New()), both},
 		{"_credential_write", "EXECUTE", secSQL("SELECT "+s+"._credential_write($1, $2, NULL, 'forged')", id, newSecret()), owners},
 		{"_credential_audit", "EXECUTE", secSQL("SELECT "+s+"._credential_audit($1, 'forged')", id), owners},
-		{"_credential_jwt_claim", "EXECUTE", secSQL("SELECT "+s+"._credential_jwt_claim('role')"), owners},
+		{"_credential_jwt_claim", "EXECUTE", secSQL("SELECT " + s + "._credential_jwt_claim('role')"), owners},
 		{"guard_plaintext_credentials", "EXECUTE", secSQL("SELECT "+s+".guard_plaintext_credentials($1::oid::regclass)", guardTable), owners},
 		// A trigger function cannot be called directly; attaching it needs EXECUTE.
 		{"reject_plaintext_credentials", "EXECUTE (CREATE TRIGGER)", secExec([]string{
