@@ -47,6 +47,8 @@ func BenchmarkRefresh(b *testing.B)    { benchOperation(b, "Refresh") }
 func BenchmarkLookup(b *testing.B)     { benchOperation(b, "Lookup") }
 func BenchmarkStoreTaken(b *testing.B) { benchOperation(b, "StoreTaken") }
 
+func BenchmarkRetrieveMany(b *testing.B) { benchOperation(b, "RetrieveMany") }
+
 // benchOperation runs BenchmarkOp/c=N/case for the named operation.
 func benchOperation(b *testing.B, name string) {
 	var op bench.Operation
