@@ -200,7 +200,7 @@ func run() error {
 	info.args = strings.Join(os.Args[1:], " ")
 
 	if cfg.scale != nil {
-		res, err := runScale(ctx, cfg, env, logf)
+		res, err := runScale(ctx, cfg, env, db.AdminURL, logf)
 		if err != nil {
 			return err
 		}

@@ -49,7 +49,7 @@ type scaleTarget struct {
 
 const scalePrefix = "scale/"
 
-func runScale(ctx context.Context, cfg config, env *bench.Env, logf func(string, ...any)) ([]scaleResult, error) {
+func runScale(ctx context.Context, cfg config, env *bench.Env, adminURL string, logf func(string, ...any)) ([]scaleResult, error) {
 	s := pgx.Identifier{env.Schema}.Sanitize()
 	if cfg.scaleCalls > cfg.scale[0] {
 		return nil, fmt.Errorf("-scale-calls %d exceeds the smallest size %d", cfg.scaleCalls, cfg.scale[0])
@@ -59,6 +59,9 @@ func runScale(ctx context.Context, cfg config, env *bench.Env, logf func(string,
 	for _, size := range cfg.scale {
 		start := time.Now()
 		if err := growTo(ctx, env, s, size, cfg.auditPer, &have, logf); err != nil {
+			return nil, err
+		}
+		if err := settle(ctx, env, adminURL, logf); err != nil {
 			return nil, err
 		}
 		build := time.Since(start)
@@ -139,6 +142,42 @@ SELECT m.id, (ARRAY['retrieve', 'read', 'rotate', 'refresh', 'put'])[1 + k % 5],
 }
 
 func randomSeed() string { return uuid.NewString() }
+
+// settle vacuums and analyzes what the load wrote, vault.secrets as the
+// superuser when adminURL is known, and waits for autovacuum to finish, so
+// that neither runs during the measurements.
+func settle(ctx context.Context, env *bench.Env, adminURL string, logf func(string, ...any)) error {
+	if adminURL != "" {
+		admin, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			return err
+		}
+		_, err = admin.Exec(ctx, "VACUUM ANALYZE vault.secrets")
+		admin.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		var n int
+		err := env.Pool.QueryRow(ctx, "SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity "+
+			"WHERE backend_type = 'autovacuum worker' AND datname = pg_catalog.current_database()").Scan(&n)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		logf("scale: waiting for %d autovacuum workers", n)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return nil
+}
 
 func tableSizes(ctx context.Context, env *bench.Env, s string) string {
 	var out []string
