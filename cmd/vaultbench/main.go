@@ -217,7 +217,24 @@ func run() error {
 	}
 	var paired []*pairedResult
 	if cfg.paired > 0 {
-		if paired, err = measurePaired(ctx, cfg, env, logf); err != nil {
+		// One connection, so that the CPU time of each call's backend can
+		// be read around the call.
+		pcfg1 := pcfg.Copy()
+		pcfg1.MaxConns = 1
+		pool1, err := pgxpool.NewWithConfig(ctx, pcfg1)
+		if err != nil {
+			return err
+		}
+		defer pool1.Close()
+		penv, err := bench.NewEnv(ctx, pool1, db.Schema)
+		if err != nil {
+			return err
+		}
+		defer penv.Close(context.WithoutCancel(ctx))
+		if c := srv.Cluster(); c != nil && c.Dir() != "" {
+			penv.CallCPU = bench.BackendCPUClock(pool1)
+		}
+		if paired, err = measurePaired(ctx, cfg, penv, logf); err != nil {
 			return err
 		}
 	}
@@ -424,20 +441,37 @@ func reportPaired(w io.Writer, cfg config, results []*pairedResult) {
 		return
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Paired, one caller, %d calls per case and round in random order, %d rounds; ratio: median of the rounds [lowest–highest]:\n\n",
+	fmt.Fprintf(w, "Paired, one caller on one connection, %d calls per case and round in random order, %d rounds; ratio and "+
+		"CPU difference: median of the rounds [lowest–highest]. CPU/call: median of the calls, this process (getrusage) + "+
+		"the connection's backend (/proc/PID/schedstat); the WAL writer and other server processes are not counted.\n\n",
 		cfg.paired, cfg.rounds)
-	fmt.Fprintln(w, "| Operation | Case | p50 | p50 / hand p50 |")
-	fmt.Fprintln(w, "|---|---|--:|--:|")
+	fmt.Fprintln(w, "| Operation | Case | p50 | p50 / hand p50 | CPU/call (client + server) | CPU − hand |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|")
 	for _, r := range results {
 		for k, bc := range r.cases {
-			var all []bench.Stats
-			var ratios []float64
+			var (
+				all           []bench.Stats
+				ratios, diffs []float64
+				client, serv  []float64
+			)
 			for _, round := range r.rounds {
 				all = append(all, round[k])
 				ratios = append(ratios, ratio(round[k].P50, round[1].P50))
+				c, h := round[k].CallCPU, round[1].CallCPU
+				if c.Total() > 0 {
+					diffs = append(diffs, micros(c.Total()-h.Total()))
+					client = append(client, micros(c.Client))
+					serv = append(serv, micros(c.Server))
+				}
 			}
 			s := bench.Combine(all...)
-			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", r.op.Name, bc.Name, ms(s.P50), spreadX(bench.SpreadOf(ratios)))
+			cpu := "n/a"
+			if len(client) > 0 {
+				cl, sv := bench.SpreadOf(client).Median, bench.SpreadOf(serv).Median
+				cpu = fmt.Sprintf("%.0f µs (%.0f + %.0f)", cl+sv, cl, sv)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.op.Name, bc.Name, ms(s.P50), spreadX(bench.SpreadOf(ratios)),
+				cpu, spreadUS(bench.SpreadOf(diffs)))
 		}
 	}
 }

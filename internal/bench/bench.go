@@ -75,6 +75,11 @@ type Env struct {
 	// the database server; [Measure] then reports the CPU time of the
 	// calls it measures.
 	CPU func() (CPUTimes, error)
+	// CallCPU, if not nil, returns the CPU time used so far by this
+	// process and by the server backend of Pool's one connection, cheaply
+	// enough to be read around every call: [MeasurePaired] then reports
+	// the median CPU time of a call. See [BackendCPUClock].
+	CallCPU func(ctx context.Context) (CPUTimes, error)
 
 	s                   string // quoted Schema
 	book, access, plain string // quoted names of the benchmark's tables

@@ -2,13 +2,17 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ),
@@ -140,4 +144,51 @@ func statFields(pid string) ([]string, error) {
 		return nil, fmt.Errorf("/proc/%s/stat: no command name", pid)
 	}
 	return strings.Fields(string(b[i+1:])), nil
+}
+
+// BackendCPUClock returns a function for [Env.CallCPU]: the CPU time so far
+// of this process (getrusage) and of the server backend of pool's
+// connection, which must be the pool's only one (MaxConns 1), read from
+// /proc/PID/schedstat of the backend, which must run on this machine. It
+// looks the backend's pid up again when the connection changes.
+func BackendCPUClock(pool interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}) func(ctx context.Context) (CPUTimes, error) {
+	var (
+		pid  int
+		path string
+	)
+	return func(ctx context.Context) (CPUTimes, error) {
+		// The backend is idle between calls, so when its time is read
+		// does not matter; this process's is read last, so the difference
+		// of two readings holds one reading's own cost (a few
+		// microseconds), the same for every case.
+		var ru syscall.Rusage
+		for range 2 {
+			if pid == 0 {
+				if err := pool.QueryRow(ctx, "SELECT pg_catalog.pg_backend_pid()").Scan(&pid); err != nil {
+					return CPUTimes{}, err
+				}
+				path = "/proc/" + strconv.Itoa(pid) + "/schedstat"
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				pid = 0 // a new connection
+				continue
+			}
+			f := strings.Fields(string(b))
+			if len(f) == 0 {
+				return CPUTimes{}, fmt.Errorf("%s: empty", path)
+			}
+			ns, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return CPUTimes{}, fmt.Errorf("%s: %w", path, err)
+			}
+			if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+				return CPUTimes{}, err
+			}
+			return CPUTimes{Client: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), Server: time.Duration(ns)}, nil
+		}
+		return CPUTimes{}, fmt.Errorf("bench: no backend process for pid %d", pid)
+	}
 }

@@ -24,6 +24,11 @@ type Stats struct {
 
 	// Latencies holds every call's latency, sorted.
 	Latencies []time.Duration
+
+	// CallCPU is the median CPU time of one call, client and server,
+	// measured call by call by [MeasurePaired] when the Env has a
+	// CallCPU clock; otherwise zero.
+	CallCPU CPUTimes
 }
 
 // CPUTimes is CPU time spent by the benchmark process (Client: the
@@ -256,17 +261,38 @@ func MeasurePaired(ctx context.Context, e *Env, cases []Case, n int) ([]Stats, e
 		ops[i] = op
 	}
 	lat := make([][]time.Duration, len(cases))
+	client := make([][]time.Duration, len(cases))
+	server := make([][]time.Duration, len(cases))
 	for i := range lat {
 		lat[i] = make([]time.Duration, 0, n)
 	}
+	var cpu0, cpu1 CPUTimes
 	for i := range w + n {
 		for _, k := range rand.Perm(len(cases)) {
+			if e.CallCPU != nil {
+				var err error
+				if cpu0, err = e.CallCPU(ctx); err != nil {
+					return nil, err
+				}
+			}
 			t0 := time.Now()
 			if err := ops[k](ctx, i); err != nil {
 				return nil, err
 			}
+			d := time.Since(t0)
+			if e.CallCPU != nil {
+				var err error
+				if cpu1, err = e.CallCPU(ctx); err != nil {
+					return nil, err
+				}
+			}
 			if i >= w {
-				lat[k] = append(lat[k], time.Since(t0))
+				lat[k] = append(lat[k], d)
+				if e.CallCPU != nil {
+					c := cpu1.Sub(cpu0)
+					client[k] = append(client[k], c.Client)
+					server[k] = append(server[k], c.Server)
+				}
 			}
 		}
 	}
@@ -277,6 +303,11 @@ func MeasurePaired(ctx context.Context, e *Env, cases []Case, n int) ([]Stats, e
 			sum += d
 		}
 		stats[k] = summarize(l, sum)
+		if e.CallCPU != nil {
+			slices.Sort(client[k])
+			slices.Sort(server[k])
+			stats[k].CallCPU = CPUTimes{Client: Percentile(client[k], 50), Server: Percentile(server[k], 50)}
+		}
 	}
 	return stats, nil
 }
