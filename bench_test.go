@@ -76,9 +76,9 @@ func TestBenchmarkCasesRunOnce(t *testing.T) {
 	ctx := context.Background()
 	e := newBenchEnv(t)
 	for _, op := range bench.Operations() {
+		require.NoError(t, e.Reset(ctx))
 		for _, c := range op.Cases() {
 			t.Run(op.Name+"/"+c.Name, func(t *testing.T) {
-				require.NoError(t, e.Reset(ctx))
 				run, err := c.Prepare(ctx, e, 1)
 				require.NoError(t, err)
 				s, err := bench.Run(ctx, run, 1, 1, 0)
