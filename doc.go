@@ -126,6 +126,11 @@
 //     ciphertext, never in plaintext).
 //   - [Client.Refresh] renews a token at its provider once per version,
 //     however many workers refresh it at once (see below).
+//   - [Client.RetrieveMany] returns several credentials of the namespace
+//     (an integration's client secret, refresh token and webhook secret)
+//     in one round trip, all or nothing: a missing id fails the call with
+//     [ErrNotFound] and a [*MissingError] naming it, and nothing is
+//     returned or audited.
 //   - [Client.Update] changes name, description and expiry;
 //     [ListFilter.ExpiresBefore] finds what to renew, [ListFilter.After]
 //     and [Client.All] page through any number of credentials at a constant

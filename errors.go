@@ -158,7 +158,7 @@ var (
 //	var pgErr *pgconn.PgError
 //	if errors.As(err, &pgErr) { log.Println(pgErr.Code) }
 type Error struct {
-	Op   string    // "store", "retrieve", "put", "read", "rotate", "refresh", "rollback", "update", "delete", "lookup", "list", "restore", "purge", "orphans", "delete_orphans", "access_log", "prune_access_log", "migrate", ...
+	Op   string    // "store", "retrieve", "retrieve_many", "put", "read", "rotate", "refresh", "rollback", "update", "delete", "lookup", "list", "restore", "purge", "orphans", "delete_orphans", "access_log", "prune_access_log", "migrate", ...
 	ID   uuid.UUID // the credential's id, when the call has one
 	Name string    // the credential's name (store), or a migration's file; never a value
 	Kind error     // one of the sentinels in this package, [context.Canceled], [context.DeadlineExceeded], or nil
@@ -182,6 +182,10 @@ func (e *Error) Error() string {
 		what := "database error"
 		if e.Kind != nil {
 			what = trimPrefix(e.Kind.Error())
+		}
+		var missing *MissingError
+		if errors.As(e.Err, &missing) {
+			what = trimPrefix(missing.Error())
 		}
 		return msg + ": " + what + " (SQLSTATE " + pgErr.Code + ")"
 	case e.Err != nil:

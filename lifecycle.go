@@ -28,7 +28,7 @@ const MaxNamespaceSize = 256
 // lifecycle is the Client's state for the lifecycle calls: their SQL,
 // built once in New with the schema quoted, and the refreshes in flight.
 type lifecycle struct {
-	qPut, qLookup, qGet, qRead, qRollback, qUpdate, qRefreshBegin, qRefreshFinish string
+	qPut, qLookup, qGet, qRead, qRollback, qUpdate, qRefreshBegin, qRefreshFinish, qRetrieveMany string
 
 	refreshes *refreshGroup
 }
@@ -45,6 +45,7 @@ func newLifecycle(schema string) lifecycle {
 		qUpdate:        "SELECT " + meta + " FROM " + schema + ".credential_update($1, $2, $3, $4, $5)",
 		qRefreshBegin:  "SELECT refreshed, " + meta + ", secret FROM " + schema + ".credential_refresh_begin($1, $2)",
 		qRefreshFinish: "SELECT " + meta + " FROM " + schema + ".credential_refresh_finish($1, $2, $3, $4)",
+		qRetrieveMany:  "SELECT id, secret FROM " + schema + ".credential_retrieve_many($1, $2)",
 	}
 }
 
@@ -804,11 +805,7 @@ func (c *Client) beginSession(ctx context.Context) (*session, error) {
 // transaction of the session's own.
 func (c *Client) sessionSettings(ctx context.Context, s *session) func(*pgx.Batch) {
 	return func(b *pgx.Batch) {
-		if c.role == "" {
-			b.Queue(qQuietErrors)
-		} else {
-			b.Queue(qQuietErrorsAsRole, c.role)
-		}
+		c.queueSettings(b, s.nested)
 		if deadline, ok := ctx.Deadline(); ok && !s.nested {
 			// The server gives up waiting when the caller does, rather than
 			// waiting on after the client dropped the connection.

@@ -101,6 +101,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"credential_get", "EXECUTE", secSQL("SELECT count(*) FROM "+s+".credential_get('', $1)", id), both},
 		{"credential_retrieve", "EXECUTE", secSQL("SELECT "+s+".credential_retrieve('', $1)", id), both},
 		{"credential_read", "EXECUTE", secSQL("SELECT secret FROM "+s+".credential_read('', $1)", id), both},
+		{"credential_retrieve_many", "EXECUTE", secSQL("SELECT count(*) FROM "+s+".credential_retrieve_many('', ARRAY[$1::uuid])", id), both},
 		{"credential_rotate", "EXECUTE", secSQL("SELECT "+s+".credential_rotate('', $1, $2, NULL)", id, newSecret()), both},
 		{"credential_rollback", "EXECUTE", secSQL("SELECT "+s+".credential_rotate('', $1, $2, NULL), "+s+".credential_rollback('', $1, NULL)", id, newSecret()), both},
 		{"credential_update", "EXECUTE", secSQL("SELECT count(*) FROM "+s+".credential_update('', $1, NULL, 'matrix', NULL)", id), both},
@@ -128,6 +129,7 @@ func TestRoleMatrix(t *testing.T) {
 			"ARRAY['vault_credentials'], ARRAY['id'])", db.Schema), owners},
 		{"_credential_write", "EXECUTE", secSQL("SELECT "+s+"._credential_write($1, $2, NULL, 'forged')", id, newSecret()), owners},
 		{"_credential_audit", "EXECUTE", secSQL("SELECT "+s+"._credential_audit($1, 'forged')", id), owners},
+		{"_credential_jwt_claim", "EXECUTE", secSQL("SELECT " + s + "._credential_jwt_claim('role')"), owners},
 		{"guard_plaintext_credentials", "EXECUTE", secSQL("SELECT "+s+".guard_plaintext_credentials($1::oid::regclass)", guardTable), owners},
 		// A trigger function cannot be called directly; attaching it needs EXECUTE.
 		{"reject_plaintext_credentials", "EXECUTE (CREATE TRIGGER)", secExec([]string{
@@ -294,7 +296,7 @@ func secCatalogViolations(t *testing.T, tx pgx.Tx, schema string) []string {
 		"credential_store", "credential_retrieve", "credential_rotate", "credential_delete", "credential_list", "credential_put",
 		"credential_lookup", "credential_read", "credential_rollback", "credential_update", "credential_refresh_begin",
 		"credential_refresh_finish", "credential_get", "credential_delete_recoverable", "credential_destroy", "credential_restore",
-		"credential_purge", "credential_list_deleted"}
+		"credential_purge", "credential_list_deleted", "credential_retrieve_many"}
 
 	rows, err := tx.Query(ctx, `
 SELECT p.oid::regprocedure::text, p.proname, p.prosecdef, pg_get_userbyid(p.proowner),

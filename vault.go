@@ -364,11 +364,7 @@ func (c *Client) run(ctx context.Context, queue func(*pgx.Batch)) error {
 		}
 	}
 	b := &pgx.Batch{}
-	if c.role == "" {
-		b.Queue(qQuietErrors)
-	} else {
-		b.Queue(qQuietErrorsAsRole, c.role)
-	}
+	c.queueSettings(b, inTx)
 	queue(b)
 	if inTx {
 		b.Queue(qRestorePlanCacheMode)
@@ -385,6 +381,24 @@ func (c *Client) run(ctx context.Context, queue func(*pgx.Batch)) error {
 	return err
 }
 
+// queueSettings queues the first statement of a call's batch (see
+// qSettings). Inside a caller's transaction (nested) it also keeps the
+// caller's plan_cache_mode and role for qRestorePlanCacheMode and
+// qRestoreRole; elsewhere the settings end with the call's own
+// transaction and there is nothing to restore.
+func (c *Client) queueSettings(b *pgx.Batch, nested bool) {
+	switch {
+	case nested && c.role != "":
+		b.Queue(qQuietErrorsAsRole, c.role)
+	case nested:
+		b.Queue(qQuietErrors)
+	case c.role != "":
+		b.Queue(qSettingsAsRole, c.role)
+	default:
+		b.Queue(qSettings)
+	}
+}
+
 // The first statement of every call's batch. Besides keeping parameters out
 // of error reports, it makes the transaction plan with generic plans: a
 // custom plan folds bind parameters into constants, and auto_explain with
@@ -395,6 +409,14 @@ func (c *Client) run(ctx context.Context, queue func(*pgx.Batch)) error {
 // a transaction-local placeholder setting so that qRestorePlanCacheMode can
 // put it back when db is a transaction.
 const (
+	// qSettings and qSettingsAsRole are the first statement of a call that
+	// runs in a transaction of its own, where the settings end with the
+	// call: unlike qQuietErrors and qQuietErrorsAsRole they keep nothing
+	// for a restore, which saves the server two settings per call.
+	qSettings = "SELECT pg_catalog.set_config('log_parameter_max_length_on_error', '0', true), " +
+		"pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)"
+	qSettingsAsRole = qSettings + ", pg_catalog.set_config('role', $1, true)"
+
 	qQuietErrors = "SELECT pg_catalog.set_config('log_parameter_max_length_on_error', '0', true), " +
 		qGenericPlans
 

@@ -19,27 +19,35 @@ import (
 
 // The benchmarks measure each credential call of a production-configured
 // client (a *pgxpool.Pool connected as postgres, WithRole("service_role"),
-// a discarding logger) beside its baselines on the same server in the same
-// run: the bare Vault call written by hand with pgx, run as the connection
-// role, and a plain INSERT into an unencrypted table as the floor of a
-// durable write; Retrieve also beside the hand-written decrypt plus one
-// plain INSERT in one round trip, since it writes the access log. Each
-// runs at 1, 8 and 32 concurrent callers and reports p50 and p99 latency
-// besides ns/op (wall time per call, the inverse of throughput), and
-// cpu-ns/op, the CPU time of the benchmark process and the server per call
-// (with a throwaway server on Linux).
+// a discarding logger) beside its cases on the same server in the same
+// run (see package internal/bench): "hand", the same work written by hand
+// with pgx in one round trip (the Vault call plus one plain INSERT or
+// UPDATE of a bookkeeping row), "sql", the credential function alone,
+// "sql+setup", the library's statements without the library, and "vault",
+// the bare Vault call. Each runs at 1, 8 and 32 concurrent callers and
+// reports p50 and p99 latency besides ns/op (wall time per call, the
+// inverse of throughput), and cpu-ns/op, the CPU time of the benchmark
+// process and the server per call (with a throwaway server on Linux).
 //
 //	go test -run '^$' -bench . -benchtime 3s .
 //
-// cmd/vaultbench runs the same measurements and prints a table.
+// cmd/vaultbench runs the same measurements in interleaved rounds and
+// prints tables; use it for ratios on a busy machine.
 
 // benchConcurrency is the number of concurrent callers of each benchmark.
 var benchConcurrency = []int{1, 8, 32}
 
-func BenchmarkStore(b *testing.B)    { benchOperation(b, "Store") }
-func BenchmarkRetrieve(b *testing.B) { benchOperation(b, "Retrieve") }
-func BenchmarkRotate(b *testing.B)   { benchOperation(b, "Rotate") }
-func BenchmarkDelete(b *testing.B)   { benchOperation(b, "Delete") }
+func BenchmarkStore(b *testing.B)      { benchOperation(b, "Store") }
+func BenchmarkRetrieve(b *testing.B)   { benchOperation(b, "Retrieve") }
+func BenchmarkRotate(b *testing.B)     { benchOperation(b, "Rotate") }
+func BenchmarkDelete(b *testing.B)     { benchOperation(b, "Delete") }
+func BenchmarkPut(b *testing.B)        { benchOperation(b, "Put") }
+func BenchmarkRead(b *testing.B)       { benchOperation(b, "Read") }
+func BenchmarkRefresh(b *testing.B)    { benchOperation(b, "Refresh") }
+func BenchmarkLookup(b *testing.B)     { benchOperation(b, "Lookup") }
+func BenchmarkStoreTaken(b *testing.B) { benchOperation(b, "StoreTaken") }
+
+func BenchmarkRetrieveMany(b *testing.B) { benchOperation(b, "RetrieveMany") }
 
 // benchOperation runs BenchmarkOp/c=N/case for the named operation.
 func benchOperation(b *testing.B, name string) {
@@ -68,9 +76,9 @@ func TestBenchmarkCasesRunOnce(t *testing.T) {
 	ctx := context.Background()
 	e := newBenchEnv(t)
 	for _, op := range bench.Operations() {
+		require.NoError(t, e.Reset(ctx))
 		for _, c := range op.Cases() {
 			t.Run(op.Name+"/"+c.Name, func(t *testing.T) {
-				require.NoError(t, e.Reset(ctx))
 				run, err := c.Prepare(ctx, e, 1)
 				require.NoError(t, err)
 				s, err := bench.Run(ctx, run, 1, 1, 0)
@@ -130,7 +138,7 @@ func benchCase(b *testing.B, e *bench.Env, c bench.Case, conc int) {
 		rec     bench.Recorder
 	)
 	next.Store(int64(w))
-	var cpu0 time.Duration
+	var cpu0 bench.CPUTimes
 	if e.CPU != nil {
 		cpu0, err = e.CPU()
 		require.NoError(b, err)
@@ -155,7 +163,9 @@ func benchCase(b *testing.B, e *bench.Env, c bench.Case, conc int) {
 	if e.CPU != nil {
 		cpu1, err := e.CPU()
 		require.NoError(b, err)
-		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		cpu := cpu1.Sub(cpu0)
+		b.ReportMetric(float64(cpu.Total().Nanoseconds())/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(cpu.Client.Nanoseconds())/float64(b.N), "client-cpu-ns/op")
 	}
 	if got := started.Load(); got != int64(conc) {
 		b.Fatalf("ran %d goroutines, want %d", got, conc)

@@ -18,34 +18,64 @@ type Stats struct {
 	P99     time.Duration // 99th percentile latency of one call
 
 	// CPU is the CPU time that the client and the server spent during the
-	// measurement, when the Env has a CPU clock; otherwise 0. Unlike
-	// latency it hardly depends on what else the machine is running.
-	CPU time.Duration
+	// measurement, when the Env has a CPU clock; otherwise zero. Unlike
+	// latency it depends little on what else the machine is running.
+	CPU CPUTimes
 
 	// Latencies holds every call's latency, sorted.
 	Latencies []time.Duration
+
+	// CallCPU is the median CPU time of one call, client and server,
+	// measured call by call by [MeasurePaired] when the Env has a
+	// CallCPU clock; otherwise zero.
+	CallCPU CPUTimes
 }
 
-// CPUPerCall returns the CPU time of one call, or 0 when unknown.
-func (s Stats) CPUPerCall() time.Duration {
-	if s.N == 0 {
-		return 0
-	}
-	return s.CPU / time.Duration(s.N)
+// CPUTimes is CPU time spent by the benchmark process (Client: the
+// library or the hand-written code, pgx, the Go runtime) and by every
+// process of the PostgreSQL server (Server).
+type CPUTimes struct {
+	Client, Server time.Duration
 }
+
+// Total returns Client + Server.
+func (c CPUTimes) Total() time.Duration { return c.Client + c.Server }
+
+// Sub returns c - d.
+func (c CPUTimes) Sub(d CPUTimes) CPUTimes {
+	return CPUTimes{Client: c.Client - d.Client, Server: c.Server - d.Server}
+}
+
+// Add returns c + d.
+func (c CPUTimes) Add(d CPUTimes) CPUTimes {
+	return CPUTimes{Client: c.Client + d.Client, Server: c.Server + d.Server}
+}
+
+// Per returns c divided by n calls, or zero when n is 0.
+func (c CPUTimes) Per(n int) CPUTimes {
+	if n == 0 {
+		return CPUTimes{}
+	}
+	return CPUTimes{Client: c.Client / time.Duration(n), Server: c.Server / time.Duration(n)}
+}
+
+// CPUPerCall returns the CPU time of one call, client and server, or zero
+// when unknown.
+func (s Stats) CPUPerCall() CPUTimes { return s.CPU.Per(s.N) }
 
 // Combine summarizes several measurements of the same thing as one: the
 // percentiles of all their calls, and their calls over their summed wall
 // time.
 func Combine(stats ...Stats) Stats {
 	var (
-		all          []time.Duration
-		elapsed, cpu time.Duration
+		all     []time.Duration
+		elapsed time.Duration
+		cpu     CPUTimes
 	)
 	for _, s := range stats {
 		all = append(all, s.Latencies...)
 		elapsed += s.Elapsed
-		cpu += s.CPU
+		cpu = cpu.Add(s.CPU)
 	}
 	c := summarize(all, elapsed)
 	c.CPU = cpu
@@ -187,8 +217,28 @@ func Measure(ctx context.Context, e *Env, c Case, conc int, d time.Duration) (St
 		return s, err
 	}
 	cpu1, err := e.CPU()
-	s.CPU = cpu1 - cpu0
+	s.CPU = cpu1.Sub(cpu0)
 	return s, err
+}
+
+// Spread is the median and range of repeated measurements of one figure.
+type Spread struct {
+	Median, Min, Max float64
+	N                int
+}
+
+// SpreadOf summarizes values; the zero Spread when there are none.
+func SpreadOf(values []float64) Spread {
+	if len(values) == 0 {
+		return Spread{}
+	}
+	v := slices.Clone(values)
+	slices.Sort(v)
+	m := v[len(v)/2]
+	if len(v)%2 == 0 {
+		m = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return Spread{Median: m, Min: v[0], Max: v[len(v)-1], N: len(v)}
 }
 
 // MeasurePaired calls each case n times from one goroutine, the cases in
@@ -211,17 +261,38 @@ func MeasurePaired(ctx context.Context, e *Env, cases []Case, n int) ([]Stats, e
 		ops[i] = op
 	}
 	lat := make([][]time.Duration, len(cases))
+	client := make([][]time.Duration, len(cases))
+	server := make([][]time.Duration, len(cases))
 	for i := range lat {
 		lat[i] = make([]time.Duration, 0, n)
 	}
+	var cpu0, cpu1 CPUTimes
 	for i := range w + n {
 		for _, k := range rand.Perm(len(cases)) {
+			if e.CallCPU != nil {
+				var err error
+				if cpu0, err = e.CallCPU(ctx); err != nil {
+					return nil, err
+				}
+			}
 			t0 := time.Now()
 			if err := ops[k](ctx, i); err != nil {
 				return nil, err
 			}
+			d := time.Since(t0)
+			if e.CallCPU != nil {
+				var err error
+				if cpu1, err = e.CallCPU(ctx); err != nil {
+					return nil, err
+				}
+			}
 			if i >= w {
-				lat[k] = append(lat[k], time.Since(t0))
+				lat[k] = append(lat[k], d)
+				if e.CallCPU != nil {
+					c := cpu1.Sub(cpu0)
+					client[k] = append(client[k], c.Client)
+					server[k] = append(server[k], c.Server)
+				}
 			}
 		}
 	}
@@ -232,6 +303,11 @@ func MeasurePaired(ctx context.Context, e *Env, cases []Case, n int) ([]Stats, e
 			sum += d
 		}
 		stats[k] = summarize(l, sum)
+		if e.CallCPU != nil {
+			slices.Sort(client[k])
+			slices.Sort(server[k])
+			stats[k].CallCPU = CPUTimes{Client: Percentile(client[k], 50), Server: Percentile(server[k], 50)}
+		}
 	}
 	return stats, nil
 }

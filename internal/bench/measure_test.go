@@ -24,13 +24,14 @@ func TestPercentileNearestRank(t *testing.T) {
 func TestCombinePoolsCalls(t *testing.T) {
 	a := summarize([]time.Duration{3, 1}, 10)
 	b := summarize([]time.Duration{2, 4}, 30)
-	b.CPU = 8
+	b.CPU = CPUTimes{Client: 2, Server: 6}
 	c := Combine(a, b)
 	require.Equal(t, 4, c.N)
 	require.Equal(t, time.Duration(40), c.Elapsed)
 	require.Equal(t, []time.Duration{1, 2, 3, 4}, c.Latencies)
 	require.Equal(t, time.Duration(2), c.P50)
-	require.Equal(t, time.Duration(2), c.CPUPerCall())
+	require.Equal(t, CPUTimes{Client: 0, Server: 1}, c.CPUPerCall())
+	require.Equal(t, time.Duration(2), c.CPU.Total()/time.Duration(c.N))
 }
 
 func TestRunMakesEachCallOnce(t *testing.T) {
@@ -55,4 +56,10 @@ func TestRunStopsAtFirstError(t *testing.T) {
 		return nil
 	}, 4, 1000, 0)
 	require.ErrorIs(t, err, ErrExhausted)
+}
+
+func TestSpreadOf(t *testing.T) {
+	require.Equal(t, Spread{Median: 2, Min: 1, Max: 9, N: 3}, SpreadOf([]float64{9, 1, 2}))
+	require.Equal(t, Spread{Median: 2.5, Min: 1, Max: 9, N: 4}, SpreadOf([]float64{9, 1, 2, 3}))
+	require.Zero(t, SpreadOf(nil))
 }
