@@ -39,7 +39,7 @@
 // Usage:
 //
 //	go run ./cmd/vaultbench [-duration 500ms] [-rounds 5] [-concurrency 1,8] [-paired 0] [-ops Store,Retrieve,...] [-fsync=true]
-//	go run ./cmd/vaultbench -scale 1000,100000,1000000 [-scale-calls 1000]
+//	go run ./cmd/vaultbench -scale 1000,100000,1000000 [-scale-calls 600] [-set shared_buffers=2GB]
 //
 // Progress goes to standard error, the report to standard output.
 package main
@@ -85,6 +85,7 @@ type config struct {
 	scale       []int
 	scaleCalls  int
 	auditPer    int
+	settings    map[string]string
 }
 
 func parseFlags() (config, error) {
@@ -106,6 +107,15 @@ func parseFlags() (config, error) {
 	flag.StringVar(&scale, "scale", "", "scale mode: comma-separated numbers of credentials to grow to, such as 1000,100000,1000000")
 	flag.IntVar(&c.scaleCalls, "scale-calls", 600, "scale mode: calls per operation, size and round")
 	flag.IntVar(&c.auditPer, "scale-audit", 10, "scale mode: access-log rows per credential")
+	c.settings = map[string]string{}
+	flag.Func("set", "a server setting of the throwaway cluster, name=value, such as shared_buffers=2GB (repeatable)", func(v string) error {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("want name=value, got %q", v)
+		}
+		c.settings[name] = value
+		return nil
+	})
 	flag.Parse()
 	if c.duration <= 0 || c.rounds < 1 || c.paired < 0 || c.scaleCalls < 1 || c.auditPer < 0 {
 		return c, errors.New("-duration, -rounds and -scale-calls must be positive, -paired and -scale-audit not negative")
@@ -156,6 +166,9 @@ func run() error {
 	if cfg.scale != nil {
 		// Bulk loads of millions of rows: fewer checkpoints.
 		settings["max_wal_size"] = "8GB"
+	}
+	for k, v := range cfg.settings {
+		settings[k] = v
 	}
 	logf("starting server")
 	srv, err := testserver.Start(ctx, testserver.Options{Settings: settings})
