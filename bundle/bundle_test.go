@@ -6,10 +6,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -26,6 +24,7 @@ import (
 	"github.com/credvault/vault"
 	"github.com/credvault/vault/bundle"
 	"github.com/credvault/vault/internal/testserver"
+	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -94,55 +93,10 @@ func x25519(t testing.TB) *age.X25519Identity {
 // these tests.
 func requireNoPlaintext(t *testing.T, dir string) {
 	t.Helper()
-	files := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) { // the server removed it meanwhile
-				return nil
-			}
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		f, err := os.Open(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		require.NoError(t, err)
-		defer f.Close()
-		files++
-		found, err := containsMarker(f)
-		require.NoError(t, err, path)
-		require.False(t, found, "a secret value in plaintext in %s", path)
-		return nil
-	})
+	path, files, err := testutil.FileContaining(dir, marker)
 	require.NoError(t, err)
 	require.NotZero(t, files, "no file under %s", dir)
-}
-
-func containsMarker(r io.Reader) (bool, error) {
-	m := []byte(marker)
-	buf := make([]byte, 1<<20)
-	keep := 0
-	for {
-		n, err := r.Read(buf[keep:])
-		if bytes.Contains(buf[:keep+n], m) {
-			return true, nil
-		}
-		if keep+n >= len(m) {
-			copy(buf, buf[keep+n-len(m)+1:keep+n])
-			keep = len(m) - 1
-		} else {
-			keep += n
-		}
-		if err == io.EOF {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-	}
+	require.Empty(t, path, "a secret value in plaintext in a file")
 }
 
 // checkpoint makes the server write what it holds in memory to its files.

@@ -422,3 +422,71 @@ func loggedServer(t *testing.T, settings map[string]string) *testserver.Server {
 	}
 	return srv
 }
+
+// TestNoPlaintextOnDisk writes credentials through every call that sets a
+// value (Store in the default namespace and in another, Put creating and
+// updating, Rotate, Refresh, the original store_credential), makes the
+// server write everything to its files (CHECKPOINT, a WAL switch), and
+// searches every file of the data directory, WAL and dead row versions
+// included, for the values. supabase_vault 0.3's vault.create_secret writes
+// the plaintext first and encrypts it in place: on the real extension a
+// control value stored with it directly is found, which shows that the
+// search would find a value the library let through.
+func TestNoPlaintextOnDisk(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	if srv.Cluster() == nil || srv.Cluster().Dir() == "" {
+		t.Skip("needs a server started from local binaries, whose data directory the test can read")
+	}
+	db, err := srv.NewDatabase(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+
+	// Every value starts with a marker random for this run, so that one
+	// search finds any of them.
+	marker := "disk-" + testutil.Alnum(t, 16) + "-"
+	value := func() string { return marker + testutil.Alnum(t, 24) }
+	admin := testutil.Connect(t, db.AdminURL)
+	flushed := func() string {
+		t.Helper()
+		_, err := admin.Exec(ctx, "CHECKPOINT")
+		require.NoError(t, err)
+		_, err = admin.Exec(ctx, "SELECT pg_switch_wal()")
+		require.NoError(t, err)
+		path, files, err := testutil.FileContaining(srv.Cluster().Dir(), marker)
+		require.NoError(t, err)
+		require.NotZero(t, files)
+		return path
+	}
+
+	for _, ns := range []string{"", "org-" + testutil.Alnum(t, 6)} {
+		c, _ := setup(t, on(db.Pool, db.Schema), namespace(ns))
+		id, err := c.Store(ctx, "acme/quickbooks", value(), "")
+		require.NoError(t, err)
+		_, err = c.Store(ctx, "acme/quickbooks", value(), "") // a taken name
+		require.NoError(t, err)
+		require.NoError(t, c.Rotate(ctx, id, value()))
+		cred, err := c.Put(ctx, "acme/hubspot", value(), "")
+		require.NoError(t, err)
+		_, err = c.Put(ctx, "acme/hubspot", value(), "")
+		require.NoError(t, err)
+		_, err = c.Refresh(ctx, cred.ID, func(context.Context, vault.Secret) (string, error) { return value(), nil })
+		require.NoError(t, err)
+	}
+	svc := testutil.Connect(t, db.URL)
+	_, err = svc.Exec(ctx, "SET ROLE service_role")
+	require.NoError(t, err)
+	_, err = svc.Exec(ctx, "SELECT "+testutil.Ident(db.Schema)+".store_credential('by-sql', $1)", value())
+	require.NoError(t, err)
+	require.Empty(t, flushed(), "a value in plaintext in a file of the data directory")
+
+	if !srv.Cluster().SupabaseVault() {
+		return // the compatibility layer encrypts before it writes
+	}
+	_, err = admin.Exec(ctx, "SELECT vault.create_secret($1)", value())
+	require.NoError(t, err)
+	require.NotEmpty(t, flushed(), "vault.create_secret called directly leaves its value on disk")
+}

@@ -14,8 +14,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -313,4 +316,48 @@ func Retrievals(records []vault.AccessRecord) []vault.AccessRecord {
 		}
 	}
 	return out
+}
+
+// FileContaining returns the path of a regular file under dir whose bytes
+// contain s, or "" when none does, and how many files it read. Files that
+// vanish while it walks (the server recycles WAL segments and removes
+// temporary files) are skipped. It reads each file in 1 MiB windows that
+// overlap by len(s)-1 bytes, so a match across two windows is found.
+func FileContaining(dir, s string) (path string, files int, err error) {
+	m := []byte(s)
+	buf := make([]byte, 1<<20+len(m))
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil || path != "" || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		files++
+		keep := 0
+		for {
+			n, rerr := io.ReadFull(f, buf[keep:])
+			if bytes.Contains(buf[:keep+n], m) {
+				path = p
+				return nil
+			}
+			if rerr != nil {
+				if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+					return nil
+				}
+				return rerr
+			}
+			keep = min(len(m)-1, keep+n)
+			copy(buf, buf[len(buf)-keep:])
+		}
+	})
+	return path, files, err
 }
