@@ -2162,6 +2162,72 @@ func guardFormats(r guardRand) []guardFormat {
 		{rule: 53, label: "Heroku API key", name: "legacy API key", prefix: "HEROKU_API_" + "KEY=", body: guardHex + "-", n: 36,
 			make: func() string { return "HEROKU_API_" + "KEY=" + r.uuid() }},
 		{rule: 54, label: "AWS secret access key", name: "credentials file", prefix: "aws_secret_access_" + "key = ", body: guardB64, n: 40},
+		{rule: 55, label: "Plaid access token", name: "access token", prefix: "access-" + "production-", body: guardHex, n: 32,
+			make: func() string { return "access-" + "production-" + r.uuid() }},
+		{rule: 55, label: "Plaid access token", name: "processor token", prefix: "processor-" + "sandbox-", body: guardHex, n: 32,
+			make: func() string { return "processor-" + "sandbox-" + r.uuid() }},
+		{rule: 56, label: "PlanetScale token", name: "service token", prefix: "pscale" + "_tkn_", body: guardURL, n: 43},
+		{rule: 56, label: "PlanetScale token", name: "password", prefix: "pscale" + "_pw_", body: guardURL, n: 43},
+		{rule: 57, label: "Neon API key", name: "API key", prefix: "na" + "pi_", body: guardLower + guardDigits, n: 64},
+		{rule: 58, label: "Brevo API key", name: "API key", prefix: "xkey" + "sib-", body: guardHex, n: 64,
+			make: func() string { return "xkey" + "sib-" + hx(64) + "-" + r.s(guardAlnum, 16) }},
+		{rule: 59, label: "Mailchimp Transactional API key", name: "API key", prefix: "m" + "d-", body: guardAlnum, n: 22},
+		{rule: 60, label: "Postmark server token", name: "server token header", prefix: "X-Postmark-Server-" + "Token: ", body: guardHex + "-", n: 36,
+			make: func() string { return "X-Postmark-Server-" + "Token: " + r.uuid() }},
+		{rule: 61, label: "Flutterwave secret key", name: "secret key", prefix: "FLWSEC" + "K-", body: guardHex, n: 32,
+			make: func() string { return "FLWSEC" + "K-" + hx(32) + "-X" }},
+		{rule: 62, label: "Shippo API token", name: "live token", prefix: "shippo" + "_live_", body: guardHex, n: 40},
+		{rule: 63, label: "EasyPost API key", name: "production key", prefix: "EZ" + "AK", body: guardAlnum, n: 54},
+		{rule: 64, label: "Duffel access token", name: "live token", prefix: "duffel" + "_live_", body: guardURL, n: 43},
+		{rule: 65, label: "Braintree access token", name: "production token", prefix: "access_token$" + "production$", body: guardHex, n: 16,
+			make: func() string { return "access_token$" + "production$" + r.s(guardLower+guardDigits, 16) + "$" + hx(32) }},
+		{rule: 66, label: "Mollie API key", name: "live key", prefix: "li" + "ve_", body: guardAlnum, n: 30},
+		{rule: 67, label: "HashiCorp Vault token", name: "service token", prefix: "hv" + "s.", body: guardURL, n: 95},
+		{rule: 67, label: "HashiCorp Vault token", name: "batch token", prefix: "hv" + "b.", body: guardURL, n: 120},
+		{rule: 68, label: "Terraform Cloud token", name: "user token", prefix: ".atlas" + "v1.", body: guardAlnum, n: 67,
+			make: func() string { return r.s(guardAlnum, 14) + ".atlas" + "v1." + r.s(guardAlnum, 67) }},
+		{rule: 69, label: "Pulumi access token", name: "access token", prefix: "pu" + "l-", body: guardHex, n: 40},
+		{rule: 70, label: "Docker Hub access token", name: "personal access token", prefix: "dckr" + "_pat_", body: guardURL, n: 27},
+		{rule: 71, label: "Tailscale key", name: "auth key", prefix: "tskey" + "-auth-", body: guardAlnum, n: 12,
+			make: func() string { return "tskey" + "-auth-" + r.s(guardAlnum, 12) + "CNTRL-" + r.s(guardAlnum, 33) }},
+		{rule: 72, label: "1Password service account token", name: "service account token", prefix: "op" + "s_eyJ", body: guardB64, n: 300},
+		{rule: 73, label: "Figma access token", name: "personal access token", prefix: "fig" + "d_", body: guardURL, n: 40},
+		{rule: 74, label: "Contentful token", name: "personal access token", prefix: "CFP" + "AT-", body: guardURL, n: 43},
+		{rule: 75, label: "Netlify token", name: "personal access token", prefix: "nf" + "p_", body: guardAlnum, n: 36},
+		{rule: 76, label: "Fly.io token", name: "org token", prefix: "fo" + "1_", body: guardURL, n: 43},
+		{rule: 77, label: "PostHog personal API key", name: "personal API key", prefix: "ph" + "x_", body: guardAlnum, n: 43},
+		{rule: 78, label: "Mapbox secret token", name: "secret token", prefix: "sk.e" + "yJ", body: guardURL, n: 60,
+			make: func() string { return "sk.e" + "yJ" + r.s(guardURL, 60) + "." + r.s(guardURL, 22) }},
+		{rule: 79, label: "Buildkite API token", name: "API token", prefix: "bk" + "ua_", body: guardHex, n: 40},
+		{rule: 80, label: "Sourcegraph access token", name: "access token", prefix: "sg" + "p_", body: guardHex, n: 40,
+			make: func() string { return "sg" + "p_" + hx(16) + "_" + hx(40) }},
+		{rule: 81, label: "Groq API key", name: "API key", prefix: "gs" + "k_", body: guardAlnum, n: 52},
+		{rule: 82, label: "Replicate API token", name: "API token", prefix: "r" + "8_", body: guardAlnum, n: 37},
+		{rule: 83, label: "Pinecone API key", name: "API key", prefix: "pcs" + "k_", body: guardAlnum, n: 6,
+			make: func() string { return "pcs" + "k_" + r.s(guardAlnum, 6) + "_" + r.s(guardAlnum, 63) }},
+		{rule: 84, label: "Perplexity API key", name: "API key", prefix: "ppl" + "x-", body: guardAlnum, n: 48},
+		{rule: 85, label: "OpenRouter API key", name: "API key", prefix: "sk-" + "or-v1-", body: guardHex, n: 64},
+		{rule: 86, label: "xAI API key", name: "API key", prefix: "xa" + "i-", body: guardAlnum, n: 80},
+		{rule: 87, label: "Azure DevOps token", name: "personal access token", prefix: "", body: guardAlnum, n: 76,
+			make: func() string { return r.s(guardAlnum, 52) + "JQQJ99" + r.s(guardAlnum, 18) + "AZ" + "DO" + r.s(guardAlnum, 4) }},
+		{rule: 88, label: "Asana access token", name: "personal access token", prefix: "2/", body: guardDigits, n: 16,
+			make: func() string { return "2/" + digits(16) + "/" + digits(16) + ":" + hx(32) }},
+		{rule: 89, label: "Linear OAuth token", name: "OAuth access token", prefix: "lin_" + "oauth_", body: guardHex, n: 64},
+		{rule: 90, label: "Bitbucket app password", name: "app password", prefix: "AT" + "BB", body: guardAlnum, n: 32},
+		{rule: 91, label: "Trello token", name: "user token", prefix: "AT" + "TA", body: guardHex, n: 64},
+		{rule: 92, label: "Google OAuth refresh token", name: "refresh token", prefix: "1/" + "/0", body: guardURL, n: 100},
+		{rule: 93, label: "Discord webhook URL", name: "webhook URL", prefix: "https://discord.com/api/" + "webhooks/", body: guardURL, n: 68,
+			make: func() string { return "https://discord.com/api/" + "webhooks/" + digits(19) + "/" + r.s(guardURL, 68) }},
+		{rule: 94, label: "Klaviyo private API key", name: "private API key", prefix: "p" + "k_", body: guardHex, n: 34},
+		{rule: 95, label: "ClickUp API token", name: "personal token", prefix: "p" + "k_", body: guardUpper + guardDigits, n: 32,
+			make: func() string { return "p" + "k_" + digits(8) + "_" + r.s(guardUpper+guardDigits, 32) }},
+		{rule: 96, label: "Dynatrace token", name: "API token", prefix: "dt0c" + "01.", body: guardUpper + guardDigits, n: 24,
+			make: func() string { return "dt0c" + "01." + r.s(guardUpper+guardDigits, 24) + "." + r.s(guardUpper+guardDigits, 64) }},
+		{rule: 97, label: "Prefect API key", name: "API key", prefix: "pn" + "u_", body: guardAlnum, n: 36},
+		{rule: 98, label: "RubyGems API key", name: "API key", prefix: "ruby" + "gems_", body: guardHex, n: 48},
+		{rule: 99, label: "Frame.io token", name: "developer token", prefix: "fio" + "-u-", body: guardURL, n: 64},
+		{rule: 100, label: "Salesforce access token", name: "session token", prefix: "00D", body: guardAlnum, n: 15,
+			make: func() string { return "00D" + r.s(guardAlnum, 15) + "!" + r.s(guardAlnum+"._", 96) }},
 	}
 	for _, p := range []string{"pat", "dt", "rt", "ptt", "cbt", "oas", "imt", "soat", "ffct", "agent", "ft", "wt"} {
 		f = append(f, guardFormat{rule: 4, label: "GitLab token", name: "gl" + p + " token", prefix: "gl" + p + "-", body: guardURL, n: 20})
@@ -2396,6 +2462,32 @@ func TestGuardBoundedWork(t *testing.T) {
 		guardCost{name: "jsonb nested 1,000 deep, 256 KB", col: "j", typ: "jsonb",
 			head: strings.Repeat("[", 1000), chunk: guardJSON(t, "gh"+"p_"+r.s(guardAlnum, 35)) + ",", tail: `"x"` + strings.Repeat("]", 1000)}.fill(size),
 		guardCost{name: "json text nested 1,000 deep", col: "js", typ: "json", head: strings.Repeat(`{"a":`, 1000), chunk: "1", reps: 1, tail: strings.Repeat("}", 1000)},
+	)
+
+	// Encoded input: base64 that decodes to text (one long run, many short
+	// runs, wrapped in lines, nested twice, in jsonb) full of near-misses,
+	// and dense form bodies and percent escapes.
+	b64 := base64.StdEncoding.EncodeToString
+	nearMisses := strings.Repeat("sk_"+"live_"+r.s(guardLower, 15)+" api_key="+r.s(guardLower, 12)+"\n", 2200)
+	wrapped := func(s string) string {
+		var sb strings.Builder
+		for i := 0; i < len(s); i += 76 {
+			sb.WriteString(s[i:min(i+76, len(s))] + "\n")
+		}
+		return sb.String()
+	}
+	cases = append(cases,
+		guardCost{name: "base64 of near-misses, one run", chunk: b64([]byte(nearMisses)), reps: 1}.fill(0),
+		guardCost{name: "base64 of near-misses, wrapped in lines", chunk: wrapped(b64([]byte(nearMisses))), reps: 1}.fill(0),
+		guardCost{name: "base64 of base64 of near-misses", chunk: b64([]byte(b64([]byte(nearMisses[:len(nearMisses)*3/4])))), reps: 1}.fill(0),
+		guardCost{name: "short base64 runs of text", chunk: b64([]byte("token: "+r.s(guardLower, 14))) + " "}.fill(size),
+		guardCost{name: "short base64 runs of text in jsonb", col: "j", typ: "jsonb",
+			head: `{"a":[`, chunk: guardJSON(t, b64([]byte("client_secret="+r.s(guardLower, 14)))) + ",", tail: `"end"]}`}.fill(size),
+		guardCost{name: "dense form bodies", chunk: "grant_type=refresh_token&refresh_token=" + r.s(guardLower, 12) + "%2B%2F&client_secret=" + r.s(guardLower, 10) + "%3D&"}.fill(size),
+		guardCost{name: "dense percent escapes", chunk: "%41%4" + r.s("0123456789ABCDEF", 1) + "%5" + r.s("0123456789ABCDEF", 1) + "x"}.fill(size),
+		guardCost{name: "dense secret-named JSON keys", chunk: `"PARTNER_API_TOKEN": "` + r.s(guardLower, 15) + `", `}.fill(size),
+		guardCost{name: "dense name/value pairs in jsonb", col: "j", typ: "jsonb",
+			head: `[`, chunk: guardJSON(t, map[string]any{"name": "X_TOKEN", "value": r.s(guardLower, 15)}) + ",", tail: `{}]`}.fill(size),
 	)
 
 	// measure returns the cost the test asserts on (CPU time when it can

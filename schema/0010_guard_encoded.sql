@@ -15,7 +15,7 @@
 --   private JWKs, Google service-account keys.
 -- * plaintext_guard_decode(value): the text of the plausible base64
 --   (standard or URL-safe, padded or not, line-wrapped) and percent-encoded
---   parts of a value, at most 32 KiB per level.
+--   parts of a value, at most 8 KiB per level.
 -- * plaintext_guard_random(value): whether a value looks random (the test
 --   the structure checks apply).
 -- * plaintext_credential_kind(value): scan, then structure, then the same
@@ -180,7 +180,7 @@ DECLARE
     runs integer;
     words integer;
 BEGIN
-    IF v IS NULL OR pg_catalog.length(v) < 16 OR v ~* placeholder_re OR v ~ dummy_re THEN
+    IF v IS NULL OR pg_catalog.length(v) < 16 THEN
         RETURN false;
     END IF;
     an := pg_catalog.regexp_replace(v, '[^A-Za-z0-9]', '', 'g');
@@ -191,11 +191,19 @@ BEGIN
     END IF;
     runs := pg_catalog.length(pg_catalog.regexp_replace(an, '[a-z]+|[A-Z]+|[0-9]+', 'x', 'g'));
     IF an !~ '[0-9]' AND (an !~ '[a-z]' OR an !~ '[A-Z]') THEN
-        RETURN n >= 24 AND n = pg_catalog.length(v)
-           AND pg_catalog.length(pg_catalog.regexp_replace(an, '[^aeiouyAEIOUY]', '', 'g')) * 100 < n * 45;
-    END IF;
-    IF runs < GREATEST(4, n / 6) OR (an !~ '[0-9]' AND (n < 20 OR runs * 3 < n)) THEN
+        IF n < 24 OR n < pg_catalog.length(v)
+           OR pg_catalog.length(pg_catalog.regexp_replace(an, '[^aeiouyAEIOUY]', '', 'g')) * 100 >= n * 45 THEN
+            RETURN false;
+        END IF;
+    ELSIF runs < GREATEST(4, n / 6) OR (an !~ '[0-9]' AND (n < 20 OR runs * 3 < n)) THEN
         RETURN false;
+    END IF;
+    -- the costlier tests last: placeholders and references, dummies
+    IF v ~* placeholder_re OR v ~ dummy_re THEN
+        RETURN false;
+    END IF;
+    IF an !~ '[0-9]' AND (an !~ '[a-z]' OR an !~ '[A-Z]') THEN
+        RETURN true;
     END IF;
     -- not made of words: capitalized or lower-case words of four letters or
     -- more with a quarter vowels, or letter-only segments between
@@ -215,6 +223,42 @@ REVOKE ALL ON FUNCTION @schema@.plaintext_guard_random(text) FROM PUBLIC, anon, 
 
 COMMENT ON FUNCTION @schema@.plaintext_guard_random(text) IS
 'Whether a value (its first 256 characters) looks random, as a secret does and a name, a word, a reference, a UUID or a placeholder does not: letters and digits with frequent class changes and not made of words, or 20 letters of both cases changing case often, or 24 letters of one case without separators and with fewer than 45% vowels. The plaintext guard''s randomness test. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+
+-- The first match of a regular expression in a text, and the text after
+-- the match's first capture, searched in windows of 16384 characters that
+-- overlap by 512: PostgreSQL converts the whole text it searches on every
+-- call, so a loop over the matches of a long value searches windows, not the
+-- value. A match longer than 512 characters may be cut at a window's end.
+CREATE FUNCTION @schema@.plaintext_guard_match(p_text text, p_re text, p_flags text, OUT m text[], OUT rest text)
+LANGUAGE plpgsql
+IMMUTABLE
+PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    win CONSTANT integer := 16384;
+    overlap CONSTANT integer := 512;
+    y text := p_text;
+    w text;
+BEGIN
+    LOOP
+        w := pg_catalog.left(y, win);
+        m := pg_catalog.regexp_match(w, p_re, p_flags);
+        IF m IS NOT NULL THEN
+            rest := pg_catalog.substr(y, pg_catalog.strpos(w, m[1]) + pg_catalog.length(m[1]));
+            RETURN;
+        END IF;
+        EXIT WHEN w IS NULL OR pg_catalog.length(w) < win;
+        y := pg_catalog.substr(y, win - overlap + 1);
+    END LOOP;
+END;
+$fn$;
+
+REVOKE ALL ON FUNCTION @schema@.plaintext_guard_match(text, text, text) FROM PUBLIC, anon, authenticated, service_role;
+
+COMMENT ON FUNCTION @schema@.plaintext_guard_match(text, text, text) IS
+'The plaintext guard''s search for the next match: the captures of the first match of p_re (with regexp flags p_flags) in p_text and the text after its first capture, or NULLs, searched in windows of 16384 characters overlapping by 512, so that a loop over the matches of a long value costs one pass over it. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
 -- The decoded text of a value's plausibly encoded parts, or NULL:
 -- * base64, standard or URL-safe, padded or not, wrapped in lines (raw or
@@ -240,6 +284,7 @@ DECLARE
     -- a group of four characters that decodes to three ASCII bytes, six
     -- such groups at least, and a final partial group
     b64_re CONSTANT text := $re$(?:^|[^A-Za-z0-9+/_-])((?:[A-Za-f][A-HQ-Xg-nw-z0-3][AEIMQUYcgkosw048BFJNRVZdhlptx159][A-Za-z0-9+/_-]){6,}(?:[A-Za-f][A-HQ-Xg-nw-z0-3][AEIMQUYcgkosw048BFJNRVZdhlptx159]?)?)$re$;
+    x text;
     y text;
     out text := '';
     left_bytes integer := p_budget;
@@ -253,8 +298,13 @@ BEGIN
     -- line breaks, raw or JSON-escaped, and JSON-escaped slashes go
     y := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
              p_value, pg_catalog.chr(10), ''), pg_catalog.chr(13), ''), '\n', ''), '\r', ''), '\/', '/');
-    FOR c IN SELECT bm[1] FROM pg_catalog.regexp_matches(y, b64_re, 'g') AS bm LIMIT run_limit LOOP
+    -- one run at a time, each search starting after the previous run
+    x := y;
+    FOR k IN 1..run_limit LOOP
         EXIT WHEN left_bytes <= 0;
+        SELECT nm.m, nm.rest INTO m, x FROM @schema@.plaintext_guard_match(x, b64_re, '') AS nm;
+        EXIT WHEN m IS NULL;
+        c := m[1];
         c := pg_catalog.translate(pg_catalog.left(c, (left_bytes + 2) / 3 * 4), '-_', '+/');
         IF pg_catalog.length(c) % 4 = 1 THEN
             c := pg_catalog.left(c, pg_catalog.length(c) - 1);
@@ -294,25 +344,30 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    pair_budget CONSTANT integer := 64;     -- names and values examined per value
-    -- a secret's name (its last word and up to 40 characters before it), a
-    -- separator and a value
+    pair_budget CONSTANT integer := 32;     -- names and values examined per value and shape
+    -- a secret's name (ending in one of the words), a separator and a value
+    -- (unbounded repetitions: PostgreSQL matches them faster than bounded ones)
     words CONSTANT text := $re$(?:token|secret|api[_.-]?key|apikey|access[_.-]?key|private[_.-]?key|signing[_.-]?key|password|passwd|passphrase|credentials?)$re$;
-    assign_re CONSTANT text := $re$([a-z0-9_.-]{0,40}$re$ || words || $re$)["']?\s*(?:=|:)\s*["']?([^\s"'`,;&<>{}()\[\]\\|]{16,255})$re$;
+    assign_re CONSTANT text := $re$([a-z0-9_.-]*$re$ || words || $re$)["']?\s*(?:=|:)\s*["']?([^\s"'`,;&<>{}()\[\]\\|]{16,})$re$;
     -- a name/value pair of a settings list: {"name": "PARTNER_API_TOKEN", "value": "..."}, in either order
-    pair_re CONSTANT text := $re$"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]{0,40}$re$ || words || $re$)"[^{}]{0,200}?"value"\s*:\s*"([^"\\]{16,255})"$re$;
-    pair_rev_re CONSTANT text := $re$"value"\s*:\s*"([^"\\]{16,255})"[^{}]{0,200}?"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]{0,40}$re$ || words || $re$)"$re$;
+    pair_re CONSTANT text := $re$"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]*$re$ || words || $re$)"[^{}]*?"value"\s*:\s*"([^"\\]{16,})"$re$;
+    pair_rev_re CONSTANT text := $re$"value"\s*:\s*"([^"\\]{16,})"[^{}]*?"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]*$re$ || words || $re$)"$re$;
     -- names whose values are not secrets
     public_re CONSTANT text := $re$(?:page|sync|next|prev|continuation|cursor|delta|resume|change|state|csrf|xsrf|verify|verification|idempotency|device|push|registration|fcm|apns|public|publishable|pub|primary|partition|sort|foreign|cache|row|object|ssh|host)[_.-]?(?:token|key)$|token[_.-]?type$$re$;
     x text;
     m text[];
     nm text;
+    re text;
+    y text;
 BEGIN
     IF p_value IS NULL OR pg_catalog.length(p_value) < 16 THEN
         RETURN NULL;
     END IF;
     -- JSON inside JSON strings: quotes escaped at any depth
-    x := pg_catalog.regexp_replace(p_value, '\\+"', '"', 'g');
+    x := p_value;
+    IF pg_catalog.strpos(x, '\"') > 0 THEN
+        x := pg_catalog.regexp_replace(x, '\\+"', '"', 'g');
+    END IF;
 
     -- a private or symmetric JWK
     IF pg_catalog.strpos(x, '"kty"') > 0 THEN
@@ -330,22 +385,30 @@ BEGIN
 
     -- name/value pairs of settings lists, then assignments of JSON objects,
     -- YAML, .env files and form bodies
-    FOR m IN (SELECT pm FROM pg_catalog.regexp_matches(x, pair_re, 'gi') AS pm LIMIT pair_budget)
-             UNION ALL
-             (SELECT ARRAY[pm[2], pm[1]] FROM pg_catalog.regexp_matches(x, pair_rev_re, 'gi') AS pm LIMIT pair_budget)
-             UNION ALL
-             (SELECT am FROM pg_catalog.regexp_matches(x, assign_re, 'gi') AS am LIMIT pair_budget)
-    LOOP
-        nm := pg_catalog.lower(m[1]);
-        CONTINUE WHEN nm ~ public_re OR NOT @schema@.plaintext_guard_random(pg_catalog.rtrim(m[2], '.:'));
-        RETURN CASE
-            WHEN nm ~ 'client[_.-]?secret$' THEN 'client_secret assignment'
-            WHEN nm ~ 'private[_.-]?key$' THEN 'private key assignment'
-            WHEN nm ~ '(?:pass(?:word|wd|phrase))$' THEN 'password assignment'
-            WHEN nm ~ 'secret$' THEN 'secret assignment'
-            WHEN nm ~ 'token$' THEN 'token assignment'
-            ELSE 'api_key assignment'
-        END;
+    -- One match at a time, each search starting after the previous match
+    -- (regexp_matches() would find every match of a long value first).
+    FOR i IN 1..3 LOOP
+        re := CASE i WHEN 1 THEN pair_re WHEN 2 THEN pair_rev_re ELSE assign_re END;
+        CONTINUE WHEN (i < 3 AND pg_catalog.strpos(x, '"value"') = 0)
+                   OR (i = 3 AND x !~* (words || $re$["']?\s*[=:]$re$));
+        y := x;
+        FOR k IN 1..pair_budget LOOP
+            SELECT nm.m, nm.rest INTO m, y FROM @schema@.plaintext_guard_match(y, re, 'i') AS nm;
+            EXIT WHEN m IS NULL;
+            IF i = 2 THEN
+                m := ARRAY[m[2], m[1]];
+            END IF;
+            nm := pg_catalog.lower(m[1]);
+            CONTINUE WHEN nm ~ public_re OR NOT @schema@.plaintext_guard_random(pg_catalog.rtrim(pg_catalog.left(m[2], 256), '.:'));
+            RETURN CASE
+                WHEN nm ~ 'client[_.-]?secret$' THEN 'client_secret assignment'
+                WHEN nm ~ 'private[_.-]?key$' THEN 'private key assignment'
+                WHEN nm ~ '(?:pass(?:word|wd|phrase))$' THEN 'password assignment'
+                WHEN nm ~ 'secret$' THEN 'secret assignment'
+                WHEN nm ~ 'token$' THEN 'token assignment'
+                ELSE 'api_key assignment'
+            END;
+        END LOOP;
     END LOOP;
     RETURN NULL;
 END;
@@ -354,7 +417,7 @@ $fn$;
 REVOKE ALL ON FUNCTION @schema@.plaintext_guard_structure(text) FROM PUBLIC, anon, authenticated, service_role;
 
 COMMENT ON FUNCTION @schema@.plaintext_guard_structure(text) IS
-'The plaintext guard''s structure checks: a private or symmetric JWK, a Google service-account key file, and values that plaintext_guard_random() finds random under a secret''s name (..._TOKEN, ..._SECRET, ..._API_KEY, ..._PASSWORD, refresh_token, client_secret, private_key, ...) in JSON objects, name/value pairs of settings lists, YAML, .env files and form bodies; names of values that are not secrets (page_token, publishable_key, public_key, token_type, ...) are skipped. At most 64 names of each shape per value. Returns the kind or NULL, never any part of the value. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+'The plaintext guard''s structure checks: a private or symmetric JWK, a Google service-account key file, and values that plaintext_guard_random() finds random under a secret''s name (..._TOKEN, ..._SECRET, ..._API_KEY, ..._PASSWORD, refresh_token, client_secret, private_key, ...) in JSON objects, name/value pairs of settings lists, YAML, .env files and form bodies; names of values that are not secrets (page_token, publishable_key, public_key, token_type, ...) are skipped. At most 32 names of each shape per value. Returns the kind or NULL, never any part of the value. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
 -- The prefilter also lets through runs of 24 base64 characters, which may
 -- hold an encoded credential without a run of 20 letters or digits.
@@ -403,10 +466,11 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     win CONSTANT integer := 16384;          -- bytes; longer values skip the prefilter, as in the scan
-    decode_budget CONSTANT integer := 32768; -- bytes of decoded text per level
+    decode_budget CONSTANT integer := 8192;  -- bytes of decoded text per level
     levels CONSTANT integer := 2;
+    head CONSTANT integer := 16384;         -- characters read for structure and encodings
     too_costly CONSTANT text := 'value the guard cannot check within its limits';
-    x text := p_value;
+    x text;
     kind text;
 BEGIN
     IF p_value IS NULL OR pg_catalog.length(p_value) < 8 THEN
@@ -415,7 +479,11 @@ BEGIN
     IF pg_catalog.octet_length(p_value) <= win AND NOT @schema@.plaintext_credential_candidate(p_value) THEN
         RETURN NULL;
     END IF;
-    kind := COALESCE(@schema@.plaintext_credential_scan(p_value), @schema@.plaintext_guard_structure(p_value));
+    kind := @schema@.plaintext_credential_scan(p_value);
+    -- structure and encodings are looked for in the value's first
+    -- characters only
+    x := pg_catalog.left(p_value, head);
+    kind := COALESCE(kind, @schema@.plaintext_guard_structure(x));
     FOR level IN 1..levels LOOP
         EXIT WHEN kind IS NOT NULL;
         x := @schema@.plaintext_guard_decode(x, decode_budget);
@@ -432,4 +500,4 @@ $fn$;
 REVOKE ALL ON FUNCTION @schema@.plaintext_credential_kind(text) FROM PUBLIC, anon, authenticated, service_role;
 
 COMMENT ON FUNCTION @schema@.plaintext_credential_kind(text) IS
-'Returns a short label of the kind of plaintext credential (API key, token, password, private key, credential URL, private JWK, ...) that the value appears to contain, or NULL; never any part of the value. Runs plaintext_credential_scan() and plaintext_guard_structure() on the value as written, then on the text plaintext_guard_decode() finds encoded in it (base64, percent-encoding; 32768 bytes at most), and on the text encoded in that, two levels at most; a credential found in decoded text is labelled "encoded <kind>". SECURITY DEFINER with a pinned search_path, executable by the owner only; used by reject_plaintext_credentials().';
+'Returns a short label of the kind of plaintext credential (API key, token, password, private key, credential URL, private JWK, ...) that the value appears to contain, or NULL; never any part of the value. Runs plaintext_credential_scan() on the value as written and plaintext_guard_structure() on its first 16384 characters, then both on the text plaintext_guard_decode() finds encoded in those characters (base64, percent-encoding; 8192 bytes at most per level), and on the text encoded in that, two levels at most; a credential found in decoded text is labelled "encoded <kind>". SECURITY DEFINER with a pinned search_path, executable by the owner only; used by reject_plaintext_credentials().';
