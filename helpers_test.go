@@ -64,25 +64,28 @@ func testTx(t *testing.T) pgx.Tx {
 type logBuffer = testutil.LogBuffer
 
 var (
-	newSecret        = testutil.NewSecret
-	randomBytes      = testutil.RandomBytes
-	randomHex        = testutil.RandomHex
-	secAlnum         = testutil.Alnum
-	sqlstate         = testutil.SQLState
-	secIdent         = testutil.Ident
-	quoteLiteral     = testutil.QuoteLiteral
-	quiet            = testutil.Quiet
-	connect          = testutil.Connect
-	newTestPool      = testutil.NewPool
-	secLogger        = testutil.Logger
-	secRecords       = testutil.Records
-	secContains      = testutil.Contains
-	secRequireAbsent = testutil.RequireAbsent
-	secErrorTexts    = testutil.ErrorTexts
-	lcNamespace      = testutil.NewNamespace
-	migrationFiles   = testutil.MigrationFiles
-	migrationCount   = testutil.MigrationCount
-	countRows        = testutil.AppliedMigrations
+	newSecret           = testutil.NewSecret
+	storeNew            = testutil.StoreNew
+	requireValue        = testutil.RequireValue
+	requireRotateDelete = testutil.RequireRotateDelete
+	randomBytes         = testutil.RandomBytes
+	randomHex           = testutil.RandomHex
+	secAlnum            = testutil.Alnum
+	sqlstate            = testutil.SQLState
+	secIdent            = testutil.Ident
+	quoteLiteral        = testutil.QuoteLiteral
+	quiet               = testutil.Quiet
+	connect             = testutil.Connect
+	newTestPool         = testutil.NewPool
+	secLogger           = testutil.Logger
+	secRecords          = testutil.Records
+	secContains         = testutil.Contains
+	secRequireAbsent    = testutil.RequireAbsent
+	secErrorTexts       = testutil.ErrorTexts
+	lcNamespace         = testutil.NewNamespace
+	migrationFiles      = testutil.MigrationFiles
+	migrationCount      = testutil.MigrationCount
+	countRows           = testutil.AppliedMigrations
 
 	lcRequireOneCredential = testutil.RequireOneCredential
 	secRetrievals          = testutil.Retrievals

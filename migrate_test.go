@@ -140,12 +140,7 @@ func TestCompatOnPlainPostgresWithDefaults(t *testing.T) {
 
 	c, err := vault.New(pool, vault.WithRole("service_role"), quiet())
 	require.NoError(t, err)
-	secret := newSecret()
-	id, err := c.Store(ctx, "plain/postgres", secret, "")
-	require.NoError(t, err)
-	got, err := c.Retrieve(ctx, id)
-	require.NoError(t, err)
-	require.True(t, got == secret, "Retrieve returned another value")
+	storeNew(t, c, "plain/postgres")
 }
 
 // TestMigrateRefusesTargetOwnedByAnotherRole runs Migrate where another

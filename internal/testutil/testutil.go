@@ -20,6 +20,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -117,6 +118,38 @@ func Connect(t testing.TB, url string) *pgxpool.Pool {
 // NewSecret returns a fresh random value; test secrets are never literals.
 func NewSecret() string {
 	return "test-secret-" + rand.Text() + rand.Text()
+}
+
+// RequireValue checks that c retrieves want for id. On a mismatch it
+// fails with msg and prints neither value.
+func RequireValue(t testing.TB, c *vault.Client, id uuid.UUID, want, msg string) {
+	t.Helper()
+	got, err := c.Retrieve(context.Background(), id)
+	require.NoError(t, err)
+	require.True(t, got == want, msg)
+}
+
+// StoreNew stores a new test secret under name, checks that it is
+// retrieved as stored and returns its id and the secret.
+func StoreNew(t testing.TB, c *vault.Client, name string) (uuid.UUID, string) {
+	t.Helper()
+	secret := NewSecret()
+	id, err := c.Store(context.Background(), name, secret, "")
+	require.NoError(t, err)
+	RequireValue(t, c, id, secret, "Retrieve returned another value than was stored")
+	return id, secret
+}
+
+// RequireRotateDelete rotates the credential id to rotated and checks that
+// it is retrieved, then deletes it and checks that it is gone.
+func RequireRotateDelete(t testing.TB, c *vault.Client, id uuid.UUID, rotated string) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, c.Rotate(ctx, id, rotated))
+	RequireValue(t, c, id, rotated, "Retrieve after Rotate returned another value")
+	require.NoError(t, c.Delete(ctx, id))
+	_, err := c.Retrieve(ctx, id)
+	require.ErrorIs(t, err, vault.ErrNotFound)
 }
 
 // RandomBytes returns n random bytes.
