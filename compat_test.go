@@ -291,8 +291,7 @@ func TestCompatRootKeyNotExposed(t *testing.T) {
 	// Make the key be in use while the catalogs are read.
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
-	id, err := svc.Store(ctx, "compat/exposed/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, svc, "compat/exposed/")
 	_, err = svc.Retrieve(ctx, id)
 	require.NoError(t, err)
 

@@ -488,8 +488,7 @@ func TestOwnerLostVaultPrivilege(t *testing.T) {
 	}
 	svc, err := vault.New(db.Pool, vault.WithSchema(db.Schema), vault.WithRole("service_role"), quiet())
 	require.NoError(t, err)
-	id, err := svc.Store(ctx, "owner/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, svc, "owner/")
 
 	admin := connect(t, db.AdminURL)
 	_, err = admin.Exec(ctx, "REVOKE EXECUTE ON FUNCTION vault._crypto_aead_det_decrypt FROM postgres, service_role CASCADE")

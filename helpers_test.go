@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -90,6 +91,15 @@ var (
 	lcRequireOneCredential = testutil.RequireOneCredential
 	secRetrievals          = testutil.Retrievals
 )
+
+// storeFresh stores a new test secret in c under prefix followed by a
+// random UUID, and returns its id.
+func storeFresh(t testing.TB, c *vault.Client, prefix string) uuid.UUID {
+	t.Helper()
+	id, err := c.Store(context.Background(), prefix+uuid.NewString(), newSecret(), "")
+	require.NoError(t, err)
+	return id
+}
 
 // plainDatabase returns a database on the shared server with the Supabase
 // roles but without Vault, and its superuser and postgres URLs.

@@ -76,11 +76,55 @@ func lcSnapshot(t testing.TB, db vault.DB, schema string, owner *vault.Client, i
 	return st
 }
 
+// lcByIDCalls returns, by method name, calls of c on the credential *id
+// (read at each call) that each return their error: Retrieve, Read,
+// Rotate, Rotate IfVersion(version), Rollback, Update with update, and
+// Refresh, whose function sets *fnCalled.
+func lcByIDCalls(c *vault.Client, id *uuid.UUID, version int64, update vault.CredentialUpdate, fnCalled *bool) map[string]func() error {
+	ctx := context.Background()
+	return map[string]func() error{
+		"Retrieve":         func() error { _, err := c.Retrieve(ctx, *id); return err },
+		"Read":             func() error { _, err := c.Read(ctx, *id); return err },
+		"Rotate":           func() error { return c.Rotate(ctx, *id, newSecret()) },
+		"Rotate IfVersion": func() error { return c.Rotate(ctx, *id, newSecret(), vault.IfVersion(version)) },
+		"Rollback":         func() error { return c.Rollback(ctx, *id) },
+		"Update":           func() error { _, err := c.Update(ctx, *id, update); return err },
+		"Refresh": func() error {
+			_, err := c.Refresh(ctx, *id, func(context.Context, vault.Secret) (string, error) {
+				*fnCalled = true
+				return newSecret(), nil
+			})
+			return err
+		},
+	}
+}
+
+// lcRequireLikeUnknown runs each of calls, which address the credential
+// *id, and checks that it fails as it does for an unknown id: with
+// ErrNotFound, the same SQLSTATE and the same message but for the id.
+// what describes the credential in messages; unchanged runs after each
+// call, with the call's name, to check it changed nothing.
+func lcRequireLikeUnknown(t *testing.T, calls map[string]func() error, id *uuid.UUID, what string, unchanged func(name string)) {
+	t.Helper()
+	known, unknown := *id, uuid.New()
+	for name, call := range calls {
+		errKnown := call()
+		require.ErrorIs(t, errKnown, vault.ErrNotFound, "%s of %s", name, what)
+		unchanged(name)
+		*id = unknown
+		errUnknown := call()
+		*id = known
+		require.ErrorIs(t, errUnknown, vault.ErrNotFound, name)
+		require.Equal(t, sqlstate(errUnknown), sqlstate(errKnown), name)
+		require.Equal(t, strings.ReplaceAll(errUnknown.Error(), unknown.String(), "ID"),
+			strings.ReplaceAll(errKnown.Error(), known.String(), "ID"), name)
+	}
+}
+
 func TestLifecyclePutLookupReadUpdate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
+	_, b, schema := lcSetup(t)
 	ns := lcNamespace(t, "org")
 	c, _ := setup(t, on(b.tx, schema), namespace(ns))
 	require.Equal(t, ns, c.Namespace())
@@ -215,12 +259,8 @@ func TestLifecyclePutLookupReadUpdate(t *testing.T) {
 func TestLifecycleNamespaceIsolation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
-	nsA, nsB := lcNamespace(t, "org-a"), lcNamespace(t, "org-b")
-	a, _ := setup(t, on(b.tx, schema), namespace(nsA))
-	other, _ := setup(t, on(b.tx, schema), namespace(nsB))
-	byDefault, _ := setup(t, on(b.tx, schema))
+	orgs := lcNewOrgs(t, lcClient)
+	b, schema, nsA, a, other, byDefault := orgs.b, orgs.schema, orgs.nsA, orgs.a, orgs.other, orgs.def
 	others := map[string]*vault.Client{
 		"other namespace":   other,
 		"default namespace": byDefault,
@@ -233,48 +273,19 @@ func TestLifecycleNamespaceIsolation(t *testing.T) {
 	require.NoError(t, a.Rotate(ctx, credA.ID, secretA)) // a previous value exists, for Rollback
 	storedA, err := a.Store(ctx, "stored/name", newSecret(), "")
 	require.NoError(t, err)
-	unknown := uuid.New()
 
 	for who, c := range others {
 		t.Run(who, func(t *testing.T) {
 			for _, id := range []uuid.UUID{credA.ID, storedA} {
 				before := lcSnapshot(t, b.tx, schema, b.owner, id)
 				newName, desc, expires := "stolen", "stolen", time.Now()
-				fnCalled := false
-				calls := map[string]func() error{
-					"Retrieve": func() error { _, err := c.Retrieve(ctx, id); return err },
-					"Read":     func() error { _, err := c.Read(ctx, id); return err },
-					"Rotate":   func() error { return c.Rotate(ctx, id, newSecret()) },
-					"Rotate IfVersion": func() error {
-						return c.Rotate(ctx, id, newSecret(), vault.IfVersion(before.Credential.Version))
-					},
-					"Rollback": func() error { return c.Rollback(ctx, id) },
-					"Update": func() error {
-						_, err := c.Update(ctx, id, vault.CredentialUpdate{Name: &newName, Description: &desc, ExpiresAt: &expires})
-						return err
-					},
-					"Refresh": func() error {
-						_, err := c.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) {
-							fnCalled = true
-							return newSecret(), nil
-						})
-						return err
-					},
-				}
-				for name, call := range calls {
-					errOther := call()
-					require.ErrorIs(t, errOther, vault.ErrNotFound, "%s of another namespace's credential", name)
+				var fnCalled bool
+				target := id
+				calls := lcByIDCalls(c, &target, before.Credential.Version,
+					vault.CredentialUpdate{Name: &newName, Description: &desc, ExpiresAt: &expires}, &fnCalled)
+				lcRequireLikeUnknown(t, calls, &target, "another namespace's credential", func(name string) {
 					require.Equal(t, before, lcSnapshot(t, b.tx, schema, b.owner, id), "%s changed something", name)
-					// Exactly as for an unknown id: same kind, same SQLSTATE.
-					idCopy := id
-					id = unknown
-					errUnknown := call()
-					id = idCopy
-					require.ErrorIs(t, errUnknown, vault.ErrNotFound, name)
-					require.Equal(t, sqlstate(errUnknown), sqlstate(errOther), name)
-					require.Equal(t, strings.ReplaceAll(errUnknown.Error(), unknown.String(), "ID"),
-						strings.ReplaceAll(errOther.Error(), id.String(), "ID"), name)
-				}
+				})
 				require.False(t, fnCalled, "Refresh called fn for another namespace's credential")
 				require.NoError(t, c.Delete(ctx, id), "Delete of another namespace's credential is a no-op, as for an unknown id")
 				require.Equal(t, before, lcSnapshot(t, b.tx, schema, b.owner, id), "Delete changed something")
@@ -313,11 +324,9 @@ func TestLifecycleNamespaceIsolation(t *testing.T) {
 func TestLifecycleVersionsAndIfVersion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, b := setup(t)
-	schema := testSchema(t)
+	c, b, schema := lcSetup(t)
 
-	id, err := c.Store(ctx, "versions/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, c, "versions/")
 	s, err := c.Read(ctx, id)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, s.Version, "Store makes version 1")
@@ -357,8 +366,7 @@ func TestLifecycleVersionsAndIfVersion(t *testing.T) {
 func TestLifecycleRollback(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, b := setup(t)
-	schema := testSchema(t)
+	c, b, schema := lcSetup(t)
 
 	good, broken := newSecret(), newSecret()
 	cred, err := c.Put(ctx, "rollback/"+uuid.NewString(), good, "")
@@ -406,11 +414,9 @@ func TestLifecycleRollback(t *testing.T) {
 func TestLifecycleAuditEveryOperation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, b := setup(t)
-	schema := testSchema(t)
+	c, b, schema := lcSetup(t)
 
-	id, err := c.Store(ctx, "audit/every/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, c, "audit/every/")
 	cred, err := c.Put(ctx, "audit/every/"+uuid.NewString(), newSecret(), "")
 	require.NoError(t, err)
 	_, err = c.Put(ctx, cred.Name, newSecret(), "")
@@ -472,30 +478,56 @@ func TestLifecycleAuditEveryOperation(t *testing.T) {
 	}
 }
 
-func TestSecretNeverPrintsItsValue(t *testing.T) {
-	t.Parallel()
-	value := newSecret()
-	s := vault.Secret{
-		Credential: vault.Credential{ID: uuid.New(), Namespace: "org", Name: "acme/stripe", Version: 3},
-		Value:      value,
-	}
-	require.True(t, s.Value == value, "the Value field reads the value")
+// lcSetup is setup with no options, plus the shared database's schema.
+func lcSetup(t *testing.T) (*vault.Client, *bundle, string) {
+	t.Helper()
+	c, b := setup(t)
+	return c, b, testSchema(t)
+}
 
-	type Exported struct{ S vault.Secret }
-	outputs := map[string]string{}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10v", "%-40s"} {
-		outputs[verb] = fmt.Sprintf(verb, s)
-		outputs[verb+" pointer"] = fmt.Sprintf(verb, &s)
-		outputs[verb+" slice"] = fmt.Sprintf(verb, []vault.Secret{s})
-		outputs[verb+" map"] = fmt.Sprintf(verb, map[string]vault.Secret{"k": s})
-		outputs[verb+" field"] = fmt.Sprintf(verb, Exported{s})
+// lcOrgs are clients that work in one transaction on the shared database,
+// rolled back when the test ends: a and other in two fresh namespaces
+// (nsA, nsB), def in the default namespace.
+type lcOrgs struct {
+	b                *bundle
+	schema, nsA, nsB string
+	a, other, def    *vault.Client
+}
+
+// lcNewOrgs makes lcOrgs' clients with newClient, such as lcClient.
+func lcNewOrgs(t *testing.T, newClient func(t testing.TB, db vault.DB, schema, ns string) *vault.Client) lcOrgs {
+	t.Helper()
+	_, b, schema := lcSetup(t)
+	o := lcOrgs{b: b, schema: schema, nsA: lcNamespace(t, "org-a"), nsB: lcNamespace(t, "org-b")}
+	o.a = newClient(t, b.tx, o.schema, o.nsA)
+	o.other = newClient(t, b.tx, o.schema, o.nsB)
+	o.def = newClient(t, b.tx, o.schema, "")
+	return o
+}
+
+// lcVerbs are the fmt verbs lcPrintings prints with.
+var lcVerbs = []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10v", "%-40s"}
+
+// lcPrintings returns, keyed by how, the ways a program may print or log
+// value (a fmt.Stringer and fmt.GoStringer), given as itself, through a
+// pointer, in a slice and in a struct field: each of lcVerbs ("%v",
+// "%v pointer", ...), String, GoString, JSON and XML ("json value", "xml
+// field", ...) and slog's JSON and text records ("slog").
+func lcPrintings(t *testing.T, value, pointer, slice, field any) map[string]string {
+	t.Helper()
+	forms := map[string]any{"value": value, "pointer": pointer, "slice": slice, "field": field}
+	outputs := map[string]string{
+		"String":   value.(fmt.Stringer).String(),
+		"GoString": value.(fmt.GoStringer).GoString(),
 	}
-	outputs["Sprint"] = fmt.Sprint(s, &s)
-	outputs["Sprintln"] = fmt.Sprintln(s, &s)
-	outputs["String"] = s.String()
-	outputs["GoString"] = s.GoString()
-	outputs["error"] = fmt.Errorf("wrapped: %v", s).Error()
-	for what, v := range map[string]any{"value": s, "pointer": &s, "slice": []vault.Secret{s}, "field": Exported{s}} {
+	for what, v := range forms {
+		for _, verb := range lcVerbs {
+			key := verb + " " + what
+			if what == "value" {
+				key = verb
+			}
+			outputs[key] = fmt.Sprintf(verb, v)
+		}
 		j, err := json.Marshal(v)
 		require.NoError(t, err)
 		outputs["json "+what] = string(j)
@@ -506,17 +538,43 @@ func TestSecretNeverPrintsItsValue(t *testing.T) {
 	var logs bytes.Buffer
 	for _, h := range []slog.Handler{slog.NewJSONHandler(&logs, nil), slog.NewTextHandler(&logs, nil)} {
 		l := slog.New(h)
-		l.Info("secret", "s", s, "p", &s)
-		l.Info("secret", slog.Any("s", s), slog.Group("g", "s", s))
+		l.Info("printed", "v", value, "p", pointer)
+		l.Info("printed", slog.Any("v", value), slog.Group("g", "v", value))
 	}
 	outputs["slog"] = logs.String()
+	return outputs
+}
 
+// lcRequireRedacted checks that no output holds value and that each says
+// REDACTED, except the numeric verbs', which print bytes.
+func lcRequireRedacted(t *testing.T, outputs map[string]string, value string) {
+	t.Helper()
 	for what, out := range outputs {
 		require.NotContains(t, out, value, "%s printed the value", what)
 		if !strings.HasPrefix(what, "%x") && !strings.HasPrefix(what, "%X") && !strings.HasPrefix(what, "%d") {
 			require.Contains(t, out, "REDACTED", what)
 		}
 	}
+}
+
+func TestSecretNeverPrintsItsValue(t *testing.T) {
+	t.Parallel()
+	value := newSecret()
+	s := vault.Secret{
+		Credential: vault.Credential{ID: uuid.New(), Namespace: "org", Name: "acme/stripe", Version: 3},
+		Value:      value,
+	}
+	require.True(t, s.Value == value, "the Value field reads the value")
+
+	type Exported struct{ S vault.Secret }
+	outputs := lcPrintings(t, s, &s, []vault.Secret{s}, Exported{s})
+	for _, verb := range lcVerbs {
+		outputs[verb+" map"] = fmt.Sprintf(verb, map[string]vault.Secret{"k": s})
+	}
+	outputs["Sprint"] = fmt.Sprint(s, &s)
+	outputs["Sprintln"] = fmt.Sprintln(s, &s)
+	outputs["error"] = fmt.Errorf("wrapped: %v", s).Error()
+	lcRequireRedacted(t, outputs, value)
 	require.Contains(t, outputs["json value"], `"Name":"acme/stripe"`, "the metadata stays readable")
 
 	var decoded map[string]any
@@ -766,8 +824,7 @@ func TestRefreshFailures(t *testing.T) {
 
 	// Inside a caller's transaction, as the shared test setup runs.
 	inTx, b := setup(t)
-	id, err := inTx.Store(ctx, "oauth/in-tx/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, inTx, "oauth/in-tx/")
 	fresh := newSecret()
 	s, err := inTx.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) { return fresh, nil })
 	require.NoError(t, err)
@@ -1214,12 +1271,8 @@ func TestPutRetryAfterLostCall(t *testing.T) {
 func TestLifecycleGet(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
-	nsA, nsB := lcNamespace(t, "org-a"), lcNamespace(t, "org-b")
-	a, _ := setup(t, on(b.tx, schema), namespace(nsA))
-	other, _ := setup(t, on(b.tx, schema), namespace(nsB))
-	def, _ := setup(t, on(b.tx, schema))
+	orgs := lcNewOrgs(t, lcClient)
+	b, schema, nsA, a, other, def := orgs.b, orgs.schema, orgs.nsA, orgs.a, orgs.other, orgs.def
 
 	put, err := a.Put(ctx, "acme/quickbooks", newSecret(), "QuickBooks")
 	require.NoError(t, err)
@@ -1480,34 +1533,8 @@ func TestExportedCredentialNeverPrintsItsValue(t *testing.T) {
 		VaultName: "acme/stripe",
 	}
 	type wrapper struct{ E vault.ExportedCredential }
-	outputs := map[string]string{}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10v", "%-40s"} {
-		outputs[verb] = fmt.Sprintf(verb, e)
-		outputs[verb+" pointer"] = fmt.Sprintf(verb, &e)
-		outputs[verb+" slice"] = fmt.Sprintf(verb, []vault.ExportedCredential{e})
-		outputs[verb+" field"] = fmt.Sprintf(verb, wrapper{e})
-	}
-	outputs["String"] = e.String()
-	outputs["GoString"] = e.GoString()
-	for what, v := range map[string]any{"value": e, "pointer": &e, "slice": []vault.ExportedCredential{e}, "field": wrapper{e}} {
-		j, err := json.Marshal(v)
-		require.NoError(t, err)
-		outputs["json "+what] = string(j)
-		x, err := xml.Marshal(v)
-		require.NoError(t, err)
-		outputs["xml "+what] = string(x)
-	}
-	var logs bytes.Buffer
-	for _, h := range []slog.Handler{slog.NewJSONHandler(&logs, nil), slog.NewTextHandler(&logs, nil)} {
-		slog.New(h).Info("exported", "e", e, "p", &e, slog.Group("g", "e", e))
-	}
-	outputs["slog"] = logs.String()
-	for what, out := range outputs {
-		require.NotContains(t, out, value, "%s printed the value", what)
-		if !strings.HasPrefix(what, "%x") && !strings.HasPrefix(what, "%X") && !strings.HasPrefix(what, "%d") {
-			require.Contains(t, out, "REDACTED", what)
-		}
-	}
+	outputs := lcPrintings(t, e, &e, []vault.ExportedCredential{e}, wrapper{e})
+	lcRequireRedacted(t, outputs, value)
 	require.Contains(t, outputs["json value"], `"VaultName":"acme/stripe"`)
 	require.Contains(t, outputs["%v"], "acme/stripe")
 }
@@ -1868,8 +1895,7 @@ func rcSQL(t *testing.T, tx pgx.Tx, sql string, args ...any) (string, string) {
 func TestRecoveryWindowHidesAndRestores(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
+	_, b, schema := lcSetup(t)
 	s := secIdent(schema)
 	ns := lcNamespace(t, "recover")
 	c := rcClient(t, b.tx, schema, ns, vault.WithRecoveryWindow(time.Hour))
@@ -1887,41 +1913,14 @@ func TestRecoveryWindowHidesAndRestores(t *testing.T) {
 	require.Equal(t, []string{"put", "rotate", "delete"}, lcOps(t, b.owner, cred.ID))
 
 	before := lcSnapshot(t, b.tx, schema, b.owner, cred.ID)
-	unknown := uuid.New()
 	id := cred.ID
-	fnCalled := false
+	var fnCalled bool
 	newName, desc := "stolen", "stolen"
-	calls := map[string]func() error{
-		"Retrieve":         func() error { _, err := c.Retrieve(ctx, id); return err },
-		"RetrieveMany":     func() error { _, err := c.RetrieveMany(ctx, []uuid.UUID{id}); return err },
-		"Read":             func() error { _, err := c.Read(ctx, id); return err },
-		"Rotate":           func() error { return c.Rotate(ctx, id, newSecret()) },
-		"Rotate IfVersion": func() error { return c.Rotate(ctx, id, newSecret(), vault.IfVersion(2)) },
-		"Rollback":         func() error { return c.Rollback(ctx, id) },
-		"Update": func() error {
-			_, err := c.Update(ctx, id, vault.CredentialUpdate{Name: &newName, Description: &desc})
-			return err
-		},
-		"Refresh": func() error {
-			_, err := c.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) {
-				fnCalled = true
-				return newSecret(), nil
-			})
-			return err
-		},
-	}
-	for what, call := range calls {
-		errDeleted := call()
-		require.ErrorIs(t, errDeleted, vault.ErrNotFound, "%s of a deleted credential", what)
+	calls := lcByIDCalls(c, &id, 2, vault.CredentialUpdate{Name: &newName, Description: &desc}, &fnCalled)
+	calls["RetrieveMany"] = func() error { _, err := c.RetrieveMany(ctx, []uuid.UUID{id}); return err }
+	lcRequireLikeUnknown(t, calls, &id, "a deleted credential", func(what string) {
 		require.Equal(t, before, lcSnapshot(t, b.tx, schema, b.owner, cred.ID), "%s changed something", what)
-		id = unknown
-		errUnknown := call()
-		id = cred.ID
-		require.ErrorIs(t, errUnknown, vault.ErrNotFound, what)
-		require.Equal(t, sqlstate(errUnknown), sqlstate(errDeleted), what)
-		require.Equal(t, strings.ReplaceAll(errUnknown.Error(), unknown.String(), "ID"),
-			strings.ReplaceAll(errDeleted.Error(), cred.ID.String(), "ID"), what)
-	}
+	})
 	require.False(t, fnCalled, "Refresh called fn for a deleted credential")
 	_, err = c.Lookup(ctx, name)
 	require.ErrorIs(t, err, vault.ErrNotFound)
@@ -2010,8 +2009,7 @@ func TestRecoveryWindowHidesAndRestores(t *testing.T) {
 func TestRecoveryWindowPurge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
+	_, b, schema := lcSetup(t)
 	ns := lcNamespace(t, "purge")
 	c := rcClient(t, b.tx, schema, ns, vault.WithRecoveryWindow(7*24*time.Hour))
 
@@ -2056,8 +2054,7 @@ func TestRecoveryWindowEndsInRealTime(t *testing.T) {
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
 	c := rcClient(t, db.Pool, db.Schema, "")
-	id, err := c.Store(ctx, "realtime/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, c, "realtime/")
 	require.NoError(t, c.Delete(ctx, id, vault.Recoverable(time.Second)))
 	n, err := c.Purge(ctx)
 	require.NoError(t, err)
@@ -2076,32 +2073,27 @@ func TestRecoveryWindowEndsInRealTime(t *testing.T) {
 func TestDeleteOptions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, b := setup(t)
-	schema := testSchema(t)
+	c, b, schema := lcSetup(t)
 
-	id, err := c.Store(ctx, "opts/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, c, "opts/")
 	require.NoError(t, c.Delete(ctx, id))
 	require.Zero(t, rcVaultRows(t, b.tx, id), "without a window Delete removes the Vault row")
 	require.False(t, rcListed(t, c, id, true))
 
 	w := rcClient(t, b.tx, schema, "", vault.WithRecoveryWindow(time.Hour))
-	live, err := w.Store(ctx, "opts/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	live := storeFresh(t, w, "opts/")
 	require.NoError(t, w.Delete(ctx, live, vault.WithoutRecovery()))
 	require.Zero(t, rcVaultRows(t, b.tx, live))
 	require.Equal(t, []string{"store", "delete"}, lcOps(t, b.owner, live))
 
-	soft, err := w.Store(ctx, "opts/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	soft := storeFresh(t, w, "opts/")
 	require.NoError(t, w.Delete(ctx, soft))
 	require.Equal(t, 1, rcVaultRows(t, b.tx, soft))
 	require.NoError(t, c.Delete(ctx, soft, vault.WithoutRecovery()), "also from a client without a window")
 	require.Zero(t, rcVaultRows(t, b.tx, soft))
 	require.Equal(t, []string{"store", "delete", "purge"}, lcOps(t, b.owner, soft))
 
-	perCall, err := c.Store(ctx, "opts/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	perCall := storeFresh(t, c, "opts/")
 	require.NoError(t, c.Delete(ctx, perCall, vault.Recoverable(2*time.Hour)))
 	require.Equal(t, 1, rcVaultRows(t, b.tx, perCall))
 	require.NoError(t, c.Restore(ctx, perCall))
@@ -2119,7 +2111,7 @@ func TestDeleteOptions(t *testing.T) {
 		require.ErrorIs(t, err, vault.ErrInvalidArgument, what)
 		require.Empty(t, sqlstate(err), "%s: refused before any round trip", what)
 	}
-	_, err = c.Retrieve(ctx, perCall)
+	_, err := c.Retrieve(ctx, perCall)
 	require.NoError(t, err, "the refused deletes changed nothing")
 	off := rcClient(t, b.tx, schema, "", vault.WithRecoveryWindow(0))
 	require.NoError(t, off.Delete(ctx, perCall))
@@ -2153,12 +2145,10 @@ func TestDeleteOptions(t *testing.T) {
 func TestRecoveryNamespaceIsolation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
-	nsA, nsB := lcNamespace(t, "org-a"), lcNamespace(t, "org-b")
-	a := rcClient(t, b.tx, schema, nsA, vault.WithRecoveryWindow(time.Hour))
-	other := rcClient(t, b.tx, schema, nsB, vault.WithRecoveryWindow(time.Hour))
-	def := rcClient(t, b.tx, schema, "", vault.WithRecoveryWindow(time.Hour))
+	orgs := lcNewOrgs(t, func(t testing.TB, db vault.DB, schema, ns string) *vault.Client {
+		return rcClient(t, db, schema, ns, vault.WithRecoveryWindow(time.Hour))
+	})
+	b, schema, a, other, def := orgs.b, orgs.schema, orgs.a, orgs.other, orgs.def
 
 	first, err := a.Store(ctx, "iso/first", newSecret(), "")
 	require.NoError(t, err)
@@ -2201,8 +2191,7 @@ func TestRecoveryNamespaceIsolation(t *testing.T) {
 func TestPurgeSkipsReferencedCredential(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
+	_, b, schema := lcSetup(t)
 	ns := lcNamespace(t, "fk")
 	c := rcClient(t, b.tx, schema, ns, vault.WithRecoveryWindow(time.Hour))
 	held, err := c.Store(ctx, "fk/held", newSecret(), "")
@@ -2263,8 +2252,7 @@ func rcOrphans(t testing.TB, c *vault.Client, f vault.OrphanFilter) ([]uuid.UUID
 func TestOrphans(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
+	_, b, schema := lcSetup(t)
 	ns, nsOther := lcNamespace(t, "orphans"), lcNamespace(t, "orphans-other")
 	c := rcClient(t, b.tx, schema, ns)
 	owner := rcOwner(t, b.tx, schema, ns)

@@ -73,8 +73,7 @@ func TestAuditRecordsEachRetrieval(t *testing.T) {
 			t.Cleanup(pool.Close)
 			c, err := vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 			require.NoError(t, err)
-			id, err := c.Store(ctx, "audit/"+uuid.NewString(), newSecret(), "")
-			require.NoError(t, err)
+			id := storeFresh(t, c, "audit/")
 			require.Zero(t, secLogRows(t, db.Pool, db.Schema, id), "storing is not an access")
 
 			for n := 1; n <= 2; n++ {
@@ -227,11 +226,10 @@ func TestAuditFailedCallsAddNoRow(t *testing.T) {
 		return c
 	}
 	svc := client(secService)
-	id, err := svc.Store(ctx, "audit/failed/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, svc, "audit/failed/")
 
 	unknown := uuid.New()
-	_, err = svc.Retrieve(ctx, unknown)
+	_, err := svc.Retrieve(ctx, unknown)
 	require.ErrorIs(t, err, vault.ErrNotFound)
 	require.Zero(t, secLogRows(t, tx, db.Schema, unknown))
 
@@ -272,8 +270,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 	require.NoError(t, err)
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
-	id, err := svc.Store(ctx, "audit/append-only/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, svc, "audit/append-only/")
 	for range 2 {
 		_, err = svc.Retrieve(ctx, id)
 		require.NoError(t, err)
@@ -322,8 +319,7 @@ func TestAuditRecordsCallerBehindDefinerWrapper(t *testing.T) {
 	tx := vaulttest.Tx(t, db.Pool)
 	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
-	id, err := owner.Store(ctx, "audit/wrapper/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, owner, "audit/wrapper/")
 	wrapper := "public.credvault_wrapper_" + randomHex(t, 4)
 	_, err = tx.Exec(ctx, "CREATE FUNCTION "+wrapper+"(uuid) RETURNS text LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp "+
 		"AS $$ SELECT "+secIdent(db.Schema)+".retrieve_credential($1) $$; GRANT EXECUTE ON FUNCTION "+wrapper+"(uuid) TO authenticated")
@@ -357,8 +353,7 @@ func TestAuditRowIsPartOfCallerTransaction(t *testing.T) {
 	logger, logs := secLogger()
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
-	id, err := svc.Store(ctx, "audit/rollback/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, svc, "audit/rollback/")
 
 	inner, err := tx.Begin(ctx)
 	require.NoError(t, err)
