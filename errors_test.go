@@ -11,7 +11,6 @@ import (
 	"go/token"
 	"io"
 	"log/slog"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -259,11 +258,7 @@ func TestKindOfForeignErrors(t *testing.T) {
 // code: the same kinds, SQLSTATEs, retryability and log levels.
 func TestREADMEKindsTable(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	_, table, ok := strings.Cut(string(b), "| Go error | SQLSTATE |")
-	require.True(t, ok, "the README has no kinds table")
-	table, _, _ = strings.Cut(table, "\n\n")
+	table := fileSection(t, "README.md", "| Go error | SQLSTATE |", "\n\n")
 	lines := strings.Split(table, "\n")[2:] // the rest of the header, the separator
 	codeRE := regexp.MustCompile("`([0-9A-Z]{5}|[0-9A-Z]{2})`")
 	levels := map[string]slog.Level{"INFO": slog.LevelInfo, "WARN": slog.LevelWarn, "ERROR": slog.LevelError}
@@ -516,8 +511,7 @@ func TestOwnerLostVaultPrivilege(t *testing.T) {
 func TestNoPlaintextInErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	s := secIdent(db.Schema)
 	logger, logs := secLogger()
 	client := func(db vault.DB, schema, role string) *vault.Client {

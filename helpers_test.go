@@ -2,6 +2,7 @@ package vault_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -55,6 +56,15 @@ func testSchema(t testing.TB) string {
 	return vaulttest.Shared(t).Schema
 }
 
+// sharedTx returns the shared migrated database and a transaction on it,
+// connected as the migration owner (postgres), rolled back when the test
+// ends.
+func sharedTx(t testing.TB) (*vaulttest.Database, pgx.Tx) {
+	t.Helper()
+	db := vaulttest.Shared(t)
+	return db, vaulttest.Tx(t, db.Pool)
+}
+
 // testTx returns a transaction on the shared migrated database, connected
 // as the migration owner (postgres), rolled back when the test ends.
 func testTx(t *testing.T) pgx.Tx {
@@ -99,6 +109,22 @@ func storeFresh(t testing.TB, c *vault.Client, prefix string) uuid.UUID {
 	id, err := c.Store(context.Background(), prefix+uuid.NewString(), newSecret(), "")
 	require.NoError(t, err)
 	return id
+}
+
+// fileSection returns the text of the file at path after the first start
+// and before the next end, or to the end of the file when end is "" or
+// not found. It fails the test when the file has no start.
+func fileSection(t testing.TB, path, start, end string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(b), start)
+	require.True(t, ok, "%s has no %q", path, start)
+	if end == "" {
+		return after
+	}
+	section, _, _ := strings.Cut(after, end)
+	return section
 }
 
 // plainDatabase returns a database on the shared server with the Supabase

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"iter"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -615,16 +614,24 @@ func lcPool(t testing.TB, db *vaulttest.Database, maxConns int32) *pgxpool.Pool 
 	return newTestPool(t, db.URL, maxConns, "credvault-lifecycle-"+randomHex(t, 4), nil)
 }
 
+// lcPoolClient returns setup's client in a fresh namespace on a pool of at
+// most maxConns connections to a new database, with the database and the
+// namespace.
+func lcPoolClient(t *testing.T, maxConns int32) (*vault.Client, *vaulttest.Database, string) {
+	t.Helper()
+	db := vaulttest.NewDatabase(t)
+	ns := lcNamespace(t, "org")
+	c, _ := setup(t, on(lcPool(t, db, maxConns), db.Schema), namespace(ns))
+	return c, db, ns
+}
+
 // TestPutConcurrentGoroutines puts one name from 16 goroutines at once:
 // one credential results, every Put made one version of it, and no Vault
 // secret is left behind by the Puts that lost the race to create it.
 func TestPutConcurrentGoroutines(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	pool := lcPool(t, db, 8)
-	ns := lcNamespace(t, "org")
-	c, _ := setup(t, on(pool, db.Schema), namespace(ns))
+	c, db, ns := lcPoolClient(t, 8)
 	const n = 16
 	name := "concurrent/put"
 	values := make([]string, n)
@@ -892,10 +899,7 @@ func TestIfVersionRace(t *testing.T) {
 func TestListPaging(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	pool := lcPool(t, db, 4)
-	ns := lcNamespace(t, "org")
-	c, _ := setup(t, on(pool, db.Schema), namespace(ns))
+	c, db, ns := lcPoolClient(t, 4)
 	s := secIdent(db.Schema)
 
 	const n = 2500
@@ -1322,20 +1326,13 @@ func TestLifecycleGet(t *testing.T) {
 // after the README's marker appears, in order, in the example's body.
 func TestREADMELifecycleExample(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	_, after, ok := strings.Cut(string(readme), "<!-- keep in sync with ExampleClient_Refresh")
-	require.True(t, ok, "the README has no marked refresh example")
-	_, after, ok = strings.Cut(after, "```go\n")
+	after := fileSection(t, "README.md", "<!-- keep in sync with ExampleClient_Refresh", "")
+	_, after, ok := strings.Cut(after, "```go\n")
 	require.True(t, ok)
 	block, _, ok := strings.Cut(after, "```")
 	require.True(t, ok)
 
-	src, err := os.ReadFile("example_test.go")
-	require.NoError(t, err)
-	_, body, ok := strings.Cut(string(src), "func ExampleClient_Refresh() {\n")
-	require.True(t, ok, "example_test.go has no ExampleClient_Refresh")
-	body, _, _ = strings.Cut(body, "\n}\n")
+	body := fileSection(t, "example_test.go", "func ExampleClient_Refresh() {\n", "\n}\n")
 	lines := strings.Split(body, "\n")
 
 	n, i := 0, 0
@@ -1790,8 +1787,7 @@ func TestImportRemapWithSchemaPublic(t *testing.T) {
 func TestImportVaultNameConflicts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	owner := trOwner(t, tx, db.Schema)
 	taken := "taken/" + randomHex(t, 6)
 	_, err := tx.Exec(ctx, "SELECT vault.create_secret($1, $2)", newSecret(), taken)

@@ -117,8 +117,7 @@ func TestAuditRecordsEachRetrieval(t *testing.T) {
 func TestAuditJWTClaims(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
 	secret := newSecret()
@@ -217,8 +216,7 @@ func TestAuditJWTClaims(t *testing.T) {
 func TestAuditFailedCallsAddNoRow(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	logger, logs := secLogger()
 	client := func(role string) *vault.Client {
 		c, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(role), vault.WithLogger(logger))
@@ -264,8 +262,7 @@ func TestAuditFailedCallsAddNoRow(t *testing.T) {
 func TestAuditLogIsAppendOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
@@ -315,8 +312,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 func TestAuditRecordsCallerBehindDefinerWrapper(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
 	require.NoError(t, err)
 	id := storeFresh(t, owner, "audit/wrapper/")
@@ -348,8 +344,7 @@ func TestAuditRecordsCallerBehindDefinerWrapper(t *testing.T) {
 func TestAuditRowIsPartOfCallerTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	logger, logs := secLogger()
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)

@@ -367,8 +367,7 @@ func TestListReturnsMetadataOnly(t *testing.T) {
 func TestNoPlaintextAtRest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	s := secIdent(db.Schema)
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
