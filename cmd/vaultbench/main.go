@@ -502,7 +502,9 @@ func openEnv(ctx context.Context, pcfg *pgxpool.Config, maxConns int32, schema s
 func spreadX(s bench.Spread) string { return formatSpread(s, "%.2f×", "%.2f× [%.2f–%.2f]") }
 
 // spreadUS formats a spread of microseconds as "+12 µs [+8…+15]".
-func spreadUS(s bench.Spread) string { return formatSpread(s, "%+.0f µs", "%+.0f µs [%+.0f…%+.0f]") }
+func spreadUS(s bench.Spread) string {
+	return formatSpread(s, "%+.0f µs", "%+.0f µs [%+.0f…%+.0f]")
+}
 
 // formatSpread formats s: "n/a" when it is empty, its one value with the
 // format one, else its median, minimum and maximum with the format many.
