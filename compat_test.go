@@ -180,9 +180,7 @@ func TestCiphertextIsBoundToItsRow(t *testing.T) {
 func TestCompatRootKeyFile(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	srv := ownServer(t, nil)
 	if srv.Cluster() == nil || srv.Cluster().KeyFile() == "" {
 		t.Skip("needs a server started from local binaries with a root key file")
 	}

@@ -76,6 +76,8 @@ type logBuffer = testutil.LogBuffer
 
 var (
 	newSecret           = testutil.NewSecret
+	isClosed            = testutil.Closed
+	ownServer           = testutil.OwnServer
 	storeNew            = testutil.StoreNew
 	requireValue        = testutil.RequireValue
 	requireRotateDelete = testutil.RequireRotateDelete

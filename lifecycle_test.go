@@ -923,12 +923,7 @@ func TestListPaging(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			var mine []uuid.UUID
-			for i := 0; ; i++ {
-				select {
-				case <-done:
-					return
-				default:
-				}
+			for i := 0; !isClosed(done); i++ {
 				cred, err := c.Put(ctx, "page/"+randomHex(t, 16), newSecret(), "")
 				if !assert.NoError(t, err) {
 					return

@@ -590,12 +590,7 @@ func measurePrune(ctx context.Context, t testing.TB, url, schema string, rows in
 				defer wg.Done()
 				var mine []time.Duration
 				defer func() { mu.Lock(); all = append(all, mine...); mu.Unlock() }()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
+				for !isClosed(stop) {
 					t0 := time.Now()
 					got, err := c.Retrieve(ctx, id)
 					mine = append(mine, time.Since(t0))

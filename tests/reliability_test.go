@@ -228,12 +228,7 @@ func TestRotateRetrieveRace(t *testing.T) {
 	}
 	for range readers {
 		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for !testutil.Closed(stop) {
 				start := h.tick()
 				v, err := c.Retrieve(ctx, id)
 				h.addRead(regRead{start: start, end: h.tick(), value: v, err: err})

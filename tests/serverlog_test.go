@@ -414,9 +414,7 @@ func TestRejectedLiteralReachesLogUnlessPanic(t *testing.T) {
 // binaries, whose log file the test can read.
 func loggedServer(t *testing.T, settings map[string]string) *testserver.Server {
 	t.Helper()
-	srv, err := testserver.Start(context.Background(), testserver.Options{NoExternal: true, Settings: settings})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	srv := testutil.OwnServer(t, settings)
 	if srv.Cluster() == nil || srv.Cluster().LogPath() == "" {
 		t.Skip("needs a server started from local binaries, whose log file the test can read")
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -87,6 +88,17 @@ func Setup(t testing.TB, opts ...Option) (*vault.Client, *Bundle) {
 	return c, &Bundle{Tx: tx, Owner: owner, Logs: logs}
 }
 
+// OwnServer starts a throwaway server of the test's own, never an
+// external one, with settings (see testserver.Options), and stops it when
+// the test ends.
+func OwnServer(t testing.TB, settings map[string]string) *testserver.Server {
+	t.Helper()
+	srv, err := testserver.Start(context.Background(), testserver.Options{NoExternal: true, Settings: settings})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	return srv
+}
+
 // Quiet discards a client's log.
 func Quiet() vault.Option { return vault.WithLogger(slog.New(slog.DiscardHandler)) }
 
@@ -118,6 +130,17 @@ func Connect(t testing.TB, url string) *pgxpool.Pool {
 // NewSecret returns a fresh random value; test secrets are never literals.
 func NewSecret() string {
 	return "test-secret-" + rand.Text() + rand.Text()
+}
+
+// Closed reports whether ch is closed, without waiting: the loop
+// condition of goroutines that run until a test closes ch.
+func Closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // RequireValue checks that c retrieves want for id. On a mismatch it
