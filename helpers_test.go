@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -76,6 +77,7 @@ type logBuffer = testutil.LogBuffer
 
 var (
 	newSecret           = testutil.NewSecret
+	trCounts            = testutil.TransferCounts
 	isClosed            = testutil.Closed
 	ownServer           = testutil.OwnServer
 	storeNew            = testutil.StoreNew
@@ -103,6 +105,30 @@ var (
 	lcRequireOneCredential = testutil.RequireOneCredential
 	secRetrievals          = testutil.Retrievals
 )
+
+// newSecrets returns n fresh test secrets.
+func newSecrets(n int) []string {
+	values := make([]string, n)
+	for i := range values {
+		values[i] = newSecret()
+	}
+	return values
+}
+
+// together runs fn(0) to fn(n-1) in n goroutines released at once, and
+// waits for them all.
+func together(n int, fn func(i int)) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
 
 // storeFresh stores a new test secret in c under prefix followed by a
 // random UUID, and returns its id.

@@ -634,20 +634,10 @@ func TestPutConcurrentGoroutines(t *testing.T) {
 	c, db, ns := lcPoolClient(t, 8)
 	const n = 16
 	name := "concurrent/put"
-	values := make([]string, n)
+	values := newSecrets(n)
 	results := make([]vault.Credential, n)
 	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		values[i] = newSecret()
-		wg.Go(func() {
-			<-start
-			results[i], errs[i] = c.Put(ctx, name, values[i], "")
-		})
-	}
-	close(start)
-	wg.Wait()
+	together(n, func(i int) { results[i], errs[i] = c.Put(ctx, name, values[i], "") })
 	versions := map[int64]int{}
 	for i := range n {
 		require.NoError(t, errs[i])
@@ -704,27 +694,20 @@ func TestRefreshExactlyOnce(t *testing.T) {
 				fnCalls  atomic.Int32
 				fnSaw    atomic.Int64
 				produced atomic.Value
-				wg       sync.WaitGroup
 			)
 			results := make([]vault.Secret, n)
 			errs := make([]error, n)
-			start := make(chan struct{})
-			for i := range n {
+			together(n, func(i int) {
 				c := clients[i%len(clients)]
-				wg.Go(func() {
-					<-start
-					results[i], errs[i] = c.Refresh(ctx, cred.ID, func(ctx context.Context, cur vault.Secret) (string, error) {
-						fnCalls.Add(1)
-						fnSaw.Store(cur.Version)
-						time.Sleep(time.Second)
-						v := newSecret()
-						produced.Store(v)
-						return v, nil
-					})
+				results[i], errs[i] = c.Refresh(ctx, cred.ID, func(ctx context.Context, cur vault.Secret) (string, error) {
+					fnCalls.Add(1)
+					fnSaw.Store(cur.Version)
+					time.Sleep(time.Second)
+					v := newSecret()
+					produced.Store(v)
+					return v, nil
 				})
-			}
-			close(start)
-			wg.Wait()
+			})
 			require.EqualValues(t, 1, fnCalls.Load(), "fn ran more than once")
 			require.EqualValues(t, 1, fnSaw.Load(), "fn got the current version")
 			want := produced.Load().(string)
@@ -860,19 +843,9 @@ func TestIfVersionRace(t *testing.T) {
 	for round := range rounds {
 		cur, err := c.Read(ctx, cred.ID)
 		require.NoError(t, err)
-		values := make([]string, n)
+		values := newSecrets(n)
 		errs := make([]error, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			values[i] = newSecret()
-			wg.Go(func() {
-				<-start
-				errs[i] = c.Rotate(ctx, cred.ID, values[i], vault.IfVersion(cur.Version))
-			})
-		}
-		close(start)
-		wg.Wait()
+		together(n, func(i int) { errs[i] = c.Rotate(ctx, cred.ID, values[i], vault.IfVersion(cur.Version)) })
 		winner := -1
 		for i, err := range errs {
 			if err == nil {
@@ -1376,17 +1349,6 @@ func trOps(t testing.TB, db vault.DB, schema, op string) int {
 	require.NoError(t, db.QueryRow(context.Background(),
 		"SELECT count(*) FROM "+secIdent(schema)+".vault_access_log WHERE op = $1", op).Scan(&n))
 	return n
-}
-
-// trCounts is the size of everything an import may write.
-func trCounts(t testing.TB, db vault.DB, schema string) string {
-	t.Helper()
-	var s string
-	require.NoError(t, db.QueryRow(context.Background(), fmt.Sprintf(
-		"SELECT concat_ws(' ', (SELECT count(*) FROM vault.secrets), (SELECT count(*) FROM %[1]s.vault_credentials), "+
-			"(SELECT count(*) FROM %[1]s.credential_imports), (SELECT count(*) FROM %[1]s.vault_access_log))",
-		secIdent(schema))).Scan(&s))
-	return s
 }
 
 func TestExportPagesNamespacesAndAudit(t *testing.T) {

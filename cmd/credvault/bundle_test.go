@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault/internal/cli"
+	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -26,11 +27,7 @@ func onDst(d []string, args ...string) []string {
 // transferCounts is the size of everything an import may write.
 func transferCounts(t *testing.T, db *vaulttest.Database) string {
 	t.Helper()
-	var s string
-	require.NoError(t, db.Pool.QueryRow(context.Background(),
-		"SELECT concat_ws(' ', (SELECT count(*) FROM vault.secrets), (SELECT count(*) FROM "+pgx.Identifier{db.Schema}.Sanitize()+
-			".credential_imports), (SELECT count(*) FROM "+pgx.Identifier{db.Schema}.Sanitize()+".vault_access_log))").Scan(&s))
-	return s
+	return testutil.TransferCounts(t, db.Pool, db.Schema)
 }
 
 func exportRows(t *testing.T, db *vaulttest.Database) int {

@@ -99,6 +99,19 @@ func OwnServer(t testing.TB, settings map[string]string) *testserver.Server {
 	return srv
 }
 
+// TransferCounts describes the size of everything an import may write
+// (Vault secrets, the library's bookkeeping, the record of imports and
+// the access log of schema), to compare before and after.
+func TransferCounts(t testing.TB, db vault.DB, schema string) string {
+	t.Helper()
+	var s string
+	require.NoError(t, db.QueryRow(context.Background(), fmt.Sprintf(
+		"SELECT concat_ws(' ', (SELECT count(*) FROM vault.secrets), (SELECT count(*) FROM %[1]s.vault_credentials), "+
+			"(SELECT count(*) FROM %[1]s.credential_imports), (SELECT count(*) FROM %[1]s.vault_access_log))",
+		Ident(schema))).Scan(&s))
+	return s
+}
+
 // Quiet discards a client's log.
 func Quiet() vault.Option { return vault.WithLogger(slog.New(slog.DiscardHandler)) }
 
