@@ -297,11 +297,7 @@ func TestDeleteReferencedCredential(t *testing.T) {
 	secret := newSecret()
 	id, err := c.Store(ctx, "fk/"+randomHex(t, 6), secret, "")
 	require.NoError(t, err)
-	table := pgx.Identifier{"public", "fk_" + randomHex(t, 6)}.Sanitize()
-	_, err = b.tx.Exec(ctx, "CREATE TABLE "+table+" (id int, secret_id uuid REFERENCES vault.secrets (id))")
-	require.NoError(t, err)
-	_, err = b.tx.Exec(ctx, "INSERT INTO "+table+" VALUES (1, $1)", id)
-	require.NoError(t, err)
+	release := holdSecret(t, b.tx, id)
 
 	err = c.Delete(ctx, id)
 	require.Equal(t, "23503", sqlstate(err))
@@ -315,8 +311,7 @@ func TestDeleteReferencedCredential(t *testing.T) {
 	require.NoError(t, err, "the failed delete left the credential and the transaction as they were")
 	require.True(t, got == secret)
 
-	_, err = b.tx.Exec(ctx, "DELETE FROM "+table)
-	require.NoError(t, err)
+	release()
 	require.NoError(t, c.Delete(ctx, id))
 	_, err = c.Retrieve(ctx, id)
 	require.ErrorIs(t, err, vault.ErrNotFound)

@@ -130,6 +130,33 @@ func together(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// auditRows counts the access-log rows of op in schema: of the
+// credential id only, unless id is nil.
+func auditRows(t testing.TB, db vault.DB, schema, op string, id *uuid.UUID) int {
+	t.Helper()
+	var n int
+	require.NoError(t, db.QueryRow(context.Background(), "SELECT count(*) FROM "+secIdent(schema)+
+		".vault_access_log WHERE op = $1 AND ($2::uuid IS NULL OR secret_id = $2)", op, id).Scan(&n))
+	return n
+}
+
+// holdSecret creates in tx a table whose foreign key references the Vault
+// secret id, as a user's integration table may, and returns the function
+// that deletes the reference.
+func holdSecret(t testing.TB, tx pgx.Tx, id uuid.UUID) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	table := pgx.Identifier{"public", "fk_" + randomHex(t, 6)}.Sanitize()
+	_, err := tx.Exec(ctx, "CREATE TABLE "+table+" (secret_id uuid REFERENCES vault.secrets (id))")
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "INSERT INTO "+table+" VALUES ($1)", id)
+	require.NoError(t, err)
+	return func() {
+		_, err := tx.Exec(ctx, "DELETE FROM "+table)
+		require.NoError(t, err)
+	}
+}
+
 // storeFresh stores a new test secret in c under prefix followed by a
 // random UUID, and returns its id.
 func storeFresh(t testing.TB, c *vault.Client, prefix string) uuid.UUID {

@@ -1342,15 +1342,6 @@ func trCollect(t testing.TB, seq iter.Seq2[vault.ExportedCredential, error]) []v
 	return out
 }
 
-// trOps counts the access-log rows of op.
-func trOps(t testing.TB, db vault.DB, schema, op string) int {
-	t.Helper()
-	var n int
-	require.NoError(t, db.QueryRow(context.Background(),
-		"SELECT count(*) FROM "+secIdent(schema)+".vault_access_log WHERE op = $1", op).Scan(&n))
-	return n
-}
-
 func TestExportPagesNamespacesAndAudit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -1390,7 +1381,7 @@ func TestExportPagesNamespacesAndAudit(t *testing.T) {
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT vault.create_secret($1, $2, 'made by hand')", legacyValue, legacyName).Scan(&legacy))
 
 	t.Run("one namespace, in pages, each once", func(t *testing.T) {
-		before := trOps(t, db.Pool, db.Schema, "export")
+		before := auditRows(t, db.Pool, db.Schema, "export", nil)
 		got := trCollect(t, owner.Export(ctx, vault.ExportFilter{Namespaces: []string{nsA}, PageSize: 3}))
 		ids := make([]uuid.UUID, len(got))
 		for i, e := range got {
@@ -1405,8 +1396,8 @@ func TestExportPagesNamespacesAndAudit(t *testing.T) {
 		i := slices.Index(ids, rotated)
 		require.Equal(t, int64(2), got[i].Version)
 		require.True(t, expires.Equal(got[i].ExpiresAt), "expiry exported")
-		require.Equal(t, before+len(inA), trOps(t, db.Pool, db.Schema, "export"), "one export row per credential")
-		require.Equal(t, 0, trOpsFor(t, db, inB, "export"), "another namespace's credential is not decrypted")
+		require.Equal(t, before+len(inA), auditRows(t, db.Pool, db.Schema, "export", nil), "one export row per credential")
+		require.Equal(t, 0, auditRows(t, db.Pool, db.Schema, "export", &inB), "another namespace's credential is not decrypted")
 	})
 
 	t.Run("every namespace, legacy secrets in the default one", func(t *testing.T) {
@@ -1426,7 +1417,7 @@ func TestExportPagesNamespacesAndAudit(t *testing.T) {
 		require.Equal(t, int64(1), l.Version)
 		require.True(t, l.Value == legacyValue)
 		require.NotEmpty(t, byID[stored].VaultName, "Store names the Vault secret")
-		require.Equal(t, 1, trOpsFor(t, db, legacy, "export"))
+		require.Equal(t, 1, auditRows(t, db.Pool, db.Schema, "export", &legacy))
 	})
 
 	t.Run("owner only", func(t *testing.T) {
@@ -1468,15 +1459,6 @@ func TestExportPagesNamespacesAndAudit(t *testing.T) {
 		require.Equal(t, 1, n, "only the error")
 		require.ErrorIs(t, last, vault.ErrDecryption)
 	})
-}
-
-// trOpsFor counts the access-log rows of op for id.
-func trOpsFor(t testing.TB, db *vaulttest.Database, id uuid.UUID, op string) int {
-	t.Helper()
-	var n int
-	require.NoError(t, db.Pool.QueryRow(context.Background(),
-		"SELECT count(*) FROM "+secIdent(db.Schema)+".vault_access_log WHERE secret_id = $1 AND op = $2", id, op).Scan(&n))
-	return n
 }
 
 func TestExportedCredentialNeverPrintsItsValue(t *testing.T) {
@@ -1604,7 +1586,7 @@ CREATE TABLE public.legacy_refs (ref text);`)
 		}
 		require.Contains(t, refs(), fmt.Sprintf("-1=%s", unrelated), "other values are left alone")
 		require.True(t, strings.HasSuffix(refs(), ";"+firstIDs[creds[0].ID].String()), "a text column is remapped")
-		require.Equal(t, len(creds), trOps(t, dst.Pool, dst.Schema, "import"))
+		require.Equal(t, len(creds), auditRows(t, dst.Pool, dst.Schema, "import", nil))
 	})
 
 	t.Run("again: nothing new", func(t *testing.T) {
@@ -2151,11 +2133,7 @@ func TestPurgeSkipsReferencedCredential(t *testing.T) {
 	require.NoError(t, err)
 	free, err := c.Store(ctx, "fk/free", newSecret(), "")
 	require.NoError(t, err)
-	table := pgx.Identifier{"public", "fk_" + randomHex(t, 6)}.Sanitize()
-	_, err = b.tx.Exec(ctx, "CREATE TABLE "+table+" (secret_id uuid REFERENCES vault.secrets (id))")
-	require.NoError(t, err)
-	_, err = b.tx.Exec(ctx, "INSERT INTO "+table+" VALUES ($1)", held)
-	require.NoError(t, err)
+	release := holdSecret(t, b.tx, held)
 	for _, id := range []uuid.UUID{held, free} {
 		require.NoError(t, c.Delete(ctx, id))
 		rcExpire(t, b.tx, schema, id)
@@ -2168,8 +2146,7 @@ func TestPurgeSkipsReferencedCredential(t *testing.T) {
 	require.Equal(t, 1, rcVaultRows(t, b.tx, held))
 	require.True(t, rcListed(t, c, held, true), "still listed as deleted")
 
-	_, err = b.tx.Exec(ctx, "DELETE FROM "+table)
-	require.NoError(t, err)
+	release()
 	n, err = c.Purge(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)

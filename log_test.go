@@ -29,16 +29,6 @@ import (
 // only successful retrievals add one, that failures reach the Go logger
 // instead, and that nobody but the owner may read or change the log.
 
-// secLogRows counts the retrieval rows of id in the access log, as the
-// owner.
-func secLogRows(t *testing.T, db vault.DB, schema string, id uuid.UUID) int {
-	t.Helper()
-	var n int
-	require.NoError(t, db.QueryRow(context.Background(),
-		"SELECT count(*) FROM "+secIdent(schema)+".vault_access_log WHERE secret_id = $1 AND op = 'retrieve'", id).Scan(&n))
-	return n
-}
-
 // TestAuditRecordsEachRetrieval retrieves through pools that identify
 // themselves with an application_name and reach the server over TCP on
 // 127.0.0.1, logged in as the migration owner and, as PostgREST does, as
@@ -74,7 +64,7 @@ func TestAuditRecordsEachRetrieval(t *testing.T) {
 			c, err := vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 			require.NoError(t, err)
 			id := storeFresh(t, c, "audit/")
-			require.Zero(t, secLogRows(t, db.Pool, db.Schema, id), "storing is not an access")
+			require.Zero(t, auditRows(t, db.Pool, db.Schema, "retrieve", &id), "storing is not an access")
 
 			for n := 1; n <= 2; n++ {
 				var before, after time.Time
@@ -229,17 +219,17 @@ func TestAuditFailedCallsAddNoRow(t *testing.T) {
 	unknown := uuid.New()
 	_, err := svc.Retrieve(ctx, unknown)
 	require.ErrorIs(t, err, vault.ErrNotFound)
-	require.Zero(t, secLogRows(t, tx, db.Schema, unknown))
+	require.Zero(t, auditRows(t, tx, db.Schema, "retrieve", &unknown))
 
 	for _, role := range []string{"authenticated", "anon"} {
 		_, err = client(role).Retrieve(ctx, id)
 		require.ErrorIs(t, err, vault.ErrPermissionDenied)
 	}
-	require.Zero(t, secLogRows(t, tx, db.Schema, id), "denied retrievals leave no row")
+	require.Zero(t, auditRows(t, tx, db.Schema, "retrieve", &id), "denied retrievals leave no row")
 
 	_, err = svc.Retrieve(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, 1, secLogRows(t, tx, db.Schema, id), "only the successful retrieval left a row")
+	require.Equal(t, 1, auditRows(t, tx, db.Schema, "retrieve", &id), "only the successful retrieval left a row")
 
 	records := secRecords(t, logs)
 	require.Len(t, secFindRecord(records, map[string]any{
@@ -356,10 +346,10 @@ func TestAuditRowIsPartOfCallerTransaction(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Retrieve(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, 1, secLogRows(t, inner, db.Schema, id))
+	require.Equal(t, 1, auditRows(t, inner, db.Schema, "retrieve", &id))
 	require.NoError(t, inner.Rollback(ctx))
 
-	require.Zero(t, secLogRows(t, tx, db.Schema, id), "the row went with the rolled-back transaction")
+	require.Zero(t, auditRows(t, tx, db.Schema, "retrieve", &id), "the row went with the rolled-back transaction")
 	require.Len(t, secFindRecord(secRecords(t, logs), map[string]any{
 		"op": "retrieve", "secret_id": id.String(), "outcome": "ok",
 	}), 1, "the Go logger's record is the durable trace")
