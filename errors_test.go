@@ -472,10 +472,7 @@ func TestCallsAreLoggedByKind(t *testing.T) {
 func TestOwnerLostVaultPrivilege(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("revokes Vault grants: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "revokes Vault grants")
 	svc, err := vault.New(db.Pool, vault.WithSchema(db.Schema), vault.WithRole("service_role"), quiet())
 	require.NoError(t, err)
 	id := storeFresh(t, svc, "owner/")

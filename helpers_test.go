@@ -78,6 +78,7 @@ type logBuffer = testutil.LogBuffer
 var (
 	newSecret           = testutil.NewSecret
 	trCounts            = testutil.TransferCounts
+	throwawayDatabase   = testutil.ThrowawayDatabase
 	isClosed            = testutil.Closed
 	ownServer           = testutil.OwnServer
 	storeNew            = testutil.StoreNew

@@ -152,10 +152,7 @@ func TestCompatOnPlainPostgresWithDefaults(t *testing.T) {
 func TestMigrateRefusesTargetOwnedByAnotherRole(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("creates roles: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "creates roles")
 	admin := connect(t, db.AdminURL)
 	other := "credvault_other_" + randomHex(t, 4)
 	_, err := admin.Exec(ctx, fmt.Sprintf(`CREATE ROLE %[1]s NOLOGIN;
@@ -235,10 +232,7 @@ func TestMigrateKeepsCallerSearchPath(t *testing.T) {
 func TestMigrateWarnsAsDoctorReports(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("changes database settings and Vault grants: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "changes database settings and Vault grants")
 	admin := connect(t, db.AdminURL)
 	alterDB := "ALTER DATABASE " + secIdent(db.Name) + " "
 	for _, tc := range []struct {
@@ -303,10 +297,7 @@ func requireWarning(t *testing.T, logs *logBuffer, want string) {
 func TestMigrationSQLAndMigrateRecognizeEachOther(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("creates schemas: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "creates schemas")
 	conn, err := pgx.Connect(ctx, db.URL)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close(ctx) })

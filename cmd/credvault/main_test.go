@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault/internal/cli"
+	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/vaulttest"
 	_ "github.com/credvault/vault/vaulttest/vaulttestdocker" // Docker fallback when no PostgreSQL is installed
 )
@@ -134,17 +135,9 @@ func newDatabaseHarness(t *testing.T) (*vaulttest.Database, *harness) {
 	return db, newHarness(t, db.URL)
 }
 
-// throwawayDatabase returns a new test database on a throwaway server,
-// and skips the test, saying why it needs one, when the tests run on an
-// existing database (VAULT_TEST_DATABASE_URL).
-func throwawayDatabase(t *testing.T, why string) *vaulttest.Database {
-	t.Helper()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip(why + ": needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
-	return db
-}
+// throwawayDatabase returns a new test database on a throwaway server
+// (see testutil.ThrowawayDatabase).
+var throwawayDatabase = testutil.ThrowawayDatabase
 
 // command returns the command that runs credvault with args in h's
 // environment.

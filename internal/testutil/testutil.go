@@ -88,6 +88,18 @@ func Setup(t testing.TB, opts ...Option) (*vault.Client, *Bundle) {
 	return c, &Bundle{Tx: tx, Owner: owner, Logs: logs}
 }
 
+// ThrowawayDatabase returns a new test database, dropped when the test
+// ends, and skips the test, saying why it needs a throwaway server, when
+// the tests run on an existing database (VAULT_TEST_DATABASE_URL).
+func ThrowawayDatabase(t testing.TB, why string) *vaulttest.Database {
+	t.Helper()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip(why + ": needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+	}
+	return db
+}
+
 // OwnServer starts a throwaway server of the test's own, never an
 // external one, with settings (see testserver.Options), and stops it when
 // the test ends.
