@@ -1048,10 +1048,7 @@ func lcInstallBeforeLifecycle(t *testing.T, db *vaulttest.Database) string {
 func TestLegacyCredentials(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("the migration records every Vault secret of the database: needs one of its own, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "the migration records every Vault secret of the database")
 	schema := lcInstallBeforeLifecycle(t, db)
 	s := secIdent(schema)
 	tag := randomHex(t, 4)
@@ -1697,10 +1694,7 @@ func TestParseColumnRef(t *testing.T) {
 func TestImportRemapWithSchemaPublic(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("installs into schema public: needs a throwaway database, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "installs into schema public")
 	c := trOwner(t, db.Pool, "public")
 	require.NoError(t, c.Migrate(ctx))
 	_, creds := trSource(t, vaulttest.Shared(t), 2)
