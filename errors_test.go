@@ -359,8 +359,7 @@ func TestReadOnlyConnection(t *testing.T) {
 	got, err := rw.Retrieve(ctx, id)
 	require.NoError(t, err)
 	require.True(t, got == secret, "the read-only rotation changed nothing")
-	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	owner := ownerClient(t, db.Pool, db.Schema)
 	records, err := owner.AccessLog(ctx, id, 10)
 	require.NoError(t, err)
 	var retrievals int

@@ -158,6 +158,15 @@ func holdSecret(t testing.TB, tx pgx.Tx, id uuid.UUID) (release func()) {
 	}
 }
 
+// ownerClient returns a client on db of the functions in schema that runs
+// as the connection's role, without WithRole, and discards its log.
+func ownerClient(t testing.TB, db vault.DB, schema string) *vault.Client {
+	t.Helper()
+	c, err := vault.New(db, vault.WithSchema(schema), quiet())
+	require.NoError(t, err)
+	return c
+}
+
 // storeFresh stores a new test secret in c under prefix followed by a
 // random UUID, and returns its id.
 func storeFresh(t testing.TB, c *vault.Client, prefix string) uuid.UUID {

@@ -735,8 +735,7 @@ func TestRefreshFailures(t *testing.T) {
 	db := vaulttest.NewDatabase(t)
 	pool := lcPool(t, db, 4)
 	c, _ := setup(t, on(pool, db.Schema))
-	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	owner := ownerClient(t, db.Pool, db.Schema)
 	cred, err := c.Put(ctx, "oauth/failures", newSecret(), "")
 	require.NoError(t, err)
 	before := lcSnapshot(t, db.Pool, db.Schema, owner, cred.ID)
@@ -1090,8 +1089,7 @@ func TestLegacyCredentials(t *testing.T) {
 	var suffixed string
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT name FROM vault.secrets WHERE id = $1", stored2).Scan(&suffixed))
 
-	owner, err := vault.New(db.Pool, vault.WithSchema(schema), quiet())
-	require.NoError(t, err)
+	owner := ownerClient(t, db.Pool, schema)
 	require.NoError(t, owner.Migrate(ctx))
 	d, _ := setup(t, on(db.Pool, schema))
 	o, _ := setup(t, on(db.Pool, schema), namespace(lcNamespace(t, "org")))
@@ -1323,8 +1321,7 @@ func TestREADMELifecycleExample(t *testing.T) {
 // trOwner returns a client running as the connection's role, the owner.
 func trOwner(t testing.TB, db vault.DB, schema string) *vault.Client {
 	t.Helper()
-	c, err := vault.New(db, vault.WithSchema(schema), quiet())
-	require.NoError(t, err)
+	c := ownerClient(t, db, schema)
 	return c
 }
 

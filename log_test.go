@@ -40,8 +40,7 @@ func TestAuditRecordsEachRetrieval(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	owner := ownerClient(t, db.Pool, db.Schema)
 
 	logins := []string{testserver.OwnerRole}
 	if db.AdminURL != "" { // a throwaway cluster, where authenticator logs in without a password
@@ -108,8 +107,7 @@ func TestAuditJWTClaims(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, tx := sharedTx(t)
-	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	owner := ownerClient(t, tx, db.Schema)
 	secret := newSecret()
 	id, err := owner.Store(ctx, "audit/jwt/"+uuid.NewString(), secret, "")
 	require.NoError(t, err)
@@ -253,8 +251,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, tx := sharedTx(t)
-	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	owner := ownerClient(t, tx, db.Schema)
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
 	id := storeFresh(t, svc, "audit/append-only/")
@@ -303,11 +300,10 @@ func TestAuditRecordsCallerBehindDefinerWrapper(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, tx := sharedTx(t)
-	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	owner := ownerClient(t, tx, db.Schema)
 	id := storeFresh(t, owner, "audit/wrapper/")
 	wrapper := "public.credvault_wrapper_" + randomHex(t, 4)
-	_, err = tx.Exec(ctx, "CREATE FUNCTION "+wrapper+"(uuid) RETURNS text LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp "+
+	_, err := tx.Exec(ctx, "CREATE FUNCTION "+wrapper+"(uuid) RETURNS text LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp "+
 		"AS $$ SELECT "+secIdent(db.Schema)+".retrieve_credential($1) $$; GRANT EXECUTE ON FUNCTION "+wrapper+"(uuid) TO authenticated")
 	require.NoError(t, err)
 
