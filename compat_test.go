@@ -57,8 +57,7 @@ func secCiphertext(t *testing.T, db vault.DB, id uuid.UUID) (ct, nonce []byte) {
 func TestCiphertextHidesPlaintext(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
 
@@ -181,9 +180,7 @@ func TestCiphertextIsBoundToItsRow(t *testing.T) {
 func TestCompatRootKeyFile(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	srv := ownServer(t, nil)
 	if srv.Cluster() == nil || srv.Cluster().KeyFile() == "" {
 		t.Skip("needs a server started from local binaries with a root key file")
 	}
@@ -276,8 +273,7 @@ func TestCompatRootKeyNotExposed(t *testing.T) {
 	if cluster == nil || cluster.KeyFile() == "" {
 		t.Skip("needs a throwaway cluster with a root key file")
 	}
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	if !secIsCompat(t, tx) {
 		t.Skip("the server runs supabase_vault, whose root key is not a file")
 	}
@@ -291,8 +287,7 @@ func TestCompatRootKeyNotExposed(t *testing.T) {
 	// Make the key be in use while the catalogs are read.
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
-	id, err := svc.Store(ctx, "compat/exposed/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, svc, "compat/exposed/")
 	_, err = svc.Retrieve(ctx, id)
 	require.NoError(t, err)
 
@@ -524,16 +519,34 @@ func useCredentials(t *testing.T, pool *pgxpool.Pool, schema string) {
 	ctx := context.Background()
 	c, err := vault.New(pool, vault.WithSchema(schema), vault.WithRole("service_role"), quiet())
 	require.NoError(t, err)
-	secret := newSecret()
-	id, err := c.Store(ctx, "compat/attack/"+uuid.NewString(), secret, "")
-	require.NoError(t, err)
-	got, err := c.Retrieve(ctx, id)
-	require.NoError(t, err)
-	require.True(t, got == secret, "Retrieve returned another value")
+	id, _ := storeNew(t, c, "compat/attack/"+uuid.NewString())
 	require.NoError(t, c.Rotate(ctx, id, newSecret()))
 }
 
 // requireNoVault fails when schema vault or the credential functions exist.
+// superuser returns a client of db's superuser that installs the
+// compatibility layer with db's key file.
+func (db *compatBareDB) superuser(t *testing.T) *vault.Client {
+	t.Helper()
+	c, err := vault.New(db.admin, vault.WithCompatVault(db.keyFile), quiet())
+	require.NoError(t, err)
+	return c
+}
+
+// migrateOrRefuse runs Migrate with c and returns its error: when it
+// fails, it must be ErrVaultUnavailable saying why, having installed
+// nothing of Vault.
+func (db *compatBareDB) migrateOrRefuse(t *testing.T, c *vault.Client, why string) error {
+	t.Helper()
+	err := c.Migrate(context.Background())
+	if err != nil {
+		require.ErrorIs(t, err, vault.ErrVaultUnavailable)
+		require.Contains(t, err.Error(), why)
+		db.requireNoVault(t)
+	}
+	return err
+}
+
 func (db *compatBareDB) requireNoVault(t *testing.T) {
 	t.Helper()
 	var n int
@@ -556,15 +569,10 @@ func TestCompatRefusesPgcryptoInOwnersSchema(t *testing.T) {
 	ctx := context.Background()
 	db := newCompatBareDB(t)
 	db.exec(t, db.admin, "CREATE EXTENSION pgcrypto SCHEMA public")
-	superuser, err := vault.New(db.admin, vault.WithCompatVault(db.keyFile), quiet())
-	require.NoError(t, err)
+	superuser := db.superuser(t)
 
-	err = superuser.Migrate(ctx)
-	if err != nil {
-		require.ErrorIs(t, err, vault.ErrVaultUnavailable)
-		require.Contains(t, err.Error(), `pgcrypto is installed in schema "public", which is owned by pg_database_owner (the owner of the database, `+db.owner+`), which is not a superuser`)
-		db.requireNoVault(t)
-	}
+	err := db.migrateOrRefuse(t, superuser,
+		`pgcrypto is installed in schema "public", which is owned by pg_database_owner (the owner of the database, `+db.owner+`), which is not a superuser`)
 	db.plantLoot(t)
 	db.exec(t, db.ownerDB, "ALTER SCHEMA public RENAME TO public_orig; CREATE SCHEMA public; GRANT USAGE ON SCHEMA public TO PUBLIC")
 	db.plantPgcryptoWrappers(t, "public", "public_orig")
@@ -587,14 +595,10 @@ func TestCompatRefusesOwnersExtensionsSchema(t *testing.T) {
 	ctx := context.Background()
 	db := newCompatBareDB(t)
 	db.exec(t, db.ownerDB, "CREATE SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC")
-	superuser, err := vault.New(db.admin, vault.WithCompatVault(db.keyFile), quiet())
-	require.NoError(t, err)
+	superuser := db.superuser(t)
 
-	err = superuser.Migrate(ctx)
+	err := db.migrateOrRefuse(t, superuser, "schema extensions")
 	if err != nil {
-		require.ErrorIs(t, err, vault.ErrVaultUnavailable)
-		require.Contains(t, err.Error(), "schema extensions")
-		db.requireNoVault(t)
 		var pgcrypto int
 		require.NoError(t, db.admin.QueryRow(ctx, "SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'").Scan(&pgcrypto))
 		require.Zero(t, pgcrypto, "pgcrypto is not installed into the owner's schema")
@@ -617,8 +621,7 @@ func TestCompatInstallsPgcryptoIntoItsOwnSchema(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := newCompatBareDB(t)
-	superuser, err := vault.New(db.admin, vault.WithCompatVault(db.keyFile), quiet())
-	require.NoError(t, err)
+	superuser := db.superuser(t)
 	require.NoError(t, superuser.Migrate(ctx))
 
 	var schema, owner string
@@ -652,9 +655,8 @@ func TestCompatRefusesFakeVault(t *testing.T) {
 	db.plantLoot(t)
 	plantFakeVault(t, db.ownerDB)
 
-	superuser, err := vault.New(db.admin, vault.WithCompatVault(db.keyFile), quiet())
-	require.NoError(t, err)
-	err = superuser.Migrate(ctx)
+	superuser := db.superuser(t)
+	err := superuser.Migrate(ctx)
 	require.ErrorIs(t, err, vault.ErrVaultUnavailable)
 	require.Contains(t, err.Error(), "which is not a superuser")
 	err = vault.InstallCompatVault(ctx, db.admin, db.keyFile)
@@ -718,12 +720,11 @@ func TestCompatIgnoresCallerTempTypes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := newCompatBareDB(t)
-	superuser, err := vault.New(db.admin, vault.WithCompatVault(db.keyFile), quiet())
-	require.NoError(t, err)
+	superuser := db.superuser(t)
 	require.NoError(t, superuser.Migrate(ctx))
 
 	tx := vaulttest.Tx(t, db.admin)
-	_, err = tx.Exec(ctx, `SET LOCAL ROLE service_role;
+	_, err := tx.Exec(ctx, `SET LOCAL ROLE service_role;
 CREATE TEMP TABLE ran (type text, ran_as name, bytes integer);
 CREATE FUNCTION pg_temp.saw(p_type pg_catalog.text, p_bytes pg_catalog.int4) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
@@ -737,12 +738,7 @@ RESET ROLE;`)
 	require.NoError(t, err)
 	c, err := vault.New(tx, vault.WithRole("service_role"), quiet())
 	require.NoError(t, err)
-	secret := newSecret()
-	id, err := c.Store(ctx, "compat/temp-types/"+uuid.NewString(), secret, "")
-	require.NoError(t, err)
-	got, err := c.Retrieve(ctx, id)
-	require.NoError(t, err)
-	require.True(t, got == secret, "Retrieve returned another value")
+	id, _ := storeNew(t, c, "compat/temp-types/"+uuid.NewString())
 	require.NoError(t, c.Rotate(ctx, id, newSecret()))
 
 	rows, err := tx.Query(ctx, "SELECT type || ' seen by ' || ran_as FROM pg_temp.ran")

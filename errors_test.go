@@ -11,7 +11,6 @@ import (
 	"go/token"
 	"io"
 	"log/slog"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -259,11 +258,7 @@ func TestKindOfForeignErrors(t *testing.T) {
 // code: the same kinds, SQLSTATEs, retryability and log levels.
 func TestREADMEKindsTable(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	_, table, ok := strings.Cut(string(b), "| Go error | SQLSTATE |")
-	require.True(t, ok, "the README has no kinds table")
-	table, _, _ = strings.Cut(table, "\n\n")
+	table := fileSection(t, "README.md", "| Go error | SQLSTATE |", "\n\n")
 	lines := strings.Split(table, "\n")[2:] // the rest of the header, the separator
 	codeRE := regexp.MustCompile("`([0-9A-Z]{5}|[0-9A-Z]{2})`")
 	levels := map[string]slog.Level{"INFO": slog.LevelInfo, "WARN": slog.LevelWarn, "ERROR": slog.LevelError}
@@ -302,11 +297,7 @@ func TestDeleteReferencedCredential(t *testing.T) {
 	secret := newSecret()
 	id, err := c.Store(ctx, "fk/"+randomHex(t, 6), secret, "")
 	require.NoError(t, err)
-	table := pgx.Identifier{"public", "fk_" + randomHex(t, 6)}.Sanitize()
-	_, err = b.tx.Exec(ctx, "CREATE TABLE "+table+" (id int, secret_id uuid REFERENCES vault.secrets (id))")
-	require.NoError(t, err)
-	_, err = b.tx.Exec(ctx, "INSERT INTO "+table+" VALUES (1, $1)", id)
-	require.NoError(t, err)
+	release := holdSecret(t, b.tx, id)
 
 	err = c.Delete(ctx, id)
 	require.Equal(t, "23503", sqlstate(err))
@@ -320,8 +311,7 @@ func TestDeleteReferencedCredential(t *testing.T) {
 	require.NoError(t, err, "the failed delete left the credential and the transaction as they were")
 	require.True(t, got == secret)
 
-	_, err = b.tx.Exec(ctx, "DELETE FROM "+table)
-	require.NoError(t, err)
+	release()
 	require.NoError(t, c.Delete(ctx, id))
 	_, err = c.Retrieve(ctx, id)
 	require.ErrorIs(t, err, vault.ErrNotFound)
@@ -369,8 +359,7 @@ func TestReadOnlyConnection(t *testing.T) {
 	got, err := rw.Retrieve(ctx, id)
 	require.NoError(t, err)
 	require.True(t, got == secret, "the read-only rotation changed nothing")
-	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	owner := ownerClient(t, db.Pool, db.Schema)
 	records, err := owner.AccessLog(ctx, id, 10)
 	require.NoError(t, err)
 	var retrievals int
@@ -482,14 +471,10 @@ func TestCallsAreLoggedByKind(t *testing.T) {
 func TestOwnerLostVaultPrivilege(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("revokes Vault grants: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "revokes Vault grants")
 	svc, err := vault.New(db.Pool, vault.WithSchema(db.Schema), vault.WithRole("service_role"), quiet())
 	require.NoError(t, err)
-	id, err := svc.Store(ctx, "owner/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, svc, "owner/")
 
 	admin := connect(t, db.AdminURL)
 	_, err = admin.Exec(ctx, "REVOKE EXECUTE ON FUNCTION vault._crypto_aead_det_decrypt FROM postgres, service_role CASCADE")
@@ -517,8 +502,7 @@ func TestOwnerLostVaultPrivilege(t *testing.T) {
 func TestNoPlaintextInErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	s := secIdent(db.Schema)
 	logger, logs := secLogger()
 	client := func(db vault.DB, schema, role string) *vault.Client {

@@ -2,9 +2,12 @@ package vault_test
 
 import (
 	"context"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -54,6 +57,15 @@ func testSchema(t testing.TB) string {
 	return vaulttest.Shared(t).Schema
 }
 
+// sharedTx returns the shared migrated database and a transaction on it,
+// connected as the migration owner (postgres), rolled back when the test
+// ends.
+func sharedTx(t testing.TB) (*vaulttest.Database, pgx.Tx) {
+	t.Helper()
+	db := vaulttest.Shared(t)
+	return db, vaulttest.Tx(t, db.Pool)
+}
+
 // testTx returns a transaction on the shared migrated database, connected
 // as the migration owner (postgres), rolled back when the test ends.
 func testTx(t *testing.T) pgx.Tx {
@@ -64,29 +76,121 @@ func testTx(t *testing.T) pgx.Tx {
 type logBuffer = testutil.LogBuffer
 
 var (
-	newSecret        = testutil.NewSecret
-	randomBytes      = testutil.RandomBytes
-	randomHex        = testutil.RandomHex
-	secAlnum         = testutil.Alnum
-	sqlstate         = testutil.SQLState
-	secIdent         = testutil.Ident
-	quoteLiteral     = testutil.QuoteLiteral
-	quiet            = testutil.Quiet
-	connect          = testutil.Connect
-	newTestPool      = testutil.NewPool
-	secLogger        = testutil.Logger
-	secRecords       = testutil.Records
-	secContains      = testutil.Contains
-	secRequireAbsent = testutil.RequireAbsent
-	secErrorTexts    = testutil.ErrorTexts
-	lcNamespace      = testutil.NewNamespace
-	migrationFiles   = testutil.MigrationFiles
-	migrationCount   = testutil.MigrationCount
-	countRows        = testutil.AppliedMigrations
+	newSecret           = testutil.NewSecret
+	trCounts            = testutil.TransferCounts
+	throwawayDatabase   = testutil.ThrowawayDatabase
+	isClosed            = testutil.Closed
+	ownServer           = testutil.OwnServer
+	storeNew            = testutil.StoreNew
+	requireValue        = testutil.RequireValue
+	requireRotateDelete = testutil.RequireRotateDelete
+	randomBytes         = testutil.RandomBytes
+	randomHex           = testutil.RandomHex
+	secAlnum            = testutil.Alnum
+	sqlstate            = testutil.SQLState
+	secIdent            = testutil.Ident
+	quoteLiteral        = testutil.QuoteLiteral
+	quiet               = testutil.Quiet
+	connect             = testutil.Connect
+	newTestPool         = testutil.NewPool
+	secLogger           = testutil.Logger
+	secRecords          = testutil.Records
+	secContains         = testutil.Contains
+	secRequireAbsent    = testutil.RequireAbsent
+	secErrorTexts       = testutil.ErrorTexts
+	lcNamespace         = testutil.NewNamespace
+	migrationFiles      = testutil.MigrationFiles
+	migrationCount      = testutil.MigrationCount
+	countRows           = testutil.AppliedMigrations
 
 	lcRequireOneCredential = testutil.RequireOneCredential
 	secRetrievals          = testutil.Retrievals
 )
+
+// newSecrets returns n fresh test secrets.
+func newSecrets(n int) []string {
+	values := make([]string, n)
+	for i := range values {
+		values[i] = newSecret()
+	}
+	return values
+}
+
+// together runs fn(0) to fn(n-1) in n goroutines released at once, and
+// waits for them all.
+func together(n int, fn func(i int)) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+// auditRows counts the access-log rows of op in schema: of the
+// credential id only, unless id is nil.
+func auditRows(t testing.TB, db vault.DB, schema, op string, id *uuid.UUID) int {
+	t.Helper()
+	var n int
+	require.NoError(t, db.QueryRow(context.Background(), "SELECT count(*) FROM "+secIdent(schema)+
+		".vault_access_log WHERE op = $1 AND ($2::uuid IS NULL OR secret_id = $2)", op, id).Scan(&n))
+	return n
+}
+
+// holdSecret creates in tx a table whose foreign key references the Vault
+// secret id, as a user's integration table may, and returns the function
+// that deletes the reference.
+func holdSecret(t testing.TB, tx pgx.Tx, id uuid.UUID) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	table := pgx.Identifier{"public", "fk_" + randomHex(t, 6)}.Sanitize()
+	_, err := tx.Exec(ctx, "CREATE TABLE "+table+" (secret_id uuid REFERENCES vault.secrets (id))")
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "INSERT INTO "+table+" VALUES ($1)", id)
+	require.NoError(t, err)
+	return func() {
+		_, err := tx.Exec(ctx, "DELETE FROM "+table)
+		require.NoError(t, err)
+	}
+}
+
+// ownerClient returns a client on db of the functions in schema that runs
+// as the connection's role, without WithRole, and discards its log.
+func ownerClient(t testing.TB, db vault.DB, schema string) *vault.Client {
+	t.Helper()
+	c, err := vault.New(db, vault.WithSchema(schema), quiet())
+	require.NoError(t, err)
+	return c
+}
+
+// storeFresh stores a new test secret in c under prefix followed by a
+// random UUID, and returns its id.
+func storeFresh(t testing.TB, c *vault.Client, prefix string) uuid.UUID {
+	t.Helper()
+	id, err := c.Store(context.Background(), prefix+uuid.NewString(), newSecret(), "")
+	require.NoError(t, err)
+	return id
+}
+
+// fileSection returns the text of the file at path after the first start
+// and before the next end, or to the end of the file when end is "" or
+// not found. It fails the test when the file has no start.
+func fileSection(t testing.TB, path, start, end string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(b), start)
+	require.True(t, ok, "%s has no %q", path, start)
+	if end == "" {
+		return after
+	}
+	section, _, _ := strings.Cut(after, end)
+	return section
+}
 
 // plainDatabase returns a database on the shared server with the Supabase
 // roles but without Vault, and its superuser and postgres URLs.

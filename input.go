@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,16 @@ func validateText(field, s string, minLen, maxLen int) error {
 		}
 	}
 	return nil
+}
+
+// validateEntry checks the name, description and secret of a credential
+// to store, in that order.
+func validateEntry(name, secret, description string) error {
+	return cmp.Or(
+		validateText("name", name, 1, MaxNameSize),
+		validateText("description", description, 0, MaxDescriptionSize),
+		validateText("secret", secret, 0, MaxSecretSize),
+	)
 }
 
 // checkIdentifier accepts names PostgreSQL can hold as identifiers; they

@@ -126,12 +126,19 @@ type Secret struct {
 
 const redacted = "[REDACTED]"
 
+// redactor is what a type holding a value implements so that printing,
+// encoding or logging it never shows the value.
+type redactor interface {
+	fmt.Stringer
+	fmt.GoStringer
+	fmt.Formatter
+	json.Marshaler
+	slog.LogValuer
+}
+
 var (
-	_ fmt.Stringer   = Secret{}
-	_ fmt.GoStringer = Secret{}
-	_ fmt.Formatter  = Secret{}
-	_ json.Marshaler = Secret{}
-	_ slog.LogValuer = Secret{}
+	_ redactor = Secret{}
+	_ redactor = ExportedCredential{}
 )
 
 // String returns the metadata and "[REDACTED]" for the value.
@@ -147,13 +154,22 @@ func (s Secret) GoString() string {
 // Format prints s redacted for every verb: %#v as GoString, %q quoted,
 // anything else as String.
 func (s Secret) Format(f fmt.State, verb rune) {
+	formatRedacted(f, verb, s)
+}
+
+// formatRedacted prints v, whose String and GoString redact its value,
+// for verb: %#v as GoString, %q quoted, anything else as String.
+func formatRedacted(f fmt.State, verb rune, v interface {
+	fmt.Stringer
+	fmt.GoStringer
+}) {
 	switch {
 	case verb == 'v' && f.Flag('#'):
-		_, _ = io.WriteString(f, s.GoString())
+		_, _ = io.WriteString(f, v.GoString())
 	case verb == 'q':
-		_, _ = io.WriteString(f, strconv.Quote(s.String()))
+		_, _ = io.WriteString(f, strconv.Quote(v.String()))
 	default:
-		_, _ = io.WriteString(f, s.String())
+		_, _ = io.WriteString(f, v.String())
 	}
 }
 
@@ -172,12 +188,18 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // LogValue logs the metadata with the value redacted.
 func (s Secret) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("id", s.ID.String()),
-		slog.String("namespace", s.Namespace),
-		slog.String("name", s.Name),
-		slog.Int64("version", s.Version),
-		slog.String("value", redacted))
+	return redactedLogValue(s.Credential)
+}
+
+// redactedLogValue logs c's id, namespace and name, then extra, then its
+// version and "[REDACTED]" for the value.
+func redactedLogValue(c Credential, extra ...slog.Attr) slog.Value {
+	attrs := append([]slog.Attr{
+		slog.String("id", c.ID.String()),
+		slog.String("namespace", c.Namespace),
+		slog.String("name", c.Name),
+	}, extra...)
+	return slog.GroupValue(append(attrs, slog.Int64("version", c.Version), slog.String("value", redacted))...)
 }
 
 // CredentialUpdate lists the metadata [Client.Update] changes; nil fields
@@ -317,11 +339,7 @@ func (c *Client) queryCredential(ctx context.Context, sql string, args []any, va
 func (c *Client) Put(ctx context.Context, name, secret, description string) (Credential, error) {
 	var cred Credential
 	err := c.do(ctx, call{op: "put", id: &cred.ID, name: name}, func() error {
-		if err := cmp.Or(
-			validateText("name", name, 1, MaxNameSize),
-			validateText("description", description, 0, MaxDescriptionSize),
-			validateText("secret", secret, 0, MaxSecretSize),
-		); err != nil {
+		if err := validateEntry(name, secret, description); err != nil {
 			return err
 		}
 		var err error
@@ -340,19 +358,7 @@ func (c *Client) Put(ctx context.Context, name, secret, description string) (Cre
 // Errors: [ErrNotFound], [ErrInvalidArgument], [ErrPermissionDenied],
 // [ErrNotMigrated].
 func (c *Client) Lookup(ctx context.Context, name string) (Credential, error) {
-	var cred Credential
-	err := c.do(ctx, call{op: "lookup", id: &cred.ID, name: name}, func() error {
-		if err := validateText("name", name, 1, MaxNameSize); err != nil {
-			return err
-		}
-		var err error
-		cred, err = c.queryCredential(ctx, c.qLookup, []any{c.ns, name}, nil)
-		return err
-	})
-	if err != nil {
-		return Credential{}, err
-	}
-	return cred, nil
+	return c.metadataCall(ctx, call{op: "lookup", name: name}, validateText("name", name, 1, MaxNameSize), c.qLookup, c.ns, name)
 }
 
 // Read decrypts and returns the credential with its metadata, and appends
@@ -397,13 +403,23 @@ func (c *Client) Read(ctx context.Context, id uuid.UUID) (Secret, error) {
 // [ErrInvalidArgument] (nil id), [ErrPermissionDenied], [ErrNotMigrated]
 // (also when the schema predates this call: run Migrate).
 func (c *Client) Get(ctx context.Context, id uuid.UUID) (Credential, error) {
+	return c.metadataCall(ctx, call{op: "get", id: &id}, checkID(id), c.qGet, c.ns, id)
+}
+
+// metadataCall is a call that reads one credential's metadata with sql and
+// args, or fails with invalid, the result of validating its arguments,
+// when that is not nil. A cl without id reports the credential's.
+func (c *Client) metadataCall(ctx context.Context, cl call, invalid error, sql string, args ...any) (Credential, error) {
 	var cred Credential
-	err := c.do(ctx, call{op: "get", id: &id}, func() error {
-		if err := checkID(id); err != nil {
-			return err
+	if cl.id == nil {
+		cl.id = &cred.ID
+	}
+	err := c.do(ctx, cl, func() error {
+		if invalid != nil {
+			return invalid
 		}
 		var err error
-		cred, err = c.queryCredential(ctx, c.qGet, []any{c.ns, id}, nil)
+		cred, err = c.queryCredential(ctx, sql, args, nil)
 		return err
 	})
 	if err != nil {
@@ -481,28 +497,12 @@ func (c *Client) Update(ctx context.Context, id uuid.UUID, u CredentialUpdate) (
 //		fmt.Println(cred.Name)
 //	}
 func (c *Client) All(ctx context.Context, filter ListFilter) iter.Seq2[Credential, error] {
-	return func(yield func(Credential, error) bool) {
-		limit := filter.Limit
-		if limit == 0 {
-			limit = 100
+	return pages(cmp.Or(filter.Limit, 100), func(last *Credential) ([]Credential, error) {
+		if last != nil {
+			filter.After = last.Cursor()
 		}
-		for {
-			page, err := c.List(ctx, filter)
-			if err != nil {
-				yield(Credential{}, err)
-				return
-			}
-			for _, cred := range page {
-				if !yield(cred, nil) {
-					return
-				}
-			}
-			if len(page) < limit {
-				return
-			}
-			filter.After = page[len(page)-1].Cursor()
-		}
-	}
+		return c.List(ctx, filter)
+	})
 }
 
 func (c *Client) listPage(ctx context.Context, f ListFilter) ([]Credential, error) {

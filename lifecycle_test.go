@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"iter"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -76,11 +75,55 @@ func lcSnapshot(t testing.TB, db vault.DB, schema string, owner *vault.Client, i
 	return st
 }
 
+// lcByIDCalls returns, by method name, calls of c on the credential *id
+// (read at each call) that each return their error: Retrieve, Read,
+// Rotate, Rotate IfVersion(version), Rollback, Update with update, and
+// Refresh, whose function sets *fnCalled.
+func lcByIDCalls(c *vault.Client, id *uuid.UUID, version int64, update vault.CredentialUpdate, fnCalled *bool) map[string]func() error {
+	ctx := context.Background()
+	return map[string]func() error{
+		"Retrieve":         func() error { _, err := c.Retrieve(ctx, *id); return err },
+		"Read":             func() error { _, err := c.Read(ctx, *id); return err },
+		"Rotate":           func() error { return c.Rotate(ctx, *id, newSecret()) },
+		"Rotate IfVersion": func() error { return c.Rotate(ctx, *id, newSecret(), vault.IfVersion(version)) },
+		"Rollback":         func() error { return c.Rollback(ctx, *id) },
+		"Update":           func() error { _, err := c.Update(ctx, *id, update); return err },
+		"Refresh": func() error {
+			_, err := c.Refresh(ctx, *id, func(context.Context, vault.Secret) (string, error) {
+				*fnCalled = true
+				return newSecret(), nil
+			})
+			return err
+		},
+	}
+}
+
+// lcRequireLikeUnknown runs each of calls, which address the credential
+// *id, and checks that it fails as it does for an unknown id: with
+// ErrNotFound, the same SQLSTATE and the same message but for the id.
+// what describes the credential in messages; unchanged runs after each
+// call, with the call's name, to check it changed nothing.
+func lcRequireLikeUnknown(t *testing.T, calls map[string]func() error, id *uuid.UUID, what string, unchanged func(name string)) {
+	t.Helper()
+	known, unknown := *id, uuid.New()
+	for name, call := range calls {
+		errKnown := call()
+		require.ErrorIs(t, errKnown, vault.ErrNotFound, "%s of %s", name, what)
+		unchanged(name)
+		*id = unknown
+		errUnknown := call()
+		*id = known
+		require.ErrorIs(t, errUnknown, vault.ErrNotFound, name)
+		require.Equal(t, sqlstate(errUnknown), sqlstate(errKnown), name)
+		require.Equal(t, strings.ReplaceAll(errUnknown.Error(), unknown.String(), "ID"),
+			strings.ReplaceAll(errKnown.Error(), known.String(), "ID"), name)
+	}
+}
+
 func TestLifecyclePutLookupReadUpdate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
+	_, b, schema := lcSetup(t)
 	ns := lcNamespace(t, "org")
 	c, _ := setup(t, on(b.tx, schema), namespace(ns))
 	require.Equal(t, ns, c.Namespace())
@@ -215,12 +258,8 @@ func TestLifecyclePutLookupReadUpdate(t *testing.T) {
 func TestLifecycleNamespaceIsolation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
-	nsA, nsB := lcNamespace(t, "org-a"), lcNamespace(t, "org-b")
-	a, _ := setup(t, on(b.tx, schema), namespace(nsA))
-	other, _ := setup(t, on(b.tx, schema), namespace(nsB))
-	byDefault, _ := setup(t, on(b.tx, schema))
+	orgs := lcNewOrgs(t, lcClient)
+	b, schema, nsA, a, other, byDefault := orgs.b, orgs.schema, orgs.nsA, orgs.a, orgs.other, orgs.def
 	others := map[string]*vault.Client{
 		"other namespace":   other,
 		"default namespace": byDefault,
@@ -233,48 +272,19 @@ func TestLifecycleNamespaceIsolation(t *testing.T) {
 	require.NoError(t, a.Rotate(ctx, credA.ID, secretA)) // a previous value exists, for Rollback
 	storedA, err := a.Store(ctx, "stored/name", newSecret(), "")
 	require.NoError(t, err)
-	unknown := uuid.New()
 
 	for who, c := range others {
 		t.Run(who, func(t *testing.T) {
 			for _, id := range []uuid.UUID{credA.ID, storedA} {
 				before := lcSnapshot(t, b.tx, schema, b.owner, id)
 				newName, desc, expires := "stolen", "stolen", time.Now()
-				fnCalled := false
-				calls := map[string]func() error{
-					"Retrieve": func() error { _, err := c.Retrieve(ctx, id); return err },
-					"Read":     func() error { _, err := c.Read(ctx, id); return err },
-					"Rotate":   func() error { return c.Rotate(ctx, id, newSecret()) },
-					"Rotate IfVersion": func() error {
-						return c.Rotate(ctx, id, newSecret(), vault.IfVersion(before.Credential.Version))
-					},
-					"Rollback": func() error { return c.Rollback(ctx, id) },
-					"Update": func() error {
-						_, err := c.Update(ctx, id, vault.CredentialUpdate{Name: &newName, Description: &desc, ExpiresAt: &expires})
-						return err
-					},
-					"Refresh": func() error {
-						_, err := c.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) {
-							fnCalled = true
-							return newSecret(), nil
-						})
-						return err
-					},
-				}
-				for name, call := range calls {
-					errOther := call()
-					require.ErrorIs(t, errOther, vault.ErrNotFound, "%s of another namespace's credential", name)
+				var fnCalled bool
+				target := id
+				calls := lcByIDCalls(c, &target, before.Credential.Version,
+					vault.CredentialUpdate{Name: &newName, Description: &desc, ExpiresAt: &expires}, &fnCalled)
+				lcRequireLikeUnknown(t, calls, &target, "another namespace's credential", func(name string) {
 					require.Equal(t, before, lcSnapshot(t, b.tx, schema, b.owner, id), "%s changed something", name)
-					// Exactly as for an unknown id: same kind, same SQLSTATE.
-					idCopy := id
-					id = unknown
-					errUnknown := call()
-					id = idCopy
-					require.ErrorIs(t, errUnknown, vault.ErrNotFound, name)
-					require.Equal(t, sqlstate(errUnknown), sqlstate(errOther), name)
-					require.Equal(t, strings.ReplaceAll(errUnknown.Error(), unknown.String(), "ID"),
-						strings.ReplaceAll(errOther.Error(), id.String(), "ID"), name)
-				}
+				})
 				require.False(t, fnCalled, "Refresh called fn for another namespace's credential")
 				require.NoError(t, c.Delete(ctx, id), "Delete of another namespace's credential is a no-op, as for an unknown id")
 				require.Equal(t, before, lcSnapshot(t, b.tx, schema, b.owner, id), "Delete changed something")
@@ -313,11 +323,9 @@ func TestLifecycleNamespaceIsolation(t *testing.T) {
 func TestLifecycleVersionsAndIfVersion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, b := setup(t)
-	schema := testSchema(t)
+	c, b, schema := lcSetup(t)
 
-	id, err := c.Store(ctx, "versions/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, c, "versions/")
 	s, err := c.Read(ctx, id)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, s.Version, "Store makes version 1")
@@ -357,8 +365,7 @@ func TestLifecycleVersionsAndIfVersion(t *testing.T) {
 func TestLifecycleRollback(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, b := setup(t)
-	schema := testSchema(t)
+	c, b, schema := lcSetup(t)
 
 	good, broken := newSecret(), newSecret()
 	cred, err := c.Put(ctx, "rollback/"+uuid.NewString(), good, "")
@@ -406,11 +413,9 @@ func TestLifecycleRollback(t *testing.T) {
 func TestLifecycleAuditEveryOperation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, b := setup(t)
-	schema := testSchema(t)
+	c, b, schema := lcSetup(t)
 
-	id, err := c.Store(ctx, "audit/every/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, c, "audit/every/")
 	cred, err := c.Put(ctx, "audit/every/"+uuid.NewString(), newSecret(), "")
 	require.NoError(t, err)
 	_, err = c.Put(ctx, cred.Name, newSecret(), "")
@@ -472,30 +477,56 @@ func TestLifecycleAuditEveryOperation(t *testing.T) {
 	}
 }
 
-func TestSecretNeverPrintsItsValue(t *testing.T) {
-	t.Parallel()
-	value := newSecret()
-	s := vault.Secret{
-		Credential: vault.Credential{ID: uuid.New(), Namespace: "org", Name: "acme/stripe", Version: 3},
-		Value:      value,
-	}
-	require.True(t, s.Value == value, "the Value field reads the value")
+// lcSetup is setup with no options, plus the shared database's schema.
+func lcSetup(t *testing.T) (*vault.Client, *bundle, string) {
+	t.Helper()
+	c, b := setup(t)
+	return c, b, testSchema(t)
+}
 
-	type Exported struct{ S vault.Secret }
-	outputs := map[string]string{}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10v", "%-40s"} {
-		outputs[verb] = fmt.Sprintf(verb, s)
-		outputs[verb+" pointer"] = fmt.Sprintf(verb, &s)
-		outputs[verb+" slice"] = fmt.Sprintf(verb, []vault.Secret{s})
-		outputs[verb+" map"] = fmt.Sprintf(verb, map[string]vault.Secret{"k": s})
-		outputs[verb+" field"] = fmt.Sprintf(verb, Exported{s})
+// lcOrgs are clients that work in one transaction on the shared database,
+// rolled back when the test ends: a and other in two fresh namespaces
+// (nsA, nsB), def in the default namespace.
+type lcOrgs struct {
+	b                *bundle
+	schema, nsA, nsB string
+	a, other, def    *vault.Client
+}
+
+// lcNewOrgs makes lcOrgs' clients with newClient, such as lcClient.
+func lcNewOrgs(t *testing.T, newClient func(t testing.TB, db vault.DB, schema, ns string) *vault.Client) lcOrgs {
+	t.Helper()
+	_, b, schema := lcSetup(t)
+	o := lcOrgs{b: b, schema: schema, nsA: lcNamespace(t, "org-a"), nsB: lcNamespace(t, "org-b")}
+	o.a = newClient(t, b.tx, o.schema, o.nsA)
+	o.other = newClient(t, b.tx, o.schema, o.nsB)
+	o.def = newClient(t, b.tx, o.schema, "")
+	return o
+}
+
+// lcVerbs are the fmt verbs lcPrintings prints with.
+var lcVerbs = []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10v", "%-40s"}
+
+// lcPrintings returns, keyed by how, the ways a program may print or log
+// value (a fmt.Stringer and fmt.GoStringer), given as itself, through a
+// pointer, in a slice and in a struct field: each of lcVerbs ("%v",
+// "%v pointer", ...), String, GoString, JSON and XML ("json value", "xml
+// field", ...) and slog's JSON and text records ("slog").
+func lcPrintings(t *testing.T, value, pointer, slice, field any) map[string]string {
+	t.Helper()
+	forms := map[string]any{"value": value, "pointer": pointer, "slice": slice, "field": field}
+	outputs := map[string]string{
+		"String":   value.(fmt.Stringer).String(),
+		"GoString": value.(fmt.GoStringer).GoString(),
 	}
-	outputs["Sprint"] = fmt.Sprint(s, &s)
-	outputs["Sprintln"] = fmt.Sprintln(s, &s)
-	outputs["String"] = s.String()
-	outputs["GoString"] = s.GoString()
-	outputs["error"] = fmt.Errorf("wrapped: %v", s).Error()
-	for what, v := range map[string]any{"value": s, "pointer": &s, "slice": []vault.Secret{s}, "field": Exported{s}} {
+	for what, v := range forms {
+		for _, verb := range lcVerbs {
+			key := verb + " " + what
+			if what == "value" {
+				key = verb
+			}
+			outputs[key] = fmt.Sprintf(verb, v)
+		}
 		j, err := json.Marshal(v)
 		require.NoError(t, err)
 		outputs["json "+what] = string(j)
@@ -506,17 +537,43 @@ func TestSecretNeverPrintsItsValue(t *testing.T) {
 	var logs bytes.Buffer
 	for _, h := range []slog.Handler{slog.NewJSONHandler(&logs, nil), slog.NewTextHandler(&logs, nil)} {
 		l := slog.New(h)
-		l.Info("secret", "s", s, "p", &s)
-		l.Info("secret", slog.Any("s", s), slog.Group("g", "s", s))
+		l.Info("printed", "v", value, "p", pointer)
+		l.Info("printed", slog.Any("v", value), slog.Group("g", "v", value))
 	}
 	outputs["slog"] = logs.String()
+	return outputs
+}
 
+// lcRequireRedacted checks that no output holds value and that each says
+// REDACTED, except the numeric verbs', which print bytes.
+func lcRequireRedacted(t *testing.T, outputs map[string]string, value string) {
+	t.Helper()
 	for what, out := range outputs {
 		require.NotContains(t, out, value, "%s printed the value", what)
 		if !strings.HasPrefix(what, "%x") && !strings.HasPrefix(what, "%X") && !strings.HasPrefix(what, "%d") {
 			require.Contains(t, out, "REDACTED", what)
 		}
 	}
+}
+
+func TestSecretNeverPrintsItsValue(t *testing.T) {
+	t.Parallel()
+	value := newSecret()
+	s := vault.Secret{
+		Credential: vault.Credential{ID: uuid.New(), Namespace: "org", Name: "acme/stripe", Version: 3},
+		Value:      value,
+	}
+	require.True(t, s.Value == value, "the Value field reads the value")
+
+	type Exported struct{ S vault.Secret }
+	outputs := lcPrintings(t, s, &s, []vault.Secret{s}, Exported{s})
+	for _, verb := range lcVerbs {
+		outputs[verb+" map"] = fmt.Sprintf(verb, map[string]vault.Secret{"k": s})
+	}
+	outputs["Sprint"] = fmt.Sprint(s, &s)
+	outputs["Sprintln"] = fmt.Sprintln(s, &s)
+	outputs["error"] = fmt.Errorf("wrapped: %v", s).Error()
+	lcRequireRedacted(t, outputs, value)
 	require.Contains(t, outputs["json value"], `"Name":"acme/stripe"`, "the metadata stays readable")
 
 	var decoded map[string]any
@@ -557,32 +614,30 @@ func lcPool(t testing.TB, db *vaulttest.Database, maxConns int32) *pgxpool.Pool 
 	return newTestPool(t, db.URL, maxConns, "credvault-lifecycle-"+randomHex(t, 4), nil)
 }
 
+// lcPoolClient returns setup's client in a fresh namespace on a pool of at
+// most maxConns connections to a new database, with the database and the
+// namespace.
+func lcPoolClient(t *testing.T, maxConns int32) (*vault.Client, *vaulttest.Database, string) {
+	t.Helper()
+	db := vaulttest.NewDatabase(t)
+	ns := lcNamespace(t, "org")
+	c, _ := setup(t, on(lcPool(t, db, maxConns), db.Schema), namespace(ns))
+	return c, db, ns
+}
+
 // TestPutConcurrentGoroutines puts one name from 16 goroutines at once:
 // one credential results, every Put made one version of it, and no Vault
 // secret is left behind by the Puts that lost the race to create it.
 func TestPutConcurrentGoroutines(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	pool := lcPool(t, db, 8)
-	ns := lcNamespace(t, "org")
-	c, _ := setup(t, on(pool, db.Schema), namespace(ns))
+	c, db, ns := lcPoolClient(t, 8)
 	const n = 16
 	name := "concurrent/put"
-	values := make([]string, n)
+	values := newSecrets(n)
 	results := make([]vault.Credential, n)
 	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		values[i] = newSecret()
-		wg.Go(func() {
-			<-start
-			results[i], errs[i] = c.Put(ctx, name, values[i], "")
-		})
-	}
-	close(start)
-	wg.Wait()
+	together(n, func(i int) { results[i], errs[i] = c.Put(ctx, name, values[i], "") })
 	versions := map[int64]int{}
 	for i := range n {
 		require.NoError(t, errs[i])
@@ -639,27 +694,20 @@ func TestRefreshExactlyOnce(t *testing.T) {
 				fnCalls  atomic.Int32
 				fnSaw    atomic.Int64
 				produced atomic.Value
-				wg       sync.WaitGroup
 			)
 			results := make([]vault.Secret, n)
 			errs := make([]error, n)
-			start := make(chan struct{})
-			for i := range n {
+			together(n, func(i int) {
 				c := clients[i%len(clients)]
-				wg.Go(func() {
-					<-start
-					results[i], errs[i] = c.Refresh(ctx, cred.ID, func(ctx context.Context, cur vault.Secret) (string, error) {
-						fnCalls.Add(1)
-						fnSaw.Store(cur.Version)
-						time.Sleep(time.Second)
-						v := newSecret()
-						produced.Store(v)
-						return v, nil
-					})
+				results[i], errs[i] = c.Refresh(ctx, cred.ID, func(ctx context.Context, cur vault.Secret) (string, error) {
+					fnCalls.Add(1)
+					fnSaw.Store(cur.Version)
+					time.Sleep(time.Second)
+					v := newSecret()
+					produced.Store(v)
+					return v, nil
 				})
-			}
-			close(start)
-			wg.Wait()
+			})
 			require.EqualValues(t, 1, fnCalls.Load(), "fn ran more than once")
 			require.EqualValues(t, 1, fnSaw.Load(), "fn got the current version")
 			want := produced.Load().(string)
@@ -687,8 +735,7 @@ func TestRefreshFailures(t *testing.T) {
 	db := vaulttest.NewDatabase(t)
 	pool := lcPool(t, db, 4)
 	c, _ := setup(t, on(pool, db.Schema))
-	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	owner := ownerClient(t, db.Pool, db.Schema)
 	cred, err := c.Put(ctx, "oauth/failures", newSecret(), "")
 	require.NoError(t, err)
 	before := lcSnapshot(t, db.Pool, db.Schema, owner, cred.ID)
@@ -766,8 +813,7 @@ func TestRefreshFailures(t *testing.T) {
 
 	// Inside a caller's transaction, as the shared test setup runs.
 	inTx, b := setup(t)
-	id, err := inTx.Store(ctx, "oauth/in-tx/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, inTx, "oauth/in-tx/")
 	fresh := newSecret()
 	s, err := inTx.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) { return fresh, nil })
 	require.NoError(t, err)
@@ -796,19 +842,9 @@ func TestIfVersionRace(t *testing.T) {
 	for round := range rounds {
 		cur, err := c.Read(ctx, cred.ID)
 		require.NoError(t, err)
-		values := make([]string, n)
+		values := newSecrets(n)
 		errs := make([]error, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			values[i] = newSecret()
-			wg.Go(func() {
-				<-start
-				errs[i] = c.Rotate(ctx, cred.ID, values[i], vault.IfVersion(cur.Version))
-			})
-		}
-		close(start)
-		wg.Wait()
+		together(n, func(i int) { errs[i] = c.Rotate(ctx, cred.ID, values[i], vault.IfVersion(cur.Version)) })
 		winner := -1
 		for i, err := range errs {
 			if err == nil {
@@ -835,10 +871,7 @@ func TestIfVersionRace(t *testing.T) {
 func TestListPaging(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	pool := lcPool(t, db, 4)
-	ns := lcNamespace(t, "org")
-	c, _ := setup(t, on(pool, db.Schema), namespace(ns))
+	c, db, ns := lcPoolClient(t, 4)
 	s := secIdent(db.Schema)
 
 	const n = 2500
@@ -862,12 +895,7 @@ func TestListPaging(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			var mine []uuid.UUID
-			for i := 0; ; i++ {
-				select {
-				case <-done:
-					return
-				default:
-				}
+			for i := 0; !isClosed(done); i++ {
 				cred, err := c.Put(ctx, "page/"+randomHex(t, 16), newSecret(), "")
 				if !assert.NoError(t, err) {
 					return
@@ -1019,10 +1047,7 @@ func lcInstallBeforeLifecycle(t *testing.T, db *vaulttest.Database) string {
 func TestLegacyCredentials(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("the migration records every Vault secret of the database: needs one of its own, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "the migration records every Vault secret of the database")
 	schema := lcInstallBeforeLifecycle(t, db)
 	s := secIdent(schema)
 	tag := randomHex(t, 4)
@@ -1064,8 +1089,7 @@ func TestLegacyCredentials(t *testing.T) {
 	var suffixed string
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT name FROM vault.secrets WHERE id = $1", stored2).Scan(&suffixed))
 
-	owner, err := vault.New(db.Pool, vault.WithSchema(schema), quiet())
-	require.NoError(t, err)
+	owner := ownerClient(t, db.Pool, schema)
 	require.NoError(t, owner.Migrate(ctx))
 	d, _ := setup(t, on(db.Pool, schema))
 	o, _ := setup(t, on(db.Pool, schema), namespace(lcNamespace(t, "org")))
@@ -1214,12 +1238,8 @@ func TestPutRetryAfterLostCall(t *testing.T) {
 func TestLifecycleGet(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
-	nsA, nsB := lcNamespace(t, "org-a"), lcNamespace(t, "org-b")
-	a, _ := setup(t, on(b.tx, schema), namespace(nsA))
-	other, _ := setup(t, on(b.tx, schema), namespace(nsB))
-	def, _ := setup(t, on(b.tx, schema))
+	orgs := lcNewOrgs(t, lcClient)
+	b, schema, nsA, a, other, def := orgs.b, orgs.schema, orgs.nsA, orgs.a, orgs.other, orgs.def
 
 	put, err := a.Put(ctx, "acme/quickbooks", newSecret(), "QuickBooks")
 	require.NoError(t, err)
@@ -1269,20 +1289,13 @@ func TestLifecycleGet(t *testing.T) {
 // after the README's marker appears, in order, in the example's body.
 func TestREADMELifecycleExample(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	_, after, ok := strings.Cut(string(readme), "<!-- keep in sync with ExampleClient_Refresh")
-	require.True(t, ok, "the README has no marked refresh example")
-	_, after, ok = strings.Cut(after, "```go\n")
+	after := fileSection(t, "README.md", "<!-- keep in sync with ExampleClient_Refresh", "")
+	_, after, ok := strings.Cut(after, "```go\n")
 	require.True(t, ok)
 	block, _, ok := strings.Cut(after, "```")
 	require.True(t, ok)
 
-	src, err := os.ReadFile("example_test.go")
-	require.NoError(t, err)
-	_, body, ok := strings.Cut(string(src), "func ExampleClient_Refresh() {\n")
-	require.True(t, ok, "example_test.go has no ExampleClient_Refresh")
-	body, _, _ = strings.Cut(body, "\n}\n")
+	body := fileSection(t, "example_test.go", "func ExampleClient_Refresh() {\n", "\n}\n")
 	lines := strings.Split(body, "\n")
 
 	n, i := 0, 0
@@ -1308,8 +1321,7 @@ func TestREADMELifecycleExample(t *testing.T) {
 // trOwner returns a client running as the connection's role, the owner.
 func trOwner(t testing.TB, db vault.DB, schema string) *vault.Client {
 	t.Helper()
-	c, err := vault.New(db, vault.WithSchema(schema), quiet())
-	require.NoError(t, err)
+	c := ownerClient(t, db, schema)
 	return c
 }
 
@@ -1322,26 +1334,6 @@ func trCollect(t testing.TB, seq iter.Seq2[vault.ExportedCredential, error]) []v
 		out = append(out, e)
 	}
 	return out
-}
-
-// trOps counts the access-log rows of op.
-func trOps(t testing.TB, db vault.DB, schema, op string) int {
-	t.Helper()
-	var n int
-	require.NoError(t, db.QueryRow(context.Background(),
-		"SELECT count(*) FROM "+secIdent(schema)+".vault_access_log WHERE op = $1", op).Scan(&n))
-	return n
-}
-
-// trCounts is the size of everything an import may write.
-func trCounts(t testing.TB, db vault.DB, schema string) string {
-	t.Helper()
-	var s string
-	require.NoError(t, db.QueryRow(context.Background(), fmt.Sprintf(
-		"SELECT concat_ws(' ', (SELECT count(*) FROM vault.secrets), (SELECT count(*) FROM %[1]s.vault_credentials), "+
-			"(SELECT count(*) FROM %[1]s.credential_imports), (SELECT count(*) FROM %[1]s.vault_access_log))",
-		secIdent(schema))).Scan(&s))
-	return s
 }
 
 func TestExportPagesNamespacesAndAudit(t *testing.T) {
@@ -1383,7 +1375,7 @@ func TestExportPagesNamespacesAndAudit(t *testing.T) {
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT vault.create_secret($1, $2, 'made by hand')", legacyValue, legacyName).Scan(&legacy))
 
 	t.Run("one namespace, in pages, each once", func(t *testing.T) {
-		before := trOps(t, db.Pool, db.Schema, "export")
+		before := auditRows(t, db.Pool, db.Schema, "export", nil)
 		got := trCollect(t, owner.Export(ctx, vault.ExportFilter{Namespaces: []string{nsA}, PageSize: 3}))
 		ids := make([]uuid.UUID, len(got))
 		for i, e := range got {
@@ -1398,8 +1390,8 @@ func TestExportPagesNamespacesAndAudit(t *testing.T) {
 		i := slices.Index(ids, rotated)
 		require.Equal(t, int64(2), got[i].Version)
 		require.True(t, expires.Equal(got[i].ExpiresAt), "expiry exported")
-		require.Equal(t, before+len(inA), trOps(t, db.Pool, db.Schema, "export"), "one export row per credential")
-		require.Equal(t, 0, trOpsFor(t, db, inB, "export"), "another namespace's credential is not decrypted")
+		require.Equal(t, before+len(inA), auditRows(t, db.Pool, db.Schema, "export", nil), "one export row per credential")
+		require.Equal(t, 0, auditRows(t, db.Pool, db.Schema, "export", &inB), "another namespace's credential is not decrypted")
 	})
 
 	t.Run("every namespace, legacy secrets in the default one", func(t *testing.T) {
@@ -1419,7 +1411,7 @@ func TestExportPagesNamespacesAndAudit(t *testing.T) {
 		require.Equal(t, int64(1), l.Version)
 		require.True(t, l.Value == legacyValue)
 		require.NotEmpty(t, byID[stored].VaultName, "Store names the Vault secret")
-		require.Equal(t, 1, trOpsFor(t, db, legacy, "export"))
+		require.Equal(t, 1, auditRows(t, db.Pool, db.Schema, "export", &legacy))
 	})
 
 	t.Run("owner only", func(t *testing.T) {
@@ -1463,15 +1455,6 @@ func TestExportPagesNamespacesAndAudit(t *testing.T) {
 	})
 }
 
-// trOpsFor counts the access-log rows of op for id.
-func trOpsFor(t testing.TB, db *vaulttest.Database, id uuid.UUID, op string) int {
-	t.Helper()
-	var n int
-	require.NoError(t, db.Pool.QueryRow(context.Background(),
-		"SELECT count(*) FROM "+secIdent(db.Schema)+".vault_access_log WHERE secret_id = $1 AND op = $2", id, op).Scan(&n))
-	return n
-}
-
 func TestExportedCredentialNeverPrintsItsValue(t *testing.T) {
 	t.Parallel()
 	value := newSecret()
@@ -1480,34 +1463,8 @@ func TestExportedCredentialNeverPrintsItsValue(t *testing.T) {
 		VaultName: "acme/stripe",
 	}
 	type wrapper struct{ E vault.ExportedCredential }
-	outputs := map[string]string{}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10v", "%-40s"} {
-		outputs[verb] = fmt.Sprintf(verb, e)
-		outputs[verb+" pointer"] = fmt.Sprintf(verb, &e)
-		outputs[verb+" slice"] = fmt.Sprintf(verb, []vault.ExportedCredential{e})
-		outputs[verb+" field"] = fmt.Sprintf(verb, wrapper{e})
-	}
-	outputs["String"] = e.String()
-	outputs["GoString"] = e.GoString()
-	for what, v := range map[string]any{"value": e, "pointer": &e, "slice": []vault.ExportedCredential{e}, "field": wrapper{e}} {
-		j, err := json.Marshal(v)
-		require.NoError(t, err)
-		outputs["json "+what] = string(j)
-		x, err := xml.Marshal(v)
-		require.NoError(t, err)
-		outputs["xml "+what] = string(x)
-	}
-	var logs bytes.Buffer
-	for _, h := range []slog.Handler{slog.NewJSONHandler(&logs, nil), slog.NewTextHandler(&logs, nil)} {
-		slog.New(h).Info("exported", "e", e, "p", &e, slog.Group("g", "e", e))
-	}
-	outputs["slog"] = logs.String()
-	for what, out := range outputs {
-		require.NotContains(t, out, value, "%s printed the value", what)
-		if !strings.HasPrefix(what, "%x") && !strings.HasPrefix(what, "%X") && !strings.HasPrefix(what, "%d") {
-			require.Contains(t, out, "REDACTED", what)
-		}
-	}
+	outputs := lcPrintings(t, e, &e, []vault.ExportedCredential{e}, wrapper{e})
+	lcRequireRedacted(t, outputs, value)
 	require.Contains(t, outputs["json value"], `"VaultName":"acme/stripe"`)
 	require.Contains(t, outputs["%v"], "acme/stripe")
 }
@@ -1623,7 +1580,7 @@ CREATE TABLE public.legacy_refs (ref text);`)
 		}
 		require.Contains(t, refs(), fmt.Sprintf("-1=%s", unrelated), "other values are left alone")
 		require.True(t, strings.HasSuffix(refs(), ";"+firstIDs[creds[0].ID].String()), "a text column is remapped")
-		require.Equal(t, len(creds), trOps(t, dst.Pool, dst.Schema, "import"))
+		require.Equal(t, len(creds), auditRows(t, dst.Pool, dst.Schema, "import", nil))
 	})
 
 	t.Run("again: nothing new", func(t *testing.T) {
@@ -1734,10 +1691,7 @@ func TestParseColumnRef(t *testing.T) {
 func TestImportRemapWithSchemaPublic(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("installs into schema public: needs a throwaway database, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "installs into schema public")
 	c := trOwner(t, db.Pool, "public")
 	require.NoError(t, c.Migrate(ctx))
 	_, creds := trSource(t, vaulttest.Shared(t), 2)
@@ -1763,8 +1717,7 @@ func TestImportRemapWithSchemaPublic(t *testing.T) {
 func TestImportVaultNameConflicts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	owner := trOwner(t, tx, db.Schema)
 	taken := "taken/" + randomHex(t, 6)
 	_, err := tx.Exec(ctx, "SELECT vault.create_secret($1, $2)", newSecret(), taken)
@@ -1868,8 +1821,7 @@ func rcSQL(t *testing.T, tx pgx.Tx, sql string, args ...any) (string, string) {
 func TestRecoveryWindowHidesAndRestores(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
+	_, b, schema := lcSetup(t)
 	s := secIdent(schema)
 	ns := lcNamespace(t, "recover")
 	c := rcClient(t, b.tx, schema, ns, vault.WithRecoveryWindow(time.Hour))
@@ -1887,41 +1839,14 @@ func TestRecoveryWindowHidesAndRestores(t *testing.T) {
 	require.Equal(t, []string{"put", "rotate", "delete"}, lcOps(t, b.owner, cred.ID))
 
 	before := lcSnapshot(t, b.tx, schema, b.owner, cred.ID)
-	unknown := uuid.New()
 	id := cred.ID
-	fnCalled := false
+	var fnCalled bool
 	newName, desc := "stolen", "stolen"
-	calls := map[string]func() error{
-		"Retrieve":         func() error { _, err := c.Retrieve(ctx, id); return err },
-		"RetrieveMany":     func() error { _, err := c.RetrieveMany(ctx, []uuid.UUID{id}); return err },
-		"Read":             func() error { _, err := c.Read(ctx, id); return err },
-		"Rotate":           func() error { return c.Rotate(ctx, id, newSecret()) },
-		"Rotate IfVersion": func() error { return c.Rotate(ctx, id, newSecret(), vault.IfVersion(2)) },
-		"Rollback":         func() error { return c.Rollback(ctx, id) },
-		"Update": func() error {
-			_, err := c.Update(ctx, id, vault.CredentialUpdate{Name: &newName, Description: &desc})
-			return err
-		},
-		"Refresh": func() error {
-			_, err := c.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) {
-				fnCalled = true
-				return newSecret(), nil
-			})
-			return err
-		},
-	}
-	for what, call := range calls {
-		errDeleted := call()
-		require.ErrorIs(t, errDeleted, vault.ErrNotFound, "%s of a deleted credential", what)
+	calls := lcByIDCalls(c, &id, 2, vault.CredentialUpdate{Name: &newName, Description: &desc}, &fnCalled)
+	calls["RetrieveMany"] = func() error { _, err := c.RetrieveMany(ctx, []uuid.UUID{id}); return err }
+	lcRequireLikeUnknown(t, calls, &id, "a deleted credential", func(what string) {
 		require.Equal(t, before, lcSnapshot(t, b.tx, schema, b.owner, cred.ID), "%s changed something", what)
-		id = unknown
-		errUnknown := call()
-		id = cred.ID
-		require.ErrorIs(t, errUnknown, vault.ErrNotFound, what)
-		require.Equal(t, sqlstate(errUnknown), sqlstate(errDeleted), what)
-		require.Equal(t, strings.ReplaceAll(errUnknown.Error(), unknown.String(), "ID"),
-			strings.ReplaceAll(errDeleted.Error(), cred.ID.String(), "ID"), what)
-	}
+	})
 	require.False(t, fnCalled, "Refresh called fn for a deleted credential")
 	_, err = c.Lookup(ctx, name)
 	require.ErrorIs(t, err, vault.ErrNotFound)
@@ -2010,8 +1935,7 @@ func TestRecoveryWindowHidesAndRestores(t *testing.T) {
 func TestRecoveryWindowPurge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
+	_, b, schema := lcSetup(t)
 	ns := lcNamespace(t, "purge")
 	c := rcClient(t, b.tx, schema, ns, vault.WithRecoveryWindow(7*24*time.Hour))
 
@@ -2056,8 +1980,7 @@ func TestRecoveryWindowEndsInRealTime(t *testing.T) {
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
 	c := rcClient(t, db.Pool, db.Schema, "")
-	id, err := c.Store(ctx, "realtime/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, c, "realtime/")
 	require.NoError(t, c.Delete(ctx, id, vault.Recoverable(time.Second)))
 	n, err := c.Purge(ctx)
 	require.NoError(t, err)
@@ -2076,32 +1999,27 @@ func TestRecoveryWindowEndsInRealTime(t *testing.T) {
 func TestDeleteOptions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, b := setup(t)
-	schema := testSchema(t)
+	c, b, schema := lcSetup(t)
 
-	id, err := c.Store(ctx, "opts/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, c, "opts/")
 	require.NoError(t, c.Delete(ctx, id))
 	require.Zero(t, rcVaultRows(t, b.tx, id), "without a window Delete removes the Vault row")
 	require.False(t, rcListed(t, c, id, true))
 
 	w := rcClient(t, b.tx, schema, "", vault.WithRecoveryWindow(time.Hour))
-	live, err := w.Store(ctx, "opts/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	live := storeFresh(t, w, "opts/")
 	require.NoError(t, w.Delete(ctx, live, vault.WithoutRecovery()))
 	require.Zero(t, rcVaultRows(t, b.tx, live))
 	require.Equal(t, []string{"store", "delete"}, lcOps(t, b.owner, live))
 
-	soft, err := w.Store(ctx, "opts/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	soft := storeFresh(t, w, "opts/")
 	require.NoError(t, w.Delete(ctx, soft))
 	require.Equal(t, 1, rcVaultRows(t, b.tx, soft))
 	require.NoError(t, c.Delete(ctx, soft, vault.WithoutRecovery()), "also from a client without a window")
 	require.Zero(t, rcVaultRows(t, b.tx, soft))
 	require.Equal(t, []string{"store", "delete", "purge"}, lcOps(t, b.owner, soft))
 
-	perCall, err := c.Store(ctx, "opts/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	perCall := storeFresh(t, c, "opts/")
 	require.NoError(t, c.Delete(ctx, perCall, vault.Recoverable(2*time.Hour)))
 	require.Equal(t, 1, rcVaultRows(t, b.tx, perCall))
 	require.NoError(t, c.Restore(ctx, perCall))
@@ -2119,7 +2037,7 @@ func TestDeleteOptions(t *testing.T) {
 		require.ErrorIs(t, err, vault.ErrInvalidArgument, what)
 		require.Empty(t, sqlstate(err), "%s: refused before any round trip", what)
 	}
-	_, err = c.Retrieve(ctx, perCall)
+	_, err := c.Retrieve(ctx, perCall)
 	require.NoError(t, err, "the refused deletes changed nothing")
 	off := rcClient(t, b.tx, schema, "", vault.WithRecoveryWindow(0))
 	require.NoError(t, off.Delete(ctx, perCall))
@@ -2153,12 +2071,10 @@ func TestDeleteOptions(t *testing.T) {
 func TestRecoveryNamespaceIsolation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
-	nsA, nsB := lcNamespace(t, "org-a"), lcNamespace(t, "org-b")
-	a := rcClient(t, b.tx, schema, nsA, vault.WithRecoveryWindow(time.Hour))
-	other := rcClient(t, b.tx, schema, nsB, vault.WithRecoveryWindow(time.Hour))
-	def := rcClient(t, b.tx, schema, "", vault.WithRecoveryWindow(time.Hour))
+	orgs := lcNewOrgs(t, func(t testing.TB, db vault.DB, schema, ns string) *vault.Client {
+		return rcClient(t, db, schema, ns, vault.WithRecoveryWindow(time.Hour))
+	})
+	b, schema, a, other, def := orgs.b, orgs.schema, orgs.a, orgs.other, orgs.def
 
 	first, err := a.Store(ctx, "iso/first", newSecret(), "")
 	require.NoError(t, err)
@@ -2201,19 +2117,14 @@ func TestRecoveryNamespaceIsolation(t *testing.T) {
 func TestPurgeSkipsReferencedCredential(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
+	_, b, schema := lcSetup(t)
 	ns := lcNamespace(t, "fk")
 	c := rcClient(t, b.tx, schema, ns, vault.WithRecoveryWindow(time.Hour))
 	held, err := c.Store(ctx, "fk/held", newSecret(), "")
 	require.NoError(t, err)
 	free, err := c.Store(ctx, "fk/free", newSecret(), "")
 	require.NoError(t, err)
-	table := pgx.Identifier{"public", "fk_" + randomHex(t, 6)}.Sanitize()
-	_, err = b.tx.Exec(ctx, "CREATE TABLE "+table+" (secret_id uuid REFERENCES vault.secrets (id))")
-	require.NoError(t, err)
-	_, err = b.tx.Exec(ctx, "INSERT INTO "+table+" VALUES ($1)", held)
-	require.NoError(t, err)
+	release := holdSecret(t, b.tx, held)
 	for _, id := range []uuid.UUID{held, free} {
 		require.NoError(t, c.Delete(ctx, id))
 		rcExpire(t, b.tx, schema, id)
@@ -2226,8 +2137,7 @@ func TestPurgeSkipsReferencedCredential(t *testing.T) {
 	require.Equal(t, 1, rcVaultRows(t, b.tx, held))
 	require.True(t, rcListed(t, c, held, true), "still listed as deleted")
 
-	_, err = b.tx.Exec(ctx, "DELETE FROM "+table)
-	require.NoError(t, err)
+	release()
 	n, err = c.Purge(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
@@ -2263,8 +2173,7 @@ func rcOrphans(t testing.TB, c *vault.Client, f vault.OrphanFilter) ([]uuid.UUID
 func TestOrphans(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, b := setup(t)
-	schema := testSchema(t)
+	_, b, schema := lcSetup(t)
 	ns, nsOther := lcNamespace(t, "orphans"), lcNamespace(t, "orphans-other")
 	c := rcClient(t, b.tx, schema, ns)
 	owner := rcOwner(t, b.tx, schema, ns)

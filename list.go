@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"iter"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,4 +79,31 @@ func (c *Client) List(ctx context.Context, filter ListFilter) ([]Credential, err
 		return nil, err
 	}
 	return creds, nil
+}
+
+// pages returns an iterator over the rows of a keyset-paged listing: next
+// reads the page after last, the row yielded last (nil for the first
+// page), and the listing ends after a page of fewer than size rows. An
+// error is yielded once, as the last element.
+func pages[T any](size int, next func(last *T) ([]T, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var last *T
+		for {
+			page, err := next(last)
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			for _, row := range page {
+				if !yield(row, nil) {
+					return
+				}
+			}
+			if len(page) < size {
+				return
+			}
+			last = &page[len(page)-1]
+		}
+	}
 }

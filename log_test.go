@@ -29,16 +29,6 @@ import (
 // only successful retrievals add one, that failures reach the Go logger
 // instead, and that nobody but the owner may read or change the log.
 
-// secLogRows counts the retrieval rows of id in the access log, as the
-// owner.
-func secLogRows(t *testing.T, db vault.DB, schema string, id uuid.UUID) int {
-	t.Helper()
-	var n int
-	require.NoError(t, db.QueryRow(context.Background(),
-		"SELECT count(*) FROM "+secIdent(schema)+".vault_access_log WHERE secret_id = $1 AND op = 'retrieve'", id).Scan(&n))
-	return n
-}
-
 // TestAuditRecordsEachRetrieval retrieves through pools that identify
 // themselves with an application_name and reach the server over TCP on
 // 127.0.0.1, logged in as the migration owner and, as PostgREST does, as
@@ -50,8 +40,7 @@ func TestAuditRecordsEachRetrieval(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	owner, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	owner := ownerClient(t, db.Pool, db.Schema)
 
 	logins := []string{testserver.OwnerRole}
 	if db.AdminURL != "" { // a throwaway cluster, where authenticator logs in without a password
@@ -73,9 +62,8 @@ func TestAuditRecordsEachRetrieval(t *testing.T) {
 			t.Cleanup(pool.Close)
 			c, err := vault.New(pool, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 			require.NoError(t, err)
-			id, err := c.Store(ctx, "audit/"+uuid.NewString(), newSecret(), "")
-			require.NoError(t, err)
-			require.Zero(t, secLogRows(t, db.Pool, db.Schema, id), "storing is not an access")
+			id := storeFresh(t, c, "audit/")
+			require.Zero(t, auditRows(t, db.Pool, db.Schema, "retrieve", &id), "storing is not an access")
 
 			for n := 1; n <= 2; n++ {
 				var before, after time.Time
@@ -118,10 +106,8 @@ func TestAuditRecordsEachRetrieval(t *testing.T) {
 func TestAuditJWTClaims(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
-	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	db, tx := sharedTx(t)
+	owner := ownerClient(t, tx, db.Schema)
 	secret := newSecret()
 	id, err := owner.Store(ctx, "audit/jwt/"+uuid.NewString(), secret, "")
 	require.NoError(t, err)
@@ -218,8 +204,7 @@ func TestAuditJWTClaims(t *testing.T) {
 func TestAuditFailedCallsAddNoRow(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	logger, logs := secLogger()
 	client := func(role string) *vault.Client {
 		c, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(role), vault.WithLogger(logger))
@@ -227,23 +212,22 @@ func TestAuditFailedCallsAddNoRow(t *testing.T) {
 		return c
 	}
 	svc := client(secService)
-	id, err := svc.Store(ctx, "audit/failed/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, svc, "audit/failed/")
 
 	unknown := uuid.New()
-	_, err = svc.Retrieve(ctx, unknown)
+	_, err := svc.Retrieve(ctx, unknown)
 	require.ErrorIs(t, err, vault.ErrNotFound)
-	require.Zero(t, secLogRows(t, tx, db.Schema, unknown))
+	require.Zero(t, auditRows(t, tx, db.Schema, "retrieve", &unknown))
 
 	for _, role := range []string{"authenticated", "anon"} {
 		_, err = client(role).Retrieve(ctx, id)
 		require.ErrorIs(t, err, vault.ErrPermissionDenied)
 	}
-	require.Zero(t, secLogRows(t, tx, db.Schema, id), "denied retrievals leave no row")
+	require.Zero(t, auditRows(t, tx, db.Schema, "retrieve", &id), "denied retrievals leave no row")
 
 	_, err = svc.Retrieve(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, 1, secLogRows(t, tx, db.Schema, id), "only the successful retrieval left a row")
+	require.Equal(t, 1, auditRows(t, tx, db.Schema, "retrieve", &id), "only the successful retrieval left a row")
 
 	records := secRecords(t, logs)
 	require.Len(t, secFindRecord(records, map[string]any{
@@ -266,14 +250,11 @@ func TestAuditFailedCallsAddNoRow(t *testing.T) {
 func TestAuditLogIsAppendOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
-	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	db, tx := sharedTx(t)
+	owner := ownerClient(t, tx, db.Schema)
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
-	id, err := svc.Store(ctx, "audit/append-only/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, svc, "audit/append-only/")
 	for range 2 {
 		_, err = svc.Retrieve(ctx, id)
 		require.NoError(t, err)
@@ -318,14 +299,11 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 func TestAuditRecordsCallerBehindDefinerWrapper(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
-	owner, err := vault.New(tx, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
-	id, err := owner.Store(ctx, "audit/wrapper/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	db, tx := sharedTx(t)
+	owner := ownerClient(t, tx, db.Schema)
+	id := storeFresh(t, owner, "audit/wrapper/")
 	wrapper := "public.credvault_wrapper_" + randomHex(t, 4)
-	_, err = tx.Exec(ctx, "CREATE FUNCTION "+wrapper+"(uuid) RETURNS text LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp "+
+	_, err := tx.Exec(ctx, "CREATE FUNCTION "+wrapper+"(uuid) RETURNS text LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp "+
 		"AS $$ SELECT "+secIdent(db.Schema)+".retrieve_credential($1) $$; GRANT EXECUTE ON FUNCTION "+wrapper+"(uuid) TO authenticated")
 	require.NoError(t, err)
 
@@ -352,13 +330,11 @@ func TestAuditRecordsCallerBehindDefinerWrapper(t *testing.T) {
 func TestAuditRowIsPartOfCallerTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	logger, logs := secLogger()
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
-	id, err := svc.Store(ctx, "audit/rollback/"+uuid.NewString(), newSecret(), "")
-	require.NoError(t, err)
+	id := storeFresh(t, svc, "audit/rollback/")
 
 	inner, err := tx.Begin(ctx)
 	require.NoError(t, err)
@@ -366,10 +342,10 @@ func TestAuditRowIsPartOfCallerTransaction(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Retrieve(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, 1, secLogRows(t, inner, db.Schema, id))
+	require.Equal(t, 1, auditRows(t, inner, db.Schema, "retrieve", &id))
 	require.NoError(t, inner.Rollback(ctx))
 
-	require.Zero(t, secLogRows(t, tx, db.Schema, id), "the row went with the rolled-back transaction")
+	require.Zero(t, auditRows(t, tx, db.Schema, "retrieve", &id), "the row went with the rolled-back transaction")
 	require.Len(t, secFindRecord(secRecords(t, logs), map[string]any{
 		"op": "retrieve", "secret_id": id.String(), "outcome": "ok",
 	}), 1, "the Go logger's record is the durable trace")
@@ -600,12 +576,7 @@ func measurePrune(ctx context.Context, t testing.TB, url, schema string, rows in
 				defer wg.Done()
 				var mine []time.Duration
 				defer func() { mu.Lock(); all = append(all, mine...); mu.Unlock() }()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
+				for !isClosed(stop) {
 					t0 := time.Now()
 					got, err := c.Retrieve(ctx, id)
 					mine = append(mine, time.Since(t0))

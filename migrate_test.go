@@ -50,8 +50,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
-	c, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	c := ownerClient(t, db.Pool, db.Schema)
 	require.NoError(t, c.Migrate(ctx))
 	require.NoError(t, c.Migrate(ctx))
 	require.Equal(t, migrationCount(t), countRows(t, db.Pool, db.Schema))
@@ -90,8 +89,7 @@ func TestMigrateRejectsEditedMigration(t *testing.T) {
 	db := vaulttest.NewDatabase(t)
 	_, err := db.Pool.Exec(ctx, "UPDATE "+db.Schema+".credvault_migrations SET checksum = 'edited' WHERE version = 1")
 	require.NoError(t, err)
-	c, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
-	require.NoError(t, err)
+	c := ownerClient(t, db.Pool, db.Schema)
 	err = c.Migrate(ctx)
 	require.ErrorIs(t, err, vault.ErrMigrationChecksum)
 	require.Contains(t, err.Error(), "0001_")
@@ -140,12 +138,7 @@ func TestCompatOnPlainPostgresWithDefaults(t *testing.T) {
 
 	c, err := vault.New(pool, vault.WithRole("service_role"), quiet())
 	require.NoError(t, err)
-	secret := newSecret()
-	id, err := c.Store(ctx, "plain/postgres", secret, "")
-	require.NoError(t, err)
-	got, err := c.Retrieve(ctx, id)
-	require.NoError(t, err)
-	require.True(t, got == secret, "Retrieve returned another value")
+	storeNew(t, c, "plain/postgres")
 }
 
 // TestMigrateRefusesTargetOwnedByAnotherRole runs Migrate where another
@@ -157,10 +150,7 @@ func TestCompatOnPlainPostgresWithDefaults(t *testing.T) {
 func TestMigrateRefusesTargetOwnedByAnotherRole(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("creates roles: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "creates roles")
 	admin := connect(t, db.AdminURL)
 	other := "credvault_other_" + randomHex(t, 4)
 	_, err := admin.Exec(ctx, fmt.Sprintf(`CREATE ROLE %[1]s NOLOGIN;
@@ -199,8 +189,7 @@ RESET ROLE;`, secIdent(other)))
 				require.NoError(t, err)
 				pool = admin
 			}
-			c, err := vault.New(pool, vault.WithSchema(tc.schema), quiet())
-			require.NoError(t, err)
+			c := ownerClient(t, pool, tc.schema)
 			err = c.Migrate(ctx)
 			require.ErrorIs(t, err, vault.ErrSchemaNotWritable)
 			require.Contains(t, err.Error(), "owned by "+secIdent(tc.owner))
@@ -240,10 +229,7 @@ func TestMigrateKeepsCallerSearchPath(t *testing.T) {
 func TestMigrateWarnsAsDoctorReports(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("changes database settings and Vault grants: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "changes database settings and Vault grants")
 	admin := connect(t, db.AdminURL)
 	alterDB := "ALTER DATABASE " + secIdent(db.Name) + " "
 	for _, tc := range []struct {
@@ -308,10 +294,7 @@ func requireWarning(t *testing.T, logs *logBuffer, want string) {
 func TestMigrationSQLAndMigrateRecognizeEachOther(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("creates schemas: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "creates schemas")
 	conn, err := pgx.Connect(ctx, db.URL)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close(ctx) })
@@ -415,8 +398,7 @@ func TestMigrationSQLAndMigrateRecognizeEachOther(t *testing.T) {
 	rows := recorded(legacy)
 	_, err = conn.Exec(ctx, "DROP TABLE "+secIdent(legacy)+".credvault_migrations")
 	require.NoError(t, err)
-	c, err := vault.New(conn, vault.WithSchema(legacy), quiet())
-	require.NoError(t, err)
+	c := ownerClient(t, conn, legacy)
 	err = c.Migrate(ctx)
 	require.ErrorIs(t, err, vault.ErrMigrationChecksum)
 	require.Contains(t, err.Error(), `schema "legacy_script" holds credential functions but no credvault_migrations table`)

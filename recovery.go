@@ -471,33 +471,22 @@ func (c *Client) orphanArgs(f OrphanFilter) ([]any, error) {
 // [ErrPermissionDenied] (a client with WithRole, or a column the owner may
 // not read), [ErrNotMigrated].
 func (c *Client) Orphans(ctx context.Context, f OrphanFilter) iter.Seq2[Credential, error] {
-	return func(yield func(Credential, error) bool) {
+	return pages(purgeBatch, func(last *Credential) ([]Credential, error) {
 		var after *uuid.UUID
-		for {
-			var page []Credential
-			err := c.do(ctx, call{op: "orphans"}, func() error {
-				args, err := c.orphanArgs(f)
-				if err != nil {
-					return err
-				}
-				page, err = queryRows(ctx, c, scanCredential, c.qOrphans, append(args, after, purgeBatch)...)
-				return err
-			})
-			if err != nil {
-				yield(Credential{}, err)
-				return
-			}
-			for _, cred := range page {
-				if !yield(cred, nil) {
-					return
-				}
-			}
-			if len(page) < purgeBatch {
-				return
-			}
-			after = &page[len(page)-1].ID
+		if last != nil {
+			after = &last.ID
 		}
-	}
+		var page []Credential
+		err := c.do(ctx, call{op: "orphans"}, func() error {
+			args, err := c.orphanArgs(f)
+			if err != nil {
+				return err
+			}
+			page, err = queryRows(ctx, c, scanCredential, c.qOrphans, append(args, after, purgeBatch)...)
+			return err
+		})
+		return page, err
+	})
 }
 
 // DeleteOrphans deletes the credentials [Client.Orphans] would yield for

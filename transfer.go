@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"iter"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -69,14 +67,6 @@ type ExportedCredential struct {
 	VaultName string
 }
 
-var (
-	_ fmt.Stringer   = ExportedCredential{}
-	_ fmt.GoStringer = ExportedCredential{}
-	_ fmt.Formatter  = ExportedCredential{}
-	_ json.Marshaler = ExportedCredential{}
-	_ slog.LogValuer = ExportedCredential{}
-)
-
 // String returns the metadata and "[REDACTED]" for the value.
 func (e ExportedCredential) String() string {
 	return fmt.Sprintf("{ID:%s Namespace:%q Name:%q VaultName:%q Version:%d Value:%s}",
@@ -91,14 +81,7 @@ func (e ExportedCredential) GoString() string {
 // Format prints e redacted for every verb: %#v as GoString, %q quoted,
 // anything else as String.
 func (e ExportedCredential) Format(f fmt.State, verb rune) {
-	switch {
-	case verb == 'v' && f.Flag('#'):
-		_, _ = io.WriteString(f, e.GoString())
-	case verb == 'q':
-		_, _ = io.WriteString(f, strconv.Quote(e.String()))
-	default:
-		_, _ = io.WriteString(f, e.String())
-	}
+	formatRedacted(f, verb, e)
 }
 
 // MarshalJSON encodes the metadata with "Value":"[REDACTED]".
@@ -116,13 +99,7 @@ func (e ExportedCredential) MarshalText() ([]byte, error) { return []byte(e.Stri
 
 // LogValue logs the metadata with the value redacted.
 func (e ExportedCredential) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("id", e.ID.String()),
-		slog.String("namespace", e.Namespace),
-		slog.String("name", e.Name),
-		slog.String("vault_name", e.VaultName),
-		slog.Int64("version", e.Version),
-		slog.String("value", redacted))
+	return redactedLogValue(e.Credential, slog.String("vault_name", e.VaultName))
 }
 
 // Export returns an iterator over the credentials filter selects, with
@@ -362,8 +339,8 @@ func (c *Client) Import(ctx context.Context, creds iter.Seq2[ExportedCredential,
 }
 
 // report logs a call that ran from start and ended with err, and returns
-// err as an [*Error], as [Client.do] does for calls whose id or name is
-// known only at the end.
+// err as an [*Error]: the end of every [Client.do], and of calls whose id
+// or name is known only at the end.
 func (c *Client) report(ctx context.Context, cl call, start time.Time, err error) error {
 	var id uuid.UUID
 	if cl.id != nil {
@@ -575,48 +552,36 @@ type ImportedID struct {
 // Errors: [ErrInvalidArgument] (nil exportID), [ErrPermissionDenied],
 // [ErrNotMigrated], and the other kinds of a failed call.
 func (c *Client) ImportedIDs(ctx context.Context, exportID uuid.UUID) iter.Seq2[ImportedID, error] {
-	return func(yield func(ImportedID, error) bool) {
-		const limit = MaxListLimit
+	const limit = MaxListLimit
+	return pages(limit, func(last *ImportedID) ([]ImportedID, error) {
 		var after *uuid.UUID
-		for {
-			var page []ImportedID
-			err := c.do(ctx, call{op: "imported_ids", id: &exportID}, func() error {
-				if exportID == uuid.Nil {
-					return fmt.Errorf("%w: nil export id", ErrInvalidArgument)
-				}
-				var err error
-				page, err = queryRows(ctx, c, func(row pgx.CollectableRow) (ImportedID, error) {
-					var (
-						m        ImportedID
-						ns, name *string
-					)
-					err := row.Scan(&m.SourceID, &m.ID, &ns, &name)
-					if ns != nil {
-						m.Namespace = *ns
-					}
-					if name != nil {
-						m.Name = *name
-					}
-					return m, err
-				}, c.qImportedIDs, exportID, after, limit)
-				return err
-			})
-			if err != nil {
-				yield(ImportedID{}, err)
-				return
-			}
-			for _, m := range page {
-				if !yield(m, nil) {
-					return
-				}
-			}
-			if len(page) < limit {
-				return
-			}
-			last := page[len(page)-1].SourceID
-			after = &last
+		if last != nil {
+			after = &last.SourceID
 		}
-	}
+		var page []ImportedID
+		err := c.do(ctx, call{op: "imported_ids", id: &exportID}, func() error {
+			if exportID == uuid.Nil {
+				return fmt.Errorf("%w: nil export id", ErrInvalidArgument)
+			}
+			var err error
+			page, err = queryRows(ctx, c, func(row pgx.CollectableRow) (ImportedID, error) {
+				var (
+					m        ImportedID
+					ns, name *string
+				)
+				err := row.Scan(&m.SourceID, &m.ID, &ns, &name)
+				if ns != nil {
+					m.Namespace = *ns
+				}
+				if name != nil {
+					m.Name = *name
+				}
+				return m, err
+			}, c.qImportedIDs, exportID, after, limit)
+			return err
+		})
+		return page, err
+	})
 }
 
 // transfer holds the SQL of the transfer calls, built once in New.

@@ -75,13 +75,7 @@ type Option func(*Client) error
 // your own such as "credentials"; keep it out of the schemas exposed by the
 // API unless you mean to.
 func WithSchema(name string) Option {
-	return func(c *Client) error {
-		if err := checkIdentifier("schema", name); err != nil {
-			return err
-		}
-		c.schema = name
-		return nil
-	}
+	return identifierOption("schema", name, func(c *Client) *string { return &c.schema })
 }
 
 // WithRole makes every call run as role (SET LOCAL ROLE, sent in the same
@@ -92,11 +86,18 @@ func WithSchema(name string) Option {
 // prepares the call before the role switch runs; USAGE alone grants
 // nothing else.
 func WithRole(role string) Option {
+	return identifierOption("role", role, func(c *Client) *string { return &c.role })
+}
+
+// identifierOption returns an Option that checks name as a PostgreSQL
+// identifier of the kind what names ("schema", "role") and sets the field
+// of the Client that field returns to it.
+func identifierOption(what, name string, field func(*Client) *string) Option {
 	return func(c *Client) error {
-		if err := checkIdentifier("role", role); err != nil {
+		if err := checkIdentifier(what, name); err != nil {
 			return err
 		}
-		c.role = role
+		*field(c) = name
 		return nil
 	}
 }
@@ -201,11 +202,7 @@ func (c *Client) Schema() string { return c.schema }
 func (c *Client) Store(ctx context.Context, name, secret, description string) (uuid.UUID, error) {
 	var id uuid.UUID
 	err := c.do(ctx, call{op: "store", id: &id, name: name}, func() error {
-		if err := cmp.Or(
-			validateText("name", name, 1, MaxNameSize),
-			validateText("description", description, 0, MaxDescriptionSize),
-			validateText("secret", secret, 0, MaxSecretSize),
-		); err != nil {
+		if err := validateEntry(name, secret, description); err != nil {
 			return err
 		}
 		return c.queryRow(ctx, &id, c.qStore, c.ns, name, secret, description)
@@ -300,18 +297,7 @@ type call struct {
 // refused before any round trip.
 func (c *Client) do(ctx context.Context, cl call, fn func() error) error {
 	start := time.Now()
-	err := fn()
-	var id uuid.UUID
-	if cl.id != nil {
-		id = *cl.id
-	}
-	if err == nil {
-		c.logCall(ctx, cl.op, id, cl.name, time.Since(start), nil)
-		return nil
-	}
-	e := newError(cl.op, id, cl.name, err)
-	c.logCall(ctx, cl.op, id, cl.name, time.Since(start), e)
-	return e
+	return c.report(ctx, cl, start, fn())
 }
 
 // queryRow runs sql, a call of one of the credential functions, and scans

@@ -37,15 +37,11 @@ func TestStoreRetrieveRotateDelete(t *testing.T) {
 	require.Equal(t, "acme/quickbooks", name)
 	require.Equal(t, "QuickBooks client secret", description)
 
-	got, err := c.Retrieve(ctx, id)
-	require.NoError(t, err)
-	require.True(t, got == secret, "Retrieve returned another value")
+	requireValue(t, c, id, secret, "Retrieve returned another value")
 
 	rotated := newSecret()
 	require.NoError(t, c.Rotate(ctx, id, rotated))
-	got, err = c.Retrieve(ctx, id)
-	require.NoError(t, err)
-	require.True(t, got == rotated, "Retrieve returned another value")
+	requireValue(t, c, id, rotated, "Retrieve returned another value")
 	var count int
 	require.NoError(t, b.tx.QueryRow(ctx, "SELECT count(*) FROM vault.secrets WHERE id = $1", id).Scan(&count))
 	require.Equal(t, 1, count, "rotation keeps the same id")
@@ -371,8 +367,7 @@ func TestListReturnsMetadataOnly(t *testing.T) {
 func TestNoPlaintextAtRest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.Shared(t)
-	tx := vaulttest.Tx(t, db.Pool)
+	db, tx := sharedTx(t)
 	s := secIdent(db.Schema)
 	svc, err := vault.New(tx, vault.WithSchema(db.Schema), vault.WithRole(secService), quiet())
 	require.NoError(t, err)
@@ -476,16 +471,8 @@ func roundTripOdd(t *testing.T, c *vault.Client, tx pgx.Tx, name, secret, descri
 	gotName, gotDescription := storedMetadata(t, tx, id)
 	require.Equal(t, name, gotName)
 	require.Equal(t, description, gotDescription)
-	got, err := c.Retrieve(ctx, id)
-	require.NoError(t, err)
-	require.True(t, got == secret, "the secret did not round-trip") // no diff: it would print the value
-	require.NoError(t, c.Rotate(ctx, id, rotated))
-	got, err = c.Retrieve(ctx, id)
-	require.NoError(t, err)
-	require.True(t, got == rotated, "the rotated secret did not round-trip")
-	require.NoError(t, c.Delete(ctx, id))
-	_, err = c.Retrieve(ctx, id)
-	require.ErrorIs(t, err, vault.ErrNotFound)
+	requireValue(t, c, id, secret, "the secret did not round-trip") // no diff: it would print the value
+	requireRotateDelete(t, c, id, rotated)
 }
 
 // requireRejected checks that err is an *vault.Error of kind

@@ -479,24 +479,26 @@ func Import(ctx context.Context, c *vault.Client, src io.Reader, identities []ag
 	return ImportSummary{Header: r.Header(), ImportSummary: sum}, err
 }
 
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
+// byteCount counts the bytes that went through a countingWriter or a
+// countingReader.
+type byteCount struct{ n int64 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
+// add counts n, the result of a Write or Read, and returns it with err.
+func (c *byteCount) add(n int, err error) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+type countingWriter struct {
+	w io.Writer
+	byteCount
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) { return c.add(c.w.Write(p)) }
 
 type countingReader struct {
 	r io.Reader
-	n int64
+	byteCount
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
+func (c *countingReader) Read(p []byte) (int, error) { return c.add(c.r.Read(p)) }

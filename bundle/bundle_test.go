@@ -57,17 +57,6 @@ func service(t testing.TB, db vault.DB, schema, ns string) *vault.Client {
 	return c
 }
 
-// counts is the size of everything an import may write.
-func counts(t testing.TB, db vault.DB, schema string) string {
-	t.Helper()
-	var s string
-	require.NoError(t, db.QueryRow(context.Background(), fmt.Sprintf(
-		"SELECT concat_ws(' ', (SELECT count(*) FROM vault.secrets), (SELECT count(*) FROM %[1]s.vault_credentials), "+
-			"(SELECT count(*) FROM %[1]s.credential_imports), (SELECT count(*) FROM %[1]s.vault_access_log))",
-		pgx.Identifier{schema}.Sanitize())).Scan(&s))
-	return s
-}
-
 // secondServer starts a server of the test's own, with a root key of its
 // own, and returns a migrated database on it.
 func secondServer(t *testing.T) (*testserver.Server, *testserver.Database) {
@@ -276,13 +265,13 @@ func TestMoveToAnotherServer(t *testing.T) {
 	require.True(t, legacyBack == legacyValue, "SQL that reads Vault by name keeps working")
 
 	// Again: nothing new, nothing changed.
-	before := counts(t, dst.Pool, dst.Schema)
+	before := testutil.TransferCounts(t, dst.Pool, dst.Schema)
 	sum, err = importFile(bundle.ImportOptions{Remap: remap})
 	require.NoError(t, err)
 	require.Equal(t, int64(len(creds)), sum.Existing)
 	require.Zero(t, sum.Created)
 	require.Zero(t, sum.Remapped[0].Rows)
-	require.Equal(t, before, counts(t, dst.Pool, dst.Schema))
+	require.Equal(t, before, testutil.TransferCounts(t, dst.Pool, dst.Schema))
 
 	// No value in plaintext in any file of the target server, the WAL and
 	// the tables' dead tuples included. (Not the source: Put and Store go
@@ -383,7 +372,7 @@ func TestImportRefusesDamagedBundles(t *testing.T) {
 		require.NoError(t, dst.Pool.QueryRow(ctx, "SELECT string_agg(vault_secret_id::text, ',') FROM public.refs").Scan(&s))
 		return s
 	}
-	before, beforeRefs := counts(t, dst.Pool, dst.Schema), refs()
+	before, beforeRefs := testutil.TransferCounts(t, dst.Pool, dst.Schema), refs()
 
 	// Where the age payload's chunks are: after the header and the nonce,
 	// 64 KiB of plaintext plus a 16-byte tag each.
@@ -452,7 +441,7 @@ func TestImportRefusesDamagedBundles(t *testing.T) {
 			if tc.wrote {
 				require.NotZero(t, results, "credentials were written before the damage was found")
 			}
-			require.Equal(t, before, counts(t, dst.Pool, dst.Schema), "nothing written")
+			require.Equal(t, before, testutil.TransferCounts(t, dst.Pool, dst.Schema), "nothing written")
 			require.Equal(t, beforeRefs, refs(), "the table is as before")
 		})
 	}
@@ -463,7 +452,7 @@ func TestImportRefusesDamagedBundles(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, int64(500), sum.Created)
 		require.Equal(t, int64(1), sum.Remapped[0].Rows)
-		require.Equal(t, before, counts(t, dst.Pool, dst.Schema), "a dry run writes nothing")
+		require.Equal(t, before, testutil.TransferCounts(t, dst.Pool, dst.Schema), "a dry run writes nothing")
 	})
 }
 
@@ -489,12 +478,12 @@ func TestPassphrase(t *testing.T) {
 	require.NotContains(t, buf.String(), value)
 
 	dst := vaulttest.NewDatabase(t)
-	before := counts(t, dst.Pool, dst.Schema)
+	before := testutil.TransferCounts(t, dst.Pool, dst.Schema)
 	wrong, err := age.NewScryptIdentity(pass + "x")
 	require.NoError(t, err)
 	_, err = bundle.Import(ctx, owner(t, dst.Pool, dst.Schema), bytes.NewReader(buf.Bytes()), []age.Identity{wrong}, bundle.ImportOptions{})
 	require.ErrorIs(t, err, bundle.ErrNoIdentity)
-	require.Equal(t, before, counts(t, dst.Pool, dst.Schema))
+	require.Equal(t, before, testutil.TransferCounts(t, dst.Pool, dst.Schema))
 
 	right, err := age.NewScryptIdentity(pass)
 	require.NoError(t, err)

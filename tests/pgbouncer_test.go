@@ -52,20 +52,8 @@ func TestQueryExecModesWithoutNamedStatements(t *testing.T) {
 				}
 				require.Equal(t, oneRoundTripEach, callRoundTrips(t, c, rt))
 
-				secret := testutil.NewSecret()
-				id, err := c.Store(ctx, "pgbouncer/acme", secret, "")
-				require.NoError(t, err)
-				got, err := c.Retrieve(ctx, id)
-				require.NoError(t, err)
-				require.True(t, got == secret, "Retrieve returned another value than was stored")
-				rotated := testutil.NewSecret()
-				require.NoError(t, c.Rotate(ctx, id, rotated))
-				got, err = c.Retrieve(ctx, id)
-				require.NoError(t, err)
-				require.True(t, got == rotated, "Retrieve after Rotate returned another value")
-				require.NoError(t, c.Delete(ctx, id))
-				_, err = c.Retrieve(ctx, id)
-				require.ErrorIs(t, err, vault.ErrNotFound)
+				id, _ := testutil.StoreNew(t, c, "pgbouncer/acme")
+				testutil.RequireRotateDelete(t, c, id, testutil.NewSecret())
 
 				// The pool has one connection: this is the one the calls used.
 				var named int

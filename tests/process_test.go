@@ -265,12 +265,7 @@ func migrateConcurrentProcesses(t *testing.T) {
 	// The functions work.
 	c, err := vault.New(db.Pool, vault.WithSchema(schema), vault.WithRole("service_role"), testutil.Quiet())
 	require.NoError(t, err)
-	secret := testutil.NewSecret()
-	id, err := c.Store(ctx, "concurrent/processes", secret, "")
-	require.NoError(t, err)
-	got, err := c.Retrieve(ctx, id)
-	require.NoError(t, err)
-	require.True(t, got == secret, "the secret did not round-trip")
+	testutil.StoreNew(t, c, "concurrent/processes")
 
 	// Edit migration 1 and, if there is more than one, make the last one
 	// pending, so that a Migrate that did not check first would change
@@ -369,19 +364,25 @@ func TestLifecycleHelperProcess(t *testing.T) {
 		rep lifecycleHelperReport
 		wg  sync.WaitGroup
 	)
+	// record adds a call's outcome to rep: its error, or what ok adds.
+	record := func(err error, ok func()) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			rep.Errs = append(rep.Errs, err.Error())
+			return
+		}
+		ok()
+	}
 	for range cfg.Calls {
 		wg.Go(func() {
 			switch cfg.Mode {
 			case "put":
 				cred, err := c.Put(ctx, cfg.Name, testutil.NewSecret(), "")
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					rep.Errs = append(rep.Errs, err.Error())
-					return
-				}
-				rep.Versions = append(rep.Versions, cred.Version)
-				rep.IDs = append(rep.IDs, cred.ID)
+				record(err, func() {
+					rep.Versions = append(rep.Versions, cred.Version)
+					rep.IDs = append(rep.IDs, cred.ID)
+				})
 			case "refresh":
 				s, err := c.Refresh(ctx, cfg.ID, func(ctx context.Context, _ vault.Secret) (string, error) {
 					mu.Lock()
@@ -390,13 +391,7 @@ func TestLifecycleHelperProcess(t *testing.T) {
 					time.Sleep(cfg.FnDuration)
 					return testutil.NewSecret(), nil
 				})
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					rep.Errs = append(rep.Errs, err.Error())
-					return
-				}
-				rep.Values = append(rep.Values, s.Value)
+				record(err, func() { rep.Values = append(rep.Values, s.Value) })
 			}
 		})
 	}

@@ -228,12 +228,7 @@ func TestRotateRetrieveRace(t *testing.T) {
 	}
 	for range readers {
 		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for !testutil.Closed(stop) {
 				start := h.tick()
 				v, err := c.Retrieve(ctx, id)
 				h.addRead(regRead{start: start, end: h.tick(), value: v, err: err})
@@ -257,9 +252,7 @@ func TestRotateRetrieveRace(t *testing.T) {
 	// A rotation made alone is the value from then on.
 	last := testutil.NewSecret()
 	require.NoError(t, c.Rotate(ctx, id, last))
-	got, err := c.Retrieve(ctx, id)
-	require.NoError(t, err)
-	require.True(t, got == last, "the last rotation is not what is read")
+	testutil.RequireValue(t, c, id, last, "the last rotation is not what is read")
 }
 
 // TestDeleteRetrieveRace deletes credentials while 16 goroutines read them,
@@ -567,10 +560,7 @@ func TestCancelledCallLeavesNothingBehind(t *testing.T) {
 
 	for _, bc := range blockedCalls {
 		t.Run(bc.name+"/before", func(t *testing.T) {
-			s := newCallSubject(t, db)
-			app := "credvault-cancel-" + testutil.RandomHex(t, 6)
-			pool := testutil.NewPool(t, db.URL, 2, app, nil)
-			c, _ := setup(t, on(pool, db.Schema))
+			s, app, pool, c := newCancelClient(t, db)
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			err := bc.call(ctx, c, s)
@@ -582,10 +572,7 @@ func TestCancelledCallLeavesNothingBehind(t *testing.T) {
 		for _, deadline := range []bool{false, true} {
 			how := map[bool]string{false: "cancel", true: "deadline"}[deadline]
 			t.Run(bc.name+"/during/"+how, func(t *testing.T) {
-				s := newCallSubject(t, db)
-				app := "credvault-cancel-" + testutil.RandomHex(t, 6)
-				pool := testutil.NewPool(t, db.URL, 2, app, nil)
-				c, _ := setup(t, on(pool, db.Schema))
+				s, app, pool, c := newCancelClient(t, db)
 				require.NoError(t, pool.Ping(context.Background())) // connect before the lock
 
 				tx, err := admin.Begin(context.Background())
@@ -621,10 +608,7 @@ func TestCancelledCallLeavesNothingBehind(t *testing.T) {
 			})
 		}
 		t.Run(bc.name+"/after", func(t *testing.T) {
-			s := newCallSubject(t, db)
-			app := "credvault-cancel-" + testutil.RandomHex(t, 6)
-			pool := testutil.NewPool(t, db.URL, 2, app, nil)
-			c, _ := setup(t, on(pool, db.Schema))
+			s, app, pool, c := newCancelClient(t, db)
 			ctx, cancel := context.WithCancel(context.Background())
 			require.NoError(t, bc.call(ctx, c, s))
 			cancel()
@@ -632,6 +616,19 @@ func TestCancelledCallLeavesNothingBehind(t *testing.T) {
 			checkPoolClean(t, pool, admin, app, c)
 		})
 	}
+}
+
+// newCancelClient returns what a subtest of
+// TestCancelledCallLeavesNothingBehind works on: a new subject on db, and a
+// client on a pool of its own of two connections whose server sessions
+// carry the application_name app.
+func newCancelClient(t *testing.T, db *vaulttest.Database) (*callSubject, string, *pgxpool.Pool, *vault.Client) {
+	t.Helper()
+	s := newCallSubject(t, db)
+	app := "credvault-cancel-" + testutil.RandomHex(t, 6)
+	pool := testutil.NewPool(t, db.URL, 2, app, nil)
+	c, _ := setup(t, on(pool, db.Schema))
+	return s, app, pool, c
 }
 
 // TestExhaustedPoolHonoursDeadline holds every connection of the pool while

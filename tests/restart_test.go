@@ -25,7 +25,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
-	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/vaulttest"
 )
@@ -171,12 +170,7 @@ func errorChain(err error) string {
 // is closed, each call under its own deadline.
 func (l *restartLoad) worker(c *vault.Client, w int, deadline time.Duration, stop <-chan struct{}) {
 	var mine []uuid.UUID
-	for seq := 0; ; seq++ {
-		select {
-		case <-stop:
-			return
-		default:
-		}
+	for seq := 0; !testutil.Closed(stop); seq++ {
 		value := testutil.NewSecret()
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		start := time.Now()
@@ -234,9 +228,7 @@ func (l *restartLoad) worker(c *vault.Client, w int, deadline time.Duration, sto
 func TestNoLostWritesAcrossRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	srv := testutil.OwnServer(t, nil)
 	cluster := srv.Cluster()
 	if cluster.Dir() == "" {
 		t.Skip("needs a server started from local binaries: Docker clusters cannot be stopped in immediate mode")
@@ -387,9 +379,7 @@ func freezeServer(t *testing.T, dir string) (thaw func()) {
 func TestCallReturnsAtItsDeadlineWhileTheServerHangs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := testserver.Start(ctx, testserver.Options{NoExternal: true})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	srv := testutil.OwnServer(t, nil)
 	if srv.Cluster().Dir() == "" {
 		t.Skip("needs a server started from local binaries: Docker clusters cannot be frozen")
 	}

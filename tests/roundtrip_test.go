@@ -149,34 +149,25 @@ var twoRoundTripsEach = map[string]int{"store": 2, "retrieve": 2, "rotate": 2, "
 // statements (QueryExecModeCacheStatement, the default); it is made first
 // and not asserted exactly.
 func TestRoundTripsPool(t *testing.T) {
-	db := vaulttest.NewDatabase(t)
-	for _, tc := range []struct {
-		name string
-		opts []vault.Option
-	}{
-		{"connection role", nil},
-		{"WithRole", []vault.Option{vault.WithRole("service_role")}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			pool, rt := countingPool(t, db, pgx.QueryExecModeCacheStatement)
-			c, err := vault.New(pool, append([]vault.Option{vault.WithSchema(db.Schema), vault.WithLogger(slog.New(slog.DiscardHandler))}, tc.opts...)...)
-			require.NoError(t, err)
+	forEachRole(t, func(t *testing.T, db *vaulttest.Database, opts []vault.Option) {
+		pool, rt := countingPool(t, db, pgx.QueryExecModeCacheStatement)
+		c, err := vault.New(pool, opts...)
+		require.NoError(t, err)
 
-			first := callRoundTrips(t, c, rt)
-			for op, n := range first {
-				require.LessOrEqual(t, n, 2, "%s, first use (prepares statements)", op)
-				require.GreaterOrEqual(t, n, 1, "%s, first use", op)
-			}
-			t.Logf("first use on a fresh connection: %v", first)
-			require.Equal(t, oneRoundTripEach, callRoundTrips(t, c, rt))
+		first := callRoundTrips(t, c, rt)
+		for op, n := range first {
+			require.LessOrEqual(t, n, 2, "%s, first use (prepares statements)", op)
+			require.GreaterOrEqual(t, n, 1, "%s, first use", op)
+		}
+		t.Logf("first use on a fresh connection: %v", first)
+		require.Equal(t, oneRoundTripEach, callRoundTrips(t, c, rt))
 
-			// A failed call on a pool needs no cleanup: still one round trip.
-			n, err := rt.measureErr(t, func() error { _, err := c.Retrieve(context.Background(), uuid.New()); return err })
-			require.ErrorIs(t, err, vault.ErrNotFound)
-			require.Equal(t, 1, n, "failed Retrieve")
-			requireRecovers(t, c, rt)
-		})
-	}
+		// A failed call on a pool needs no cleanup: still one round trip.
+		n, err := rt.measureErr(t, func() error { _, err := c.Retrieve(context.Background(), uuid.New()); return err })
+		require.ErrorIs(t, err, vault.ErrNotFound)
+		require.Equal(t, 1, n, "failed Retrieve")
+		requireRecovers(t, c, rt)
+	})
 }
 
 // TestRoundTripsTx counts round trips when the client runs inside the
@@ -186,39 +177,41 @@ func TestRoundTripsPool(t *testing.T) {
 // round trips, and a failed one costs one more to roll back to the
 // savepoint, after which the transaction is usable.
 func TestRoundTripsTx(t *testing.T) {
+	forEachRole(t, func(t *testing.T, db *vaulttest.Database, opts []vault.Option) {
+		ctx := context.Background()
+		pool, rt := countingPool(t, db, pgx.QueryExecModeCacheStatement)
+		tx := vaulttest.Tx(t, pool)
+		c, err := vault.New(tx, opts...)
+		require.NoError(t, err)
+
+		callRoundTrips(t, c, rt) // warm-up: prepares the statements
+		require.Equal(t, twoRoundTripsEach, callRoundTrips(t, c, rt))
+
+		n, err := rt.measureErr(t, func() error { _, err := c.Retrieve(ctx, uuid.New()); return err })
+		require.ErrorIs(t, err, vault.ErrNotFound)
+		require.Equal(t, 3, n, "failed Retrieve in a transaction: SAVEPOINT, the call, then ROLLBACK TO SAVEPOINT")
+
+		// The transaction survived the failure, as the caller's role.
+		var role string
+		require.NoError(t, tx.QueryRow(ctx, "SELECT pg_catalog.current_setting('role')").Scan(&role))
+		require.Equal(t, "none", role)
+		after := callRoundTrips(t, c, rt)
+		for op, n := range after {
+			require.LessOrEqual(t, n, 4, "%s after a failed call", op)
+		}
+		require.Equal(t, twoRoundTripsEach, callRoundTrips(t, c, rt))
+	})
+}
+
+// forEachRole runs test in a subtest per role a client may run as: the
+// connection's own ("connection role") and service_role ("WithRole").
+// Both subtests share one new test database and get the options of
+// vault.New for it: its schema, a discarding logger and the role.
+func forEachRole(t *testing.T, test func(t *testing.T, db *vaulttest.Database, opts []vault.Option)) {
 	db := vaulttest.NewDatabase(t)
-	for _, tc := range []struct {
-		name string
-		opts []vault.Option
-	}{
-		{"connection role", nil},
-		{"WithRole", []vault.Option{vault.WithRole("service_role")}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			pool, rt := countingPool(t, db, pgx.QueryExecModeCacheStatement)
-			tx := vaulttest.Tx(t, pool)
-			c, err := vault.New(tx, append([]vault.Option{vault.WithSchema(db.Schema), vault.WithLogger(slog.New(slog.DiscardHandler))}, tc.opts...)...)
-			require.NoError(t, err)
-
-			callRoundTrips(t, c, rt) // warm-up: prepares the statements
-			require.Equal(t, twoRoundTripsEach, callRoundTrips(t, c, rt))
-
-			n, err := rt.measureErr(t, func() error { _, err := c.Retrieve(ctx, uuid.New()); return err })
-			require.ErrorIs(t, err, vault.ErrNotFound)
-			require.Equal(t, 3, n, "failed Retrieve in a transaction: SAVEPOINT, the call, then ROLLBACK TO SAVEPOINT")
-
-			// The transaction survived the failure, as the caller's role.
-			var role string
-			require.NoError(t, tx.QueryRow(ctx, "SELECT pg_catalog.current_setting('role')").Scan(&role))
-			require.Equal(t, "none", role)
-			after := callRoundTrips(t, c, rt)
-			for op, n := range after {
-				require.LessOrEqual(t, n, 4, "%s after a failed call", op)
-			}
-			require.Equal(t, twoRoundTripsEach, callRoundTrips(t, c, rt))
-		})
-	}
+	base := []vault.Option{vault.WithSchema(db.Schema), vault.WithLogger(slog.New(slog.DiscardHandler))}
+	t.Run("connection role", func(t *testing.T) { test(t, db, base) })
+	t.Run("WithRole", func(t *testing.T) { test(t, db, append(base[:len(base):len(base)], vault.WithRole("service_role"))) })
 }
 
 // requireRecovers checks the calls after a failed one. pgx drops every

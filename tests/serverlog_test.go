@@ -101,10 +101,8 @@ func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	logPath := srv.Cluster().LogPath()
-	fi, err := os.Stat(logPath)
-	require.NoError(t, err)
-	from := fi.Size()
+	lf := newLogFile(t, srv)
+	from := lf.size()
 
 	logger, logs := testutil.Logger()
 	owner, err := vault.New(pool, vault.WithSchema(db.Schema), vault.WithLogger(logger))
@@ -157,22 +155,15 @@ func TestAutoExplainKeepsSecretsOut(t *testing.T) {
 	_, err = pool.Exec(ctx, "SELECT "+testutil.Ident(db.Schema)+".store_credential($1, $2, '')", "explain/control/"+uuid.NewString(), control)
 	require.NoError(t, err)
 
-	f, err := os.Open(logPath)
-	require.NoError(t, err)
-	defer f.Close()
-	_, err = f.Seek(from, io.SeekStart)
-	require.NoError(t, err)
-	b, err := io.ReadAll(f)
-	require.NoError(t, err)
-	serverLog := string(b)
+	logged := lf.since(from)
 
-	require.Contains(t, serverLog, "Query Text: SELECT "+testutil.Ident(db.Schema)+".credential_store($1, $2, $3, $4)",
+	require.Contains(t, logged, "Query Text: SELECT "+testutil.Ident(db.Schema)+".credential_store($1, $2, $3, $4)",
 		"auto_explain logged the calls' plans")
 	if realVault {
-		require.Contains(t, serverLog, "Query Text: INSERT INTO vault.secrets", "auto_explain logged the nested statements' plans")
+		require.Contains(t, logged, "Query Text: INSERT INTO vault.secrets", "auto_explain logged the nested statements' plans")
 	}
-	require.True(t, strings.Contains(serverLog, control), "expected the control's value in the log of its custom plan")
-	testutil.RequireAbsent(t, "the server log under auto_explain.log_verbose", serverLog, secrets...)
+	require.True(t, strings.Contains(logged, control), "expected the control's value in the log of its custom plan")
+	testutil.RequireAbsent(t, "the server log under auto_explain.log_verbose", logged, secrets...)
 	testutil.RequireAbsent(t, "the Go log", logs.String(), append(secrets, control)...)
 }
 
@@ -207,23 +198,8 @@ func TestServerLogKeepsSecretsOut(t *testing.T) {
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'").Scan(&extensions))
 	require.Equal(t, 1, extensions, "pg_stat_statements is installed in the test database")
 
-	logPath := srv.Cluster().LogPath()
-	readLog := func(from int64) string {
-		t.Helper()
-		f, err := os.Open(logPath)
-		require.NoError(t, err)
-		defer f.Close()
-		_, err = f.Seek(from, io.SeekStart)
-		require.NoError(t, err)
-		b, err := io.ReadAll(f)
-		require.NoError(t, err)
-		return string(b)
-	}
-	logSize := func() int64 {
-		fi, err := os.Stat(logPath)
-		require.NoError(t, err)
-		return fi.Size()
-	}
+	lf := newLogFile(t, srv)
+	readLog, logSize := lf.since, lf.size
 	requirePresent := func(where, s, secret string) {
 		t.Helper()
 		require.True(t, strings.Contains(s, secret), "expected the secret in %s", where)
@@ -371,26 +347,18 @@ func TestRejectedLiteralReachesLogUnlessPanic(t *testing.T) {
 	_, err = db.Pool.Exec(ctx, "SELECT "+testutil.Ident(db.Schema)+".guard_plaintext_credentials('public.integrations')")
 	require.NoError(t, err)
 
-	logPath := srv.Cluster().LogPath()
+	lf := newLogFile(t, srv)
 	// insertLiteral sends the mistake on a new session, checks the guard
 	// rejects it, and returns what the server logged meanwhile.
 	insertLiteral := func(key string) string {
 		t.Helper()
-		fi, err := os.Stat(logPath)
-		require.NoError(t, err)
+		from := lf.size()
 		conn, err := pgx.Connect(ctx, db.URL)
 		require.NoError(t, err)
 		defer conn.Close(ctx)
 		_, err = conn.Exec(ctx, "INSERT INTO public.integrations VALUES ('stripe', "+testutil.QuoteLiteral(key)+")")
 		require.Equal(t, "VA001", testutil.SQLState(err))
-		f, err := os.Open(logPath)
-		require.NoError(t, err)
-		defer f.Close()
-		_, err = f.Seek(fi.Size(), io.SeekStart)
-		require.NoError(t, err)
-		b, err := io.ReadAll(f)
-		require.NoError(t, err)
-		return string(b)
+		return lf.since(from)
 	}
 
 	first := "sk_" + "live_" + testutil.Alnum(t, 32)
@@ -409,14 +377,43 @@ func TestRejectedLiteralReachesLogUnlessPanic(t *testing.T) {
 	require.False(t, strings.Contains(logged, "INSERT INTO public.integrations"))
 }
 
+// logFile reads the log file of a server of the test's own.
+type logFile struct {
+	t    *testing.T
+	path string
+}
+
+func newLogFile(t *testing.T, srv *testserver.Server) logFile {
+	return logFile{t: t, path: srv.Cluster().LogPath()}
+}
+
+// size returns the log's size in bytes now: the offset to read from.
+func (l logFile) size() int64 {
+	l.t.Helper()
+	fi, err := os.Stat(l.path)
+	require.NoError(l.t, err)
+	return fi.Size()
+}
+
+// since returns what the server logged after the first from bytes.
+func (l logFile) since(from int64) string {
+	l.t.Helper()
+	f, err := os.Open(l.path)
+	require.NoError(l.t, err)
+	defer f.Close()
+	_, err = f.Seek(from, io.SeekStart)
+	require.NoError(l.t, err)
+	b, err := io.ReadAll(f)
+	require.NoError(l.t, err)
+	return string(b)
+}
+
 // loggedServer starts a server of the test's own with settings, stopped
 // when the test ends, and skips the test unless the server runs from local
 // binaries, whose log file the test can read.
 func loggedServer(t *testing.T, settings map[string]string) *testserver.Server {
 	t.Helper()
-	srv, err := testserver.Start(context.Background(), testserver.Options{NoExternal: true, Settings: settings})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	srv := testutil.OwnServer(t, settings)
 	if srv.Cluster() == nil || srv.Cluster().LogPath() == "" {
 		t.Skip("needs a server started from local binaries, whose log file the test can read")
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault/internal/cli"
+	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -27,11 +27,7 @@ func onDst(d []string, args ...string) []string {
 // transferCounts is the size of everything an import may write.
 func transferCounts(t *testing.T, db *vaulttest.Database) string {
 	t.Helper()
-	var s string
-	require.NoError(t, db.Pool.QueryRow(context.Background(),
-		"SELECT concat_ws(' ', (SELECT count(*) FROM vault.secrets), (SELECT count(*) FROM "+pgx.Identifier{db.Schema}.Sanitize()+
-			".credential_imports), (SELECT count(*) FROM "+pgx.Identifier{db.Schema}.Sanitize()+".vault_access_log))").Scan(&s))
-	return s
+	return testutil.TransferCounts(t, db.Pool, db.Schema)
 }
 
 func exportRows(t *testing.T, db *vaulttest.Database) int {
@@ -194,23 +190,18 @@ func TestExportImport(t *testing.T) {
 // refusal comes before anything is decrypted.
 func TestExportToTerminal(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	h := newHarness(t, db.URL)
+	db, h := newDatabaseHarness(t)
 	secret := h.secret()
 	h.ok(secret, "store", "--schema", db.Schema, "--name", "tty/"+uuid.NewString()[:8])
 	_, recipient := identityFile(t)
 
 	master, slave := openPTY(t)
 	shown := screen(master)
-	cmd := exec.Command(os.Args[0], "export", "--schema", db.Schema, "--recipient", recipient)
-	cmd.Env = h.env
+	cmd := h.command("export", "--schema", db.Schema, "--recipient", recipient)
 	cmd.Stdout = slave
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	require.ErrorAs(t, err, &exitErr)
-	require.Equal(t, cli.ExitUsage, exitErr.ExitCode())
+	require.Equal(t, cli.ExitUsage, exitCode(t, cmd.Run()))
 	require.Contains(t, stderr.String(), "refusing to write the bundle to a terminal")
 	require.NoError(t, slave.Close())
 	require.NotContains(t, <-shown, "age-encryption.org")
@@ -218,15 +209,16 @@ func TestExportToTerminal(t *testing.T) {
 }
 
 // runTyping runs credvault with standard input on a terminal and types
-// each answer after the next prompt that ends with ": " on standard error.
-// It returns standard output and error, the exit code, and what the
-// terminal displayed.
-func runTyping(t *testing.T, h *harness, answers []string, args ...string) (stdout, stderr string, code int, shown string) {
+// each answer after the next prompt on standard error: the next
+// occurrence of prompt, once standard error ends with ": ". It returns
+// standard output and error, the exit code, and what the terminal
+// displayed, and checks that the terminal echoes again at the end.
+func runTyping(t *testing.T, h *harness, prompt string, answers []string, args ...string) (stdout, stderr string, code int, shown string) {
 	t.Helper()
 	master, slave := openPTY(t)
+	require.True(t, echoOn(t, slave), "a new terminal echoes")
 	screenCh := screen(master)
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = h.env
+	cmd := h.command(args...)
 	cmd.Stdin = slave
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -242,7 +234,7 @@ func runTyping(t *testing.T, h *harness, answers []string, args ...string) (stdo
 		for {
 			n, err := errPipe.Read(buf)
 			errBuf.Write(buf[:n])
-			if typed < len(answers) && strings.Count(errBuf.String(), "Passphrase") > typed && strings.HasSuffix(errBuf.String(), ": ") {
+			if typed < len(answers) && strings.Count(errBuf.String(), prompt) > typed && strings.HasSuffix(errBuf.String(), ": ") {
 				_, _ = master.WriteString(answers[typed] + "\n")
 				typed++
 			}
@@ -252,12 +244,7 @@ func runTyping(t *testing.T, h *harness, answers []string, args ...string) (stdo
 		}
 	}()
 	<-copied
-	err = cmd.Wait()
-	if err != nil {
-		var exitErr *exec.ExitError
-		require.ErrorAs(t, err, &exitErr)
-		code = exitErr.ExitCode()
-	}
+	code = exitCode(t, cmd.Wait())
 	require.True(t, echoOn(t, slave), "echo is restored")
 	require.NoError(t, slave.Close())
 	return out.String(), errBuf.String(), code, <-screenCh
@@ -274,25 +261,25 @@ func TestPassphraseOnTerminal(t *testing.T) {
 	pass := "correct horse " + uuid.NewString()
 	file := filepath.Join(t.TempDir(), "credentials.age")
 
-	_, stderr, code, shown := runTyping(t, h, []string{pass, pass + "typo"}, "export", "--schema", src.Schema, "--output", file)
+	_, stderr, code, shown := runTyping(t, h, "Passphrase", []string{pass, pass + "typo"}, "export", "--schema", src.Schema, "--output", file)
 	require.Equal(t, cli.ExitUsage, code, stderr)
 	require.Contains(t, stderr, "the passphrases differ")
 	require.NotContains(t, shown, pass, "no echo")
 	_, err := os.Stat(file)
 	require.ErrorIs(t, err, os.ErrNotExist)
 
-	_, stderr, code, shown = runTyping(t, h, []string{pass, pass}, "export", "--schema", src.Schema, "--output", file)
+	_, stderr, code, shown = runTyping(t, h, "Passphrase", []string{pass, pass}, "export", "--schema", src.Schema, "--output", file)
 	require.Equal(t, cli.ExitOK, code, stderr)
 	require.NotContains(t, shown, pass, "no echo")
 	require.NotContains(t, stderr, pass)
 
 	d := []string{"--schema", dst.Schema, "--database-url", dst.URL}
 	before := transferCounts(t, dst)
-	_, stderr, code, _ = runTyping(t, h, []string{pass + "x"}, onDst(d, "import", "--input", file)...)
+	_, stderr, code, _ = runTyping(t, h, "Passphrase", []string{pass + "x"}, onDst(d, "import", "--input", file)...)
 	require.Equal(t, cli.ExitFailed, code, stderr)
 	require.Equal(t, before, transferCounts(t, dst), "a wrong passphrase writes nothing")
 
-	out, stderr, code, shown := runTyping(t, h, []string{pass}, onDst(d, "import", "--input", file)...)
+	out, stderr, code, shown := runTyping(t, h, "Passphrase", []string{pass}, onDst(d, "import", "--input", file)...)
 	require.Equal(t, cli.ExitOK, code, stderr)
 	require.NotContains(t, shown, pass)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -317,8 +304,7 @@ func TestProgressOnTerminal(t *testing.T) {
 	onTerminal := func(args ...string) string {
 		master, slave := openPTY(t)
 		shown := screen(master)
-		cmd := exec.Command(os.Args[0], args...)
-		cmd.Env = h.env
+		cmd := h.command(args...)
 		cmd.Stderr = slave
 		var stdout bytes.Buffer
 		cmd.Stdout = &stdout

@@ -14,7 +14,6 @@ import (
 	"github.com/credvault/vault/internal/cli"
 	"github.com/credvault/vault/internal/pgcluster"
 	"github.com/credvault/vault/internal/testserver"
-	"github.com/credvault/vault/vaulttest"
 )
 
 // plainDatabase creates a database without Vault on the shared server,
@@ -128,10 +127,7 @@ func TestDoctorReportsOutdatedCompat(t *testing.T) {
 // printing a value, and tells a missing installation from a healthy one.
 func TestDoctorSeesWhatBreaksRetrievals(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("alters Vault's rows and grants: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "alters Vault's rows and grants")
 	ctx := context.Background()
 	h := newHarness(t, db.URL)
 	s := "--schema=" + db.Schema

@@ -276,7 +276,7 @@ func TestCLIListPages(t *testing.T) {
 // exit 2, a clear message, and no argument repeated.
 func TestCLILifecycleUsage(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, "postgres://127.0.0.1:1/unused") // never reached
+	h := offlineHarness(t)
 	id := uuid.NewString()
 	for _, tc := range []struct {
 		name string
@@ -304,8 +304,7 @@ func TestCLILifecycleUsage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			v := secretLike(t)
-			r := h.run("", tc.args(v)...)
-			require.Equal(t, cli.ExitUsage, r.code, "stderr: %s", r.stderr)
+			r := requireUsage(t, h, "", tc.args(v)...)
 			require.Contains(t, r.stderr, tc.msg)
 			for where, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr} {
 				for i := 0; i+12 <= len(v); i++ {

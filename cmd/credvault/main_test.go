@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault/internal/cli"
+	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/vaulttest"
 	_ "github.com/credvault/vault/vaulttest/vaulttestdocker" // Docker fallback when no PostgreSQL is installed
 )
@@ -95,19 +96,12 @@ func (h *harness) run(stdin string, args ...string) result {
 			requireNoSecret(h.t, a, s, "a secret must never be passed in argv")
 		}
 	}
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = h.env
+	cmd := h.command(args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		var exitErr *exec.ExitError
-		require.ErrorAs(h.t, err, &exitErr)
-		code = exitErr.ExitCode()
-	}
-	r := result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+	r := result{code: exitCode(h.t, cmd.Run())}
+	r.stdout, r.stderr = stdout.String(), stderr.String()
 	for _, s := range h.secrets {
 		requireNoSecret(h.t, r.stderr, s, "stderr of %v", args)
 		if len(args) == 0 || (args[0] != "retrieve" && args[0] != "read") {
@@ -115,6 +109,54 @@ func (h *harness) run(stdin string, args ...string) result {
 		}
 	}
 	return r
+}
+
+// offlineHarness returns a harness whose database URL points at a port
+// where no server listens, for runs that must fail before they connect.
+func offlineHarness(t *testing.T) *harness {
+	return newHarness(t, "postgres://127.0.0.1:1/unused")
+}
+
+// requireUsage runs credvault with h and requires a usage error: exit
+// status 2 with a message on standard error.
+func requireUsage(t *testing.T, h *harness, stdin string, args ...string) result {
+	t.Helper()
+	r := h.run(stdin, args...)
+	require.Equal(t, cli.ExitUsage, r.code, "credvault %v: stderr: %s", args, r.stderr)
+	require.NotEmpty(t, r.stderr)
+	return r
+}
+
+// newDatabaseHarness returns a new test database and a harness whose
+// runs connect to it.
+func newDatabaseHarness(t *testing.T) (*vaulttest.Database, *harness) {
+	t.Helper()
+	db := vaulttest.NewDatabase(t)
+	return db, newHarness(t, db.URL)
+}
+
+// throwawayDatabase returns a new test database on a throwaway server
+// (see testutil.ThrowawayDatabase).
+var throwawayDatabase = testutil.ThrowawayDatabase
+
+// command returns the command that runs credvault with args in h's
+// environment.
+func (h *harness) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = h.env
+	return cmd
+}
+
+// exitCode returns the exit status of a command that ended with err, which
+// must be nil or an *exec.ExitError.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, err, &exitErr)
+	return exitErr.ExitCode()
 }
 
 // ok runs credvault and requires exit status 0.
@@ -127,8 +169,7 @@ func (h *harness) ok(stdin string, args ...string) string {
 
 func TestLifecycle(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	h := newHarness(t, db.URL)
+	db, h := newDatabaseHarness(t)
 	s := "--schema=" + db.Schema
 
 	// migrate is idempotent on a migrated schema.
@@ -240,8 +281,7 @@ func exec1(t *testing.T, url, sql string, args ...any) {
 
 func TestFailuresExitNonZeroWithHints(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	h := newHarness(t, db.URL)
+	db, h := newDatabaseHarness(t)
 
 	// The default schema "vault" holds no credential functions.
 	r := h.run(h.secret(), "store", "--name", "x")
@@ -267,7 +307,7 @@ func TestFailuresExitNonZeroWithHints(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, "postgres://127.0.0.1:1/unused") // never reached
+	h := offlineHarness(t)
 	secret := h.secret()
 	for _, tc := range []struct {
 		name  string
@@ -291,9 +331,7 @@ func TestUsageErrors(t *testing.T) {
 		{"help for an unknown command", "", []string{"help", "frobnicate"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.run(tc.stdin, tc.args...)
-			require.Equal(t, cli.ExitUsage, r.code, "stderr: %s", r.stderr)
-			require.NotEmpty(t, r.stderr)
+			requireUsage(t, h, tc.stdin, tc.args...)
 		})
 	}
 
@@ -333,10 +371,7 @@ func TestSQL(t *testing.T) {
 
 func TestDoctor(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("changes the public schema and settings: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "changes the public schema and settings")
 	h := newHarness(t, db.URL)
 	s := "--schema=" + db.Schema
 	ctx := context.Background()
@@ -468,10 +503,7 @@ func requireSecret(t *testing.T, want, got string) {
 // migrate' (which finds every migration applied) and checks it.
 func TestSQLAppliedByAnotherTool(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("changes the public schema and settings: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "changes the public schema and settings")
 	h := newHarness(t, db.URL)
 	ctx := context.Background()
 	const schema = "team_creds"
@@ -517,8 +549,7 @@ func requireCLITerms(t *testing.T, out string) {
 // command once, and delete says whether there was anything to delete.
 func TestCLIDetails(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	h := newHarness(t, db.URL)
+	db, h := newDatabaseHarness(t)
 	s := "--schema=" + db.Schema
 
 	for _, name := range []string{"migrate", "store", "retrieve", "rotate", "delete", "list", "audit", "sql", "doctor"} {
@@ -568,10 +599,7 @@ func TestCLIDetails(t *testing.T) {
 // every command its schema and role.
 func TestSupabaseByDefault(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("migrates into the schema doctor suggests: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := throwawayDatabase(t, "migrates into the schema doctor suggests")
 	h := newHarness(t, db.URL)
 
 	r := h.run("", "doctor")

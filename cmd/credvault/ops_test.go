@@ -11,15 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault/internal/cli"
-	"github.com/credvault/vault/vaulttest"
 )
 
 // TestRecoveryCommands: delete into a recovery window, list --deleted,
 // restore, purge after the window, delete --without-recovery.
 func TestRecoveryCommands(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	h := newHarness(t, db.URL)
+	db, h := newDatabaseHarness(t)
 	s := "--schema=" + db.Schema
 
 	value := h.secret()
@@ -77,8 +75,7 @@ func TestRecoveryCommands(t *testing.T) {
 // recovery window, restore brings it back.
 func TestOrphansCommand(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	h := newHarness(t, db.URL)
+	db, h := newDatabaseHarness(t)
 	s := "--schema=" + db.Schema
 	bookkeeping := pgx.Identifier{db.Schema, "vault_credentials"}.Sanitize()
 	exec1(t, db.URL, "CREATE TABLE public.org_integrations (id int GENERATED ALWAYS AS IDENTITY, vault_secret_id uuid)")
@@ -128,8 +125,7 @@ func TestOrphansCommand(t *testing.T) {
 // TestAuditPruneCommand prunes old access-log rows and keeps the others.
 func TestAuditPruneCommand(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	h := newHarness(t, db.URL)
+	db, h := newDatabaseHarness(t)
 	s := "--schema=" + db.Schema
 	log := pgx.Identifier{db.Schema, "vault_access_log"}.Sanitize()
 	exec1(t, db.URL, "INSERT INTO "+log+" (secret_id, accessed_at, session_user_name, current_user_name) "+
@@ -147,7 +143,7 @@ func TestAuditPruneCommand(t *testing.T) {
 
 func TestOperationsUsage(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, "postgres://127.0.0.1:1/unused") // never reached
+	h := offlineHarness(t)
 	id := uuid.NewString()
 	for _, args := range [][]string{
 		{"delete", id, "--recovery-window", "7d", "--without-recovery"},
@@ -167,9 +163,7 @@ func TestOperationsUsage(t *testing.T) {
 		{"audit", "prune", "--older-than", "forever"},
 		{"audit", "prune", "--older-than", "400d", "extra"},
 	} {
-		r := h.run("", args...)
-		require.Equal(t, cli.ExitUsage, r.code, "%v: %s", args, r.stderr)
-		require.NotEmpty(t, r.stderr)
+		r := requireUsage(t, h, "", args...)
 		require.NotContains(t, r.stderr, "just_a_table", "arguments are never repeated")
 	}
 

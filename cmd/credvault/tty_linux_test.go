@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault/internal/cli"
-	"github.com/credvault/vault/vaulttest"
 )
 
 // openPTY returns the two ends of a new pseudo-terminal. Writing to master
@@ -62,87 +60,38 @@ func screen(master *os.File) <-chan string {
 
 func TestStoreFromTerminalDoesNotEcho(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	h := newHarness(t, db.URL)
+	db, h := newDatabaseHarness(t)
 	secret := h.secret()
-	master, slave := openPTY(t)
-	require.True(t, echoOn(t, slave), "a new terminal echoes")
-	shown := screen(master)
+	stdout, stderr, code, shown := runTyping(t, h, "Secret: ", []string{secret},
+		"store", "--schema", db.Schema, "--name", "tty/"+uuid.NewString()[:8])
+	require.Equal(t, cli.ExitOK, code, "stderr: %s", stderr)
+	require.Contains(t, stderr, "Secret: ", "a prompt on stderr")
+	requireNoSecret(t, shown, secret, "the terminal displayed the secret")
+	requireNoSecret(t, stderr, secret, "stderr")
+	require.Contains(t, stderr, "not echoed")
 
-	cmd := exec.Command(os.Args[0], "store", "--schema", db.Schema, "--name", "tty/"+uuid.NewString()[:8])
-	cmd.Env = h.env
-	cmd.Stdin = slave
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	stderrPipe, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-
-	// Type the secret once the prompt is up: echo is off by then.
-	var stderr bytes.Buffer
-	prompted := make(chan bool, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		buf := make([]byte, 512)
-		sent := false
-		for {
-			n, err := stderrPipe.Read(buf)
-			stderr.Write(buf[:n])
-			if !sent && strings.Contains(stderr.String(), "Secret: ") {
-				prompted <- true
-				sent = true
-			}
-			if err != nil {
-				if !sent {
-					prompted <- false
-				}
-				return
-			}
-		}
-	}()
-	require.True(t, <-prompted, "no prompt on stderr")
-	_, err = master.WriteString(secret + "\n")
-	require.NoError(t, err)
-	<-copied
-	require.NoError(t, cmd.Wait(), "stderr: %s", stderr.String())
-
-	require.True(t, echoOn(t, slave), "echo is restored")
-	require.NoError(t, slave.Close())
-	requireNoSecret(t, <-shown, secret, "the terminal displayed the secret")
-	requireNoSecret(t, stderr.String(), secret, "stderr")
-	require.Contains(t, stderr.String(), "not echoed")
-
-	id := strings.TrimSpace(stdout.String())
+	id := strings.TrimSpace(stdout)
 	require.NoError(t, uuid.Validate(id))
 	requireSecret(t, secret, h.ok("", "retrieve", "--schema", db.Schema, id))
 }
 
 func TestRetrieveToTerminal(t *testing.T) {
 	t.Parallel()
-	db := vaulttest.NewDatabase(t)
-	h := newHarness(t, db.URL)
+	db, h := newDatabaseHarness(t)
 	secret := h.secret()
 	id := strings.TrimSpace(h.ok(secret, "store", "--schema", db.Schema, "--name", "tty/"+uuid.NewString()[:8]))
 
 	retrieve := func(args ...string) (code int, shown string) {
 		master, slave := openPTY(t)
 		out := screen(master)
-		cmd := exec.Command(os.Args[0], append([]string{"retrieve", "--schema", db.Schema, id}, args...)...)
-		cmd.Env = h.env
+		cmd := h.command(append([]string{"retrieve", "--schema", db.Schema, id}, args...)...)
 		cmd.Stdout = slave
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()
 		requireNoSecret(t, stderr.String(), secret, "stderr")
 		require.NoError(t, slave.Close())
-		code = 0
-		if err != nil {
-			var exitErr *exec.ExitError
-			require.ErrorAs(t, err, &exitErr)
-			code = exitErr.ExitCode()
-		}
-		return code, <-out
+		return exitCode(t, err), <-out
 	}
 
 	code, shown := retrieve()

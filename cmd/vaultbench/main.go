@@ -185,17 +185,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	pcfg.MaxConns = int32(max(slices.Max(cfg.concurrency), 2))
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	env, closeEnv, err := openEnv(ctx, pcfg, int32(max(slices.Max(cfg.concurrency), 2)), db.Schema)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	env, err := bench.NewEnv(ctx, pool, db.Schema)
-	if err != nil {
-		return err
-	}
-	defer env.Close(context.WithoutCancel(ctx))
+	defer closeEnv()
+	pool := env.Pool
 	if c := srv.Cluster(); c != nil && c.Dir() != "" {
 		if env.CPU, err = bench.CPUClock(filepath.Join(c.Dir(), "data")); err != nil {
 			logf("no CPU accounting: %v", err)
@@ -232,20 +227,13 @@ func run() error {
 	if cfg.paired > 0 {
 		// One connection, so that the CPU time of each call's backend can
 		// be read around the call.
-		pcfg1 := pcfg.Copy()
-		pcfg1.MaxConns = 1
-		pool1, err := pgxpool.NewWithConfig(ctx, pcfg1)
+		penv, closePenv, err := openEnv(ctx, pcfg, 1, db.Schema)
 		if err != nil {
 			return err
 		}
-		defer pool1.Close()
-		penv, err := bench.NewEnv(ctx, pool1, db.Schema)
-		if err != nil {
-			return err
-		}
-		defer penv.Close(context.WithoutCancel(ctx))
+		defer closePenv()
 		if c := srv.Cluster(); c != nil && c.Dir() != "" {
-			penv.CallCPU = bench.BackendCPUClock(pool1)
+			penv.CallCPU = bench.BackendCPUClock(penv.Pool)
 		}
 		if paired, err = measurePaired(ctx, cfg, penv, logf); err != nil {
 			return err
@@ -489,26 +477,45 @@ func reportPaired(w io.Writer, cfg config, results []*pairedResult) {
 	}
 }
 
-// spreadX formats a ratio's spread as "1.05× [1.01–1.09]".
-func spreadX(s bench.Spread) string {
-	if s.N == 0 {
-		return "n/a"
+// openEnv opens a pool of at most maxConns connections configured as
+// pcfg (which it does not change) and the measurement environment of
+// schema on it, and returns the function that closes both.
+func openEnv(ctx context.Context, pcfg *pgxpool.Config, maxConns int32, schema string) (*bench.Env, func(), error) {
+	c := pcfg.Copy()
+	c.MaxConns = maxConns
+	pool, err := pgxpool.NewWithConfig(ctx, c)
+	if err != nil {
+		return nil, nil, err
 	}
-	if s.N == 1 {
-		return fmt.Sprintf("%.2f×", s.Median)
+	env, err := bench.NewEnv(ctx, pool, schema)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
 	}
-	return fmt.Sprintf("%.2f× [%.2f–%.2f]", s.Median, s.Min, s.Max)
+	return env, func() {
+		env.Close(context.WithoutCancel(ctx))
+		pool.Close()
+	}, nil
 }
+
+// spreadX formats a ratio's spread as "1.05× [1.01–1.09]".
+func spreadX(s bench.Spread) string { return formatSpread(s, "%.2f×", "%.2f× [%.2f–%.2f]") }
 
 // spreadUS formats a spread of microseconds as "+12 µs [+8…+15]".
 func spreadUS(s bench.Spread) string {
-	if s.N == 0 {
+	return formatSpread(s, "%+.0f µs", "%+.0f µs [%+.0f…%+.0f]")
+}
+
+// formatSpread formats s: "n/a" when it is empty, its one value with the
+// format one, else its median, minimum and maximum with the format many.
+func formatSpread(s bench.Spread, one, many string) string {
+	switch s.N {
+	case 0:
 		return "n/a"
+	case 1:
+		return fmt.Sprintf(one, s.Median)
 	}
-	if s.N == 1 {
-		return fmt.Sprintf("%+.0f µs", s.Median)
-	}
-	return fmt.Sprintf("%+.0f µs [%+.0f…%+.0f]", s.Median, s.Min, s.Max)
+	return fmt.Sprintf(many, s.Median, s.Min, s.Max)
 }
 
 // cpuSplit formats a measurement's CPU per call as "total (client + server)".

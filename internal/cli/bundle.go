@@ -55,9 +55,6 @@ with 'credvault import', and delete it. A failed export removes --output.`,
 		fs.Var(&recipients, "recipient", "encrypt to the age public key `AGE1...` (repeatable); default a passphrase asked on the terminal")
 		output := fs.String("output", "", "write the bundle to a new file at `path` (mode 0600; must not exist) instead of standard output")
 		return func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 0); err != nil {
-				return err
-			}
 			var rcpts []age.Recipient
 			for _, r := range recipients {
 				parsed, err := age.ParseRecipients(strings.NewReader(r))
@@ -77,13 +74,9 @@ with 'credvault import', and delete it. A failed export removes --output.`,
 				}
 			}
 			if len(rcpts) == 0 {
-				pass, err := readPassphrase(s, false, true)
+				r, err := passphraseKey(s, false, true, age.NewScryptRecipient)
 				if err != nil {
 					return err
-				}
-				r, err := age.NewScryptRecipient(pass)
-				if err != nil {
-					return usagef("the passphrase is empty")
 				}
 				rcpts = append(rcpts, r)
 			}
@@ -162,9 +155,6 @@ goes. Run it as the role that ran migrate (postgres on Supabase).
 		dryRun := fs.Bool("dry-run", false, "say what the import would do, and write nothing")
 		asJSON := fs.Bool("json", false, "print JSON lines instead of tab-separated lines")
 		return func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 0); err != nil {
-				return err
-			}
 			var cols []vault.ColumnRef
 			for _, r := range remaps {
 				col, err := vault.ParseColumnRef(r)
@@ -201,13 +191,9 @@ goes. Run it as the role that ran migrate (postgres on Supabase).
 				return usagef("no bundle: pass --input FILE")
 			}
 			if len(ids) == 0 {
-				pass, err := readPassphrase(s, *input == "" || *input == "-", false)
+				id, err := passphraseKey(s, *input == "" || *input == "-", false, age.NewScryptIdentity)
 				if err != nil {
 					return err
-				}
-				id, err := age.NewScryptIdentity(pass)
-				if err != nil {
-					return usagef("the passphrase is empty")
 				}
 				ids = append(ids, id)
 			}
@@ -328,6 +314,21 @@ func readIdentities(path string) ([]age.Identity, error) {
 
 // maxPassphrase bounds a passphrase read from the terminal.
 const maxPassphrase = 4 << 10
+
+// passphraseKey reads a passphrase (see readPassphrase) and returns the
+// age key newKey makes of it: export's scrypt recipient, import's scrypt
+// identity. An empty passphrase is a usage error.
+func passphraseKey[K any](s *session, stdinBusy, confirm bool, newKey func(string) (K, error)) (K, error) {
+	var key K
+	pass, err := readPassphrase(s, stdinBusy, confirm)
+	if err != nil {
+		return key, err
+	}
+	if key, err = newKey(pass); err != nil {
+		return key, usagef("the passphrase is empty")
+	}
+	return key, nil
+}
 
 // readPassphrase asks for a passphrase on the terminal, without echo, twice
 // when confirm is set: on standard input when it is a terminal and not the

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -74,9 +75,20 @@ const (
 	connRole                   // as connOwner, plus --role (default service_role)
 )
 
-// runFunc runs a command once its flags are parsed; args are the
-// positional arguments.
+// runFunc runs a command once its flags are parsed and its positional
+// arguments checked (see argKind); args are the positional arguments.
 type runFunc func(ctx context.Context, s *session, args []string) error
+
+// argKind says which positional arguments a command takes. The runner
+// checks them before the command runs, so a wrong count or id is a usage
+// error before anything connects.
+type argKind int
+
+const (
+	argsNone argKind = iota // none
+	argsID                  // one credential ID, parsed into session.id
+	argsOwn                 // the command checks its own
+)
 
 type command struct {
 	name     string
@@ -84,6 +96,7 @@ type command struct {
 	summary  string // one line for the command list
 	help     string // paragraphs printed by --help
 	conn     connKind
+	args     argKind
 	notFound bool                           // exits with ExitNotFound when no credential has the id or name
 	setup    func(fs *flag.FlagSet) runFunc // registers the command's own flags
 	hint     func(error) string             // the command's own hint for err, or "" for the general one
@@ -192,7 +205,10 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		return ExitUsage
 	}
 	defer s.close()
-	err = run(ctx, s, positional)
+	err = s.checkArgs(positional)
+	if err == nil {
+		err = run(ctx, s, positional)
+	}
 	code := exitCode(err)
 	if err != nil && !errors.Is(err, errFindings) {
 		fmt.Fprintln(stdio.Stderr, describe(c, err))
@@ -529,6 +545,43 @@ type session struct {
 	namespace string
 	verbose   bool
 	conn      *pgx.Conn
+	id        uuid.UUID // the credential ID argument of an argsID command
+}
+
+// checkArgs checks the positional arguments of the session's command, as
+// its argKind says.
+func (s *session) checkArgs(args []string) error {
+	switch s.cmd.args {
+	case argsNone:
+		return wantArgs(args, 0)
+	case argsID:
+		id, err := idArg(args)
+		s.id = id
+		return err
+	}
+	return nil
+}
+
+// clientAndSecret opens the session's client, then reads a secret from
+// the file at path, or from standard input when path is "" (see
+// readSecret).
+func (s *session) clientAndSecret(ctx context.Context, path string) (*vault.Client, string, error) {
+	c, err := s.client(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	secret, err := readSecret(s.io, path)
+	return c, secret, err
+}
+
+// done says on standard error that the command did what it was asked,
+// "credvault: " followed by the formatted message, when err is nil, and
+// returns err.
+func (s *session) done(err error, format string, args ...any) error {
+	if err == nil {
+		fmt.Fprintf(s.io.Stderr, "credvault: "+format+"\n", args...)
+	}
+	return err
 }
 
 func (s *session) stderr() io.Writer {

@@ -31,9 +31,6 @@ PATH is the root key file on the database server (64 hex characters).`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		keyFile := fs.String("compat-key-file", "", "install the Vault compatibility layer, reading the root key from `path` on the database server")
 		return func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 0); err != nil {
-				return err
-			}
 			var opts []vault.Option
 			if *keyFile != "" {
 				opts = append(opts, vault.WithCompatVault(*keyFile))
@@ -70,31 +67,16 @@ values (PEM keys) or use --file.
 
   credvault store --schema credentials --name acme/quickbooks < secret.txt`,
 	setup: func(fs *flag.FlagSet) runFunc {
-		name := fs.String("name", "", "credential `name`, a label for humans such as acme/quickbooks (required)")
-		desc := fs.String("description", "", "optional `text` describing the credential")
-		file := fs.String("file", "", "read the secret from the file at `path` instead of standard input")
-		return func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 0); err != nil {
-				return err
-			}
-			if *name == "" {
-				return usagef("--name is required")
-			}
-			c, err := s.client(ctx)
-			if err != nil {
-				return err
-			}
-			secret, err := readSecret(s.io, *file)
-			if err != nil {
-				return err
-			}
-			id, err := c.Store(ctx, *name, secret, *desc)
+		in := namedSecretFlags(fs, "credential `name`, a label for humans such as acme/quickbooks (required)",
+			"optional `text` describing the credential")
+		return in.run(func(ctx context.Context, s *session, c *vault.Client, secret string) error {
+			id, err := c.Store(ctx, *in.name, secret, *in.desc)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(s.io.Stdout, id)
 			return nil
-		}
+		})
 	},
 }
 
@@ -103,6 +85,7 @@ var retrieveCmd = &command{
 	synopsis: "ID [--force]",
 	summary:  "decrypt a credential to standard output (not to a terminal)",
 	conn:     connRole,
+	args:     argsID,
 	notFound: true,
 	help: `
 Decrypts the credential and writes it, exactly and without a newline, to
@@ -113,10 +96,6 @@ Each retrieval appends a row to the access log (see 'credvault audit').
 	setup: func(fs *flag.FlagSet) runFunc {
 		force := fs.Bool("force", false, "write the secret even when standard output is a terminal")
 		return func(ctx context.Context, s *session, args []string) error {
-			id, err := idArg(args)
-			if err != nil {
-				return err
-			}
 			tty, err := secretOutput(s.io, *force) // refuse before anything is decrypted or logged
 			if err != nil {
 				return err
@@ -125,7 +104,7 @@ Each retrieval appends a row to the access log (see 'credvault audit').
 			if err != nil {
 				return err
 			}
-			secret, err := c.Retrieve(ctx, id)
+			secret, err := c.Retrieve(ctx, s.id)
 			if err != nil {
 				return err
 			}
@@ -139,6 +118,7 @@ var rotateCmd = &command{
 	synopsis: "ID [--file PATH] [--if-version V]",
 	summary:  "replace a credential's value, keeping its id",
 	conn:     connRole,
+	args:     argsID,
 	notFound: true,
 	help: `
 Reads the new value from standard input (or --file), as 'store' does, and
@@ -153,10 +133,6 @@ ID' prints it): otherwise nothing changes and the command fails.
 		file := fs.String("file", "", "read the new secret from the file at `path` instead of standard input")
 		ifVersion := fs.Int64("if-version", 0, "rotate only if the credential is at `version` V (1 or more)")
 		return func(ctx context.Context, s *session, args []string) error {
-			id, err := idArg(args)
-			if err != nil {
-				return err
-			}
 			var opts []vault.RotateOption
 			if flagSet(fs, "if-version") {
 				if *ifVersion < 1 {
@@ -164,19 +140,11 @@ ID' prints it): otherwise nothing changes and the command fails.
 				}
 				opts = append(opts, vault.IfVersion(*ifVersion))
 			}
-			c, err := s.client(ctx)
+			c, secret, err := s.clientAndSecret(ctx, *file)
 			if err != nil {
 				return err
 			}
-			secret, err := readSecret(s.io, *file)
-			if err != nil {
-				return err
-			}
-			if err := c.Rotate(ctx, id, secret, opts...); err != nil {
-				return err
-			}
-			fmt.Fprintf(s.io.Stderr, "credvault: rotated %s\n", id)
-			return nil
+			return s.done(c.Rotate(ctx, s.id, secret, opts...), "rotated %s", s.id)
 		}
 	},
 }
@@ -186,6 +154,7 @@ var deleteCmd = &command{
 	synopsis: "ID [--recovery-window AGE | --without-recovery]",
 	summary:  "delete a credential from Vault (idempotent)",
 	conn:     connRole,
+	args:     argsID,
 	help: `
 Deletes the credential from Vault and says whether there was one: deleting
 an id that does not exist succeeds too (exit 0), so the command can be
@@ -199,10 +168,7 @@ hidden that way.`,
 		fs.Var(window, "recovery-window", "delete into a recovery window of `AGE` (1s to 365d)")
 		without := fs.Bool("without-recovery", false, "delete for good now, also a credential in its recovery window")
 		return func(ctx context.Context, s *session, args []string) error {
-			id, err := idArg(args)
-			if err != nil {
-				return err
-			}
+			id := s.id
 			opts, err := deleteOptions(window, *without)
 			if err != nil {
 				return err
@@ -292,9 +258,6 @@ own "cursor".
 		asJSON := fs.Bool("json", false, "print JSON instead of a table")
 		deleted := fs.Bool("deleted", false, "list the credentials deleted into a recovery window instead, with when they will be purged")
 		return func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 0); err != nil {
-				return err
-			}
 			if *limit < 1 || *limit > vault.MaxListLimit {
 				return usagef("--limit must be between 1 and %d", vault.MaxListLimit)
 			}
@@ -352,6 +315,7 @@ var auditCmd = &command{
 	synopsis: "ID [--limit N] [--json]",
 	summary:  "show a credential's history: every operation, newest first",
 	conn:     connOwner,
+	args:     argsID,
 	help: `
 Prints the access log of a credential: one row per successful operation
 (store, put, retrieve, read, refresh, rotate, rollback, update, delete,
@@ -366,10 +330,6 @@ Supabase); audit takes no --role. To delete old rows, see
 		limit := fs.Int("limit", 50, "at most `N` rows")
 		asJSON := fs.Bool("json", false, "print JSON instead of a table")
 		return func(ctx context.Context, s *session, args []string) error {
-			id, err := idArg(args)
-			if err != nil {
-				return err
-			}
 			if *limit < 1 {
 				return usagef("--limit must be at least 1")
 			}
@@ -377,7 +337,7 @@ Supabase); audit takes no --role. To delete old rows, see
 			if err != nil {
 				return err
 			}
-			records, err := c.AccessLog(ctx, id, *limit)
+			records, err := c.AccessLog(ctx, s.id, *limit)
 			if err != nil {
 				return err
 			}
@@ -408,9 +368,6 @@ nothing when an applied migration was edited. Every statement stands alone,
 so tools that split files into statements run it as psql -1 -f does.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 0); err != nil {
-				return err
-			}
 			sql, err := vault.MigrationSQL(s.schema)
 			if err != nil {
 				return usagef("%v", err)
@@ -419,6 +376,37 @@ so tools that split files into statements run it as psql -1 -f does.`,
 			return err
 		}
 	},
+}
+
+// namedSecret holds the flags of a command that writes a secret under a
+// name: --name (required), --description and --file.
+type namedSecret struct {
+	name, desc, file *string
+}
+
+// namedSecretFlags defines namedSecret's flags on fs, with the usage
+// texts of --name and --description.
+func namedSecretFlags(fs *flag.FlagSet, nameUsage, descUsage string) namedSecret {
+	return namedSecret{
+		name: fs.String("name", "", nameUsage),
+		desc: fs.String("description", "", descUsage),
+		file: fs.String("file", "", "read the secret from the file at `path` instead of standard input"),
+	}
+}
+
+// run returns the command's run: it checks --name, opens the session's
+// client, reads the secret (see readSecret) and passes them to write.
+func (n namedSecret) run(write func(ctx context.Context, s *session, c *vault.Client, secret string) error) runFunc {
+	return func(ctx context.Context, s *session, args []string) error {
+		if *n.name == "" {
+			return usagef("--name is required")
+		}
+		c, secret, err := s.clientAndSecret(ctx, *n.file)
+		if err != nil {
+			return err
+		}
+		return write(ctx, s, c, secret)
+	}
 }
 
 // wantArgs checks the number of positional arguments. Messages never

@@ -57,9 +57,6 @@ and warns about what it does not refuse.
 Run it as the role that ran migrate (postgres on Supabase).`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 0); err != nil {
-				return err
-			}
 			conn, err := s.connect(ctx)
 			if err != nil {
 				return err
@@ -212,6 +209,16 @@ func (d *doctor) finding(format string, args ...any) {
 
 func (d *doctor) qualified(name string) string {
 	return pgx.Identifier{d.schema, name}.Sanitize()
+}
+
+// queryStrings runs a query of one text column in the check's savepoint and
+// returns its rows.
+func (d *doctor) queryStrings(ctx context.Context, sql string, args ...any) ([]string, error) {
+	rows, err := d.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 func checkServer(ctx context.Context, d *doctor) error {
@@ -434,15 +441,11 @@ SELECT p.oid::pg_catalog.regprocedure::text, g.grantee
 	for i, f := range preflight.APIFunctions {
 		sigs[i] = pgx.Identifier{d.schema}.Sanitize() + "." + f
 	}
-	rows, err = d.conn.Query(ctx, `
+	denied, err := d.queryStrings(ctx, `
 SELECT f FROM pg_catalog.unnest($1::text[]) AS f
  WHERE pg_catalog.to_regprocedure(f) IS NOT NULL AND pg_catalog.to_regrole($2) IS NOT NULL
    AND NOT pg_catalog.has_function_privilege(pg_catalog.to_regrole($2), pg_catalog.to_regprocedure(f), 'EXECUTE')`,
 		sigs, role)
-	if err != nil {
-		return err
-	}
-	denied, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return err
 	}
@@ -451,7 +454,7 @@ SELECT f FROM pg_catalog.unnest($1::text[]) AS f
 	}
 
 	// The access log belongs to its owner alone.
-	rows, err = d.conn.Query(ctx, `
+	logGrantees, err := d.queryStrings(ctx, `
 SELECT g.grantee
   FROM pg_catalog.pg_class AS c
  CROSS JOIN LATERAL (
@@ -463,10 +466,6 @@ SELECT g.grantee
         WHERE coalesce(pg_catalog.has_table_privilege(pg_catalog.to_regrole(r), c.oid,
                        'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'), false)) AS g
  WHERE c.oid = pg_catalog.to_regclass($1)`, d.qualified("vault_access_log"))
-	if err != nil {
-		return err
-	}
-	logGrantees, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return err
 	}

@@ -111,24 +111,21 @@ func toCredentialJSON(c vault.Credential) credentialJSON {
 // writeCredentialsJSON writes creds as a JSON array; with cursors, each
 // row carries the cursor that continues a listing after it.
 func writeCredentialsJSON(w io.Writer, creds []vault.Credential, cursors bool) error {
-	out := make([]credentialJSON, len(creds))
-	for i, c := range creds {
-		out[i] = toCredentialJSON(c)
+	return writeJSONArray(w, creds, func(c vault.Credential) credentialJSON {
+		j := toCredentialJSON(c)
 		if cursors {
-			out[i].Cursor = c.Cursor().String()
+			j.Cursor = c.Cursor().String()
 		}
-	}
-	return writeJSON(w, out)
+		return j
+	})
 }
 
 func writeCredentialsTable(w io.Writer, creds []vault.Credential) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAMESPACE\tNAME\tVERSION\tEXPIRES_AT\tUPDATED_AT\tLAST_RETRIEVED_AT\tDESCRIPTION")
-	for _, c := range creds {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", c.ID, cell(c.Namespace), cell(c.Name), c.Version,
-			timeCell(c.ExpiresAt), timeCell(c.UpdatedAt), timeCell(c.LastRetrievedAt), cell(c.Description))
-	}
-	return tw.Flush()
+	return writeTable(w, "ID\tNAMESPACE\tNAME\tVERSION\tEXPIRES_AT\tUPDATED_AT\tLAST_RETRIEVED_AT\tDESCRIPTION", creds,
+		func(c vault.Credential) []string {
+			return []string{c.ID.String(), cell(c.Namespace), cell(c.Name), strconv.FormatInt(c.Version, 10),
+				timeCell(c.ExpiresAt), timeCell(c.UpdatedAt), timeCell(c.LastRetrievedAt), cell(c.Description)}
+		})
 }
 
 type accessJSON struct {
@@ -145,31 +142,48 @@ type accessJSON struct {
 }
 
 func writeAccessJSON(w io.Writer, records []vault.AccessRecord) error {
-	out := make([]accessJSON, len(records))
-	for i, r := range records {
-		out[i] = accessJSON{ID: r.ID, SecretID: r.SecretID.String(), Op: r.Op, AccessedAt: r.AccessedAt,
+	return writeJSONArray(w, records, func(r vault.AccessRecord) accessJSON {
+		a := accessJSON{ID: r.ID, SecretID: r.SecretID.String(), Op: r.Op, AccessedAt: r.AccessedAt,
 			SessionUser: r.SessionUser, CurrentUser: r.CurrentUser, JWTRole: r.JWTRole, JWTSubject: r.JWTSubject,
 			ApplicationName: r.ApplicationName}
 		if r.ClientAddr.IsValid() {
-			out[i].ClientAddr = r.ClientAddr.String()
+			a.ClientAddr = r.ClientAddr.String()
 		}
-	}
-	return writeJSON(w, out)
+		return a
+	})
 }
 
 func writeAccessTable(w io.Writer, records []vault.AccessRecord) error {
+	return writeTable(w, "ACCESSED_AT\tOP\tSESSION_USER\tCURRENT_USER\tJWT_ROLE\tJWT_SUB\tAPPLICATION\tCLIENT_ADDR", records,
+		func(r vault.AccessRecord) []string {
+			addr := "local"
+			if r.ClientAddr.IsValid() {
+				addr = r.ClientAddr.String()
+			}
+			return []string{r.AccessedAt.UTC().Format(time.RFC3339Nano), cell(r.Op),
+				cell(r.SessionUser), cell(r.CurrentUser), cell(r.JWTRole), cell(r.JWTSubject),
+				cell(r.ApplicationName), addr}
+		})
+}
+
+// writeTable writes rows as a table aligned in columns: header (the
+// tab-separated column names), then one line of cells per row.
+func writeTable[T any](w io.Writer, header string, rows []T, cells func(T) []string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCESSED_AT\tOP\tSESSION_USER\tCURRENT_USER\tJWT_ROLE\tJWT_SUB\tAPPLICATION\tCLIENT_ADDR")
-	for _, r := range records {
-		addr := "local"
-		if r.ClientAddr.IsValid() {
-			addr = r.ClientAddr.String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.AccessedAt.UTC().Format(time.RFC3339Nano), cell(r.Op),
-			cell(r.SessionUser), cell(r.CurrentUser), cell(r.JWTRole), cell(r.JWTSubject),
-			cell(r.ApplicationName), addr)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(cells(r), "\t"))
 	}
 	return tw.Flush()
+}
+
+// writeJSONArray writes rows as one JSON array of their toJSON values.
+func writeJSONArray[T, J any](w io.Writer, rows []T, toJSON func(T) J) error {
+	out := make([]J, len(rows))
+	for i, r := range rows {
+		out[i] = toJSON(r)
+	}
+	return writeJSON(w, out)
 }
 
 func writeJSON(w io.Writer, v any) error {

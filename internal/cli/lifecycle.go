@@ -38,26 +38,11 @@ provider, per organization (--namespace):
 The description is replaced too: pass --description on every put that
 should keep one.`,
 	setup: func(fs *flag.FlagSet) runFunc {
-		name := fs.String("name", "", "exact credential `name`, unique in the namespace, such as acme/quickbooks (required)")
-		desc := fs.String("description", "", "`text` describing the credential; replaces the current description")
-		file := fs.String("file", "", "read the secret from the file at `path` instead of standard input")
+		in := namedSecretFlags(fs, "exact credential `name`, unique in the namespace, such as acme/quickbooks (required)",
+			"`text` describing the credential; replaces the current description")
 		asJSON := fs.Bool("json", false, "print the credential's metadata as JSON")
-		return func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 0); err != nil {
-				return err
-			}
-			if *name == "" {
-				return usagef("--name is required")
-			}
-			c, err := s.client(ctx)
-			if err != nil {
-				return err
-			}
-			secret, err := readSecret(s.io, *file)
-			if err != nil {
-				return err
-			}
-			cred, err := c.Put(ctx, *name, secret, *desc)
+		return in.run(func(ctx context.Context, s *session, c *vault.Client, secret string) error {
+			cred, err := c.Put(ctx, *in.name, secret, *in.desc)
 			if err != nil {
 				return err
 			}
@@ -66,7 +51,7 @@ should keep one.`,
 			}
 			_, err = fmt.Fprintf(s.io.Stdout, "%s %d\n", cred.ID, cred.Version)
 			return err
-		}
+		})
 	},
 }
 
@@ -75,6 +60,7 @@ var lookupCmd = &command{
 	synopsis: "--name NAME | ID [--json]",
 	summary:  "show one credential's metadata, by exact name or by id",
 	conn:     connRole,
+	args:     argsOwn,
 	notFound: true,
 	help: `
 Prints the metadata of one credential of the namespace (id, namespace,
@@ -124,6 +110,7 @@ var readCmd = &command{
 	synopsis: "ID [--force]",
 	summary:  "decrypt a credential with its metadata, as JSON (not to a terminal)",
 	conn:     connRole,
+	args:     argsID,
 	notFound: true,
 	help: `
 Decrypts the credential and writes it with its metadata as one JSON object
@@ -136,10 +123,6 @@ need the version along with the value, such as a rotation with
 	setup: func(fs *flag.FlagSet) runFunc {
 		force := fs.Bool("force", false, "write the secret even when standard output is a terminal")
 		return func(ctx context.Context, s *session, args []string) error {
-			id, err := idArg(args)
-			if err != nil {
-				return err
-			}
 			if _, err := secretOutput(s.io, *force); err != nil { // refuse before anything is decrypted or logged
 				return err
 			}
@@ -147,7 +130,7 @@ need the version along with the value, such as a rotation with
 			if err != nil {
 				return err
 			}
-			secret, err := c.Read(ctx, id)
+			secret, err := c.Read(ctx, s.id)
 			if err != nil {
 				return err
 			}
@@ -164,6 +147,7 @@ var rollbackCmd = &command{
 	synopsis: "ID",
 	summary:  "make a credential's previous value current again, as a new version",
 	conn:     connRole,
+	args:     argsID,
 	notFound: true,
 	help: `
 Makes the value before the credential's last change current again, as its
@@ -175,19 +159,11 @@ value never changed has no previous value (exit 4).
   credvault rollback 0b6f...`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, s *session, args []string) error {
-			id, err := idArg(args)
-			if err != nil {
-				return err
-			}
 			c, err := s.client(ctx)
 			if err != nil {
 				return err
 			}
-			if err := c.Rollback(ctx, id); err != nil {
-				return err
-			}
-			fmt.Fprintf(s.io.Stderr, "credvault: rolled back %s to its previous value\n", id)
-			return nil
+			return s.done(c.Rollback(ctx, s.id), "rolled back %s to its previous value", s.id)
 		}
 	},
 }
@@ -197,6 +173,7 @@ var updateCmd = &command{
 	synopsis: "ID [--name NAME] [--description TEXT] [--expires-at TIME | --no-expiry] [--json]",
 	summary:  "change a credential's name, description or expiry, not its value",
 	conn:     connRole,
+	args:     argsID,
 	notFound: true,
 	help: `
 Changes the metadata given (at least one flag), never the value or the
@@ -215,10 +192,6 @@ by itself); --no-expiry removes it.
 		noExpiry := fs.Bool("no-expiry", false, "remove the expiry")
 		asJSON := fs.Bool("json", false, "print JSON instead of a table")
 		return func(ctx context.Context, s *session, args []string) error {
-			id, err := idArg(args)
-			if err != nil {
-				return err
-			}
 			var u vault.CredentialUpdate
 			if flagSet(fs, "name") {
 				if *name == "" {
@@ -248,7 +221,7 @@ by itself); --no-expiry removes it.
 			if err != nil {
 				return err
 			}
-			cred, err := c.Update(ctx, id, u)
+			cred, err := c.Update(ctx, s.id, u)
 			if err != nil {
 				return err
 			}

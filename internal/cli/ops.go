@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/credvault/vault"
@@ -98,6 +97,7 @@ var restoreCmd = &command{
 	synopsis: "ID [--namespace NS]",
 	summary:  "bring back a credential deleted into its recovery window",
 	conn:     connRole,
+	args:     argsID,
 	notFound: true,
 	help: `
 Brings back a credential that 'credvault delete --recovery-window' (or a
@@ -108,19 +108,11 @@ the namespace or its window has ended.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		ns := namespaceFlag(fs)
 		return func(ctx context.Context, s *session, args []string) error {
-			id, err := idArg(args)
-			if err != nil {
-				return err
-			}
 			c, err := s.client(ctx, nsOption(ns())...)
 			if err != nil {
 				return err
 			}
-			if err := c.Restore(ctx, id); err != nil {
-				return err
-			}
-			fmt.Fprintf(s.io.Stderr, "credvault: restored %s\n", id)
-			return nil
+			return s.done(c.Restore(ctx, s.id), "restored %s", s.id)
 		}
 	},
 }
@@ -143,9 +135,6 @@ gone.
 		ns := namespaceFlag(fs)
 		all := fs.Bool("all-namespaces", false, "purge every namespace")
 		return func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 0); err != nil {
-				return err
-			}
 			if *all && ns() != "" {
 				return usagef("--namespace and --all-namespaces exclude each other")
 			}
@@ -206,9 +195,6 @@ as Supabase Wrappers' API keys. Check the list before deleting with it.
 		adopted := fs.Bool("include-adopted", false, "also look at Vault secrets the library did not create")
 		asJSON := fs.Bool("json", false, "print JSON instead of a table")
 		return func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 0); err != nil {
-				return err
-			}
 			if len(columns) == 0 {
 				return usagef("--referenced-by is required: name every column that holds credential ids")
 			}
@@ -275,9 +261,6 @@ README's "Audit log retention".
 		olderThan := &ageFlag{}
 		fs.Var(olderThan, "older-than", "delete rows older than `AGE` (400d, 52w, 12h; required)")
 		return func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 0); err != nil {
-				return err
-			}
 			if !olderThan.set {
 				return usagef("--older-than is required")
 			}
@@ -306,19 +289,14 @@ type orphanJSON struct {
 
 func writeOrphans(w io.Writer, creds []vault.Credential, asJSON bool) error {
 	if asJSON {
-		out := make([]orphanJSON, len(creds))
-		for i, c := range creds {
-			out[i] = orphanJSON{ID: c.ID.String(), Namespace: c.Namespace, Name: c.Name, Description: c.Description,
+		return writeJSONArray(w, creds, func(c vault.Credential) orphanJSON {
+			return orphanJSON{ID: c.ID.String(), Namespace: c.Namespace, Name: c.Name, Description: c.Description,
 				CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
-		}
-		return writeJSON(w, out)
+		})
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAMESPACE\tNAME\tCREATED_AT\tDESCRIPTION")
-	for _, c := range creds {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, cell(c.Namespace), cell(c.Name), timeCell(c.CreatedAt), cell(c.Description))
-	}
-	return tw.Flush()
+	return writeTable(w, "ID\tNAMESPACE\tNAME\tCREATED_AT\tDESCRIPTION", creds, func(c vault.Credential) []string {
+		return []string{c.ID.String(), cell(c.Namespace), cell(c.Name), timeCell(c.CreatedAt), cell(c.Description)}
+	})
 }
 
 type deletedJSON struct {
@@ -332,17 +310,12 @@ type deletedJSON struct {
 // writeDeleted prints the listing of 'list --deleted'.
 func writeDeleted(w io.Writer, creds []vault.Credential, asJSON bool) error {
 	if asJSON {
-		out := make([]deletedJSON, len(creds))
-		for i, c := range creds {
-			out[i] = deletedJSON{ID: c.ID.String(), Name: c.Name, Description: c.Description,
+		return writeJSONArray(w, creds, func(c vault.Credential) deletedJSON {
+			return deletedJSON{ID: c.ID.String(), Name: c.Name, Description: c.Description,
 				DeletedAt: c.DeletedAt, PurgeAfter: c.PurgeAfter}
-		}
-		return writeJSON(w, out)
+		})
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tDELETED_AT\tPURGE_AFTER\tDESCRIPTION")
-	for _, c := range creds {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, cell(c.Name), timeCell(c.DeletedAt), timeCell(c.PurgeAfter), cell(c.Description))
-	}
-	return tw.Flush()
+	return writeTable(w, "ID\tNAME\tDELETED_AT\tPURGE_AFTER\tDESCRIPTION", creds, func(c vault.Credential) []string {
+		return []string{c.ID.String(), cell(c.Name), timeCell(c.DeletedAt), timeCell(c.PurgeAfter), cell(c.Description)}
+	})
 }

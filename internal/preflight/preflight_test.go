@@ -13,6 +13,7 @@ import (
 
 	"github.com/credvault/vault"
 	"github.com/credvault/vault/internal/preflight"
+	"github.com/credvault/vault/internal/testutil"
 	"github.com/credvault/vault/internal/vaultstate"
 	"github.com/credvault/vault/vaulttest"
 )
@@ -78,10 +79,7 @@ func TestRead(t *testing.T) {
 func TestUndecryptable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := vaulttest.NewDatabase(t)
-	if db.AdminURL == "" {
-		t.Skip("alters Vault's rows: needs a throwaway server, not VAULT_TEST_DATABASE_URL")
-	}
+	db := testutil.ThrowawayDatabase(t, "alters Vault's rows")
 	c, err := vault.New(db.Pool, vault.WithSchema(db.Schema), vault.WithRole("service_role"),
 		vault.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)

@@ -23,12 +23,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credvault/vault"
+	"github.com/credvault/vault/internal/testserver"
 	"github.com/credvault/vault/vaulttest"
 )
 
@@ -89,6 +91,42 @@ func Setup(t testing.TB, opts ...Option) (*vault.Client, *Bundle) {
 	return c, &Bundle{Tx: tx, Owner: owner, Logs: logs}
 }
 
+// ThrowawayDatabase returns a new test database, dropped when the test
+// ends, and skips the test, saying why it needs a throwaway server, when
+// the tests run on an existing database (VAULT_TEST_DATABASE_URL).
+func ThrowawayDatabase(t testing.TB, why string) *vaulttest.Database {
+	t.Helper()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip(why + ": needs a throwaway server, not VAULT_TEST_DATABASE_URL")
+	}
+	return db
+}
+
+// OwnServer starts a throwaway server of the test's own, never an
+// external one, with settings (see testserver.Options), and stops it when
+// the test ends.
+func OwnServer(t testing.TB, settings map[string]string) *testserver.Server {
+	t.Helper()
+	srv, err := testserver.Start(context.Background(), testserver.Options{NoExternal: true, Settings: settings})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	return srv
+}
+
+// TransferCounts describes the size of everything an import may write
+// (Vault secrets, the library's bookkeeping, the record of imports and
+// the access log of schema), to compare before and after.
+func TransferCounts(t testing.TB, db vault.DB, schema string) string {
+	t.Helper()
+	var s string
+	require.NoError(t, db.QueryRow(context.Background(), fmt.Sprintf(
+		"SELECT concat_ws(' ', (SELECT count(*) FROM vault.secrets), (SELECT count(*) FROM %[1]s.vault_credentials), "+
+			"(SELECT count(*) FROM %[1]s.credential_imports), (SELECT count(*) FROM %[1]s.vault_access_log))",
+		Ident(schema))).Scan(&s))
+	return s
+}
+
 // Quiet discards a client's log.
 func Quiet() vault.Option { return vault.WithLogger(slog.New(slog.DiscardHandler)) }
 
@@ -120,6 +158,49 @@ func Connect(t testing.TB, url string) *pgxpool.Pool {
 // NewSecret returns a fresh random value; test secrets are never literals.
 func NewSecret() string {
 	return "test-secret-" + rand.Text() + rand.Text()
+}
+
+// Closed reports whether ch is closed, without waiting: the loop
+// condition of goroutines that run until a test closes ch.
+func Closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// RequireValue checks that c retrieves want for id. On a mismatch it
+// fails with msg and prints neither value.
+func RequireValue(t testing.TB, c *vault.Client, id uuid.UUID, want, msg string) {
+	t.Helper()
+	got, err := c.Retrieve(context.Background(), id)
+	require.NoError(t, err)
+	require.True(t, got == want, msg)
+}
+
+// StoreNew stores a new test secret under name, checks that it is
+// retrieved as stored and returns its id and the secret.
+func StoreNew(t testing.TB, c *vault.Client, name string) (uuid.UUID, string) {
+	t.Helper()
+	secret := NewSecret()
+	id, err := c.Store(context.Background(), name, secret, "")
+	require.NoError(t, err)
+	RequireValue(t, c, id, secret, "Retrieve returned another value than was stored")
+	return id, secret
+}
+
+// RequireRotateDelete rotates the credential id to rotated and checks that
+// it is retrieved, then deletes it and checks that it is gone.
+func RequireRotateDelete(t testing.TB, c *vault.Client, id uuid.UUID, rotated string) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, c.Rotate(ctx, id, rotated))
+	RequireValue(t, c, id, rotated, "Retrieve after Rotate returned another value")
+	require.NoError(t, c.Delete(ctx, id))
+	_, err := c.Retrieve(ctx, id)
+	require.ErrorIs(t, err, vault.ErrNotFound)
 }
 
 // RandomBytes returns n random bytes.
