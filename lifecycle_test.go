@@ -1232,6 +1232,50 @@ func TestPutRetryAfterLostCall(t *testing.T) {
 	}
 }
 
+// TestPutWhileVaultRowDeleted deletes a credential's Vault row directly,
+// as the dashboard would, while a Put of its name waits to set the value:
+// vault.update_secret then changes nothing and raises nothing. The Put
+// creates the credential again instead of reporting a value it did not set.
+func TestPutWhileVaultRowDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	c, _ := setup(t, on(lcPool(t, db, 4), db.Schema), namespace(lcNamespace(t, "org")))
+	first, err := c.Put(ctx, "acme/hubspot", newSecret(), "")
+	require.NoError(t, err)
+
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, "DELETE FROM vault.secrets WHERE id = $1", first.ID)
+	require.NoError(t, err)
+
+	value := newSecret()
+	type result struct {
+		cred vault.Credential
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cred, err := c.Put(ctx, "acme/hubspot", value, "")
+		done <- result{cred, err}
+	}()
+	// The Put waits for the deleting transaction's row lock in update_secret.
+	require.Eventually(t, func() bool {
+		var waiting bool
+		err := db.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%credential_put%')").Scan(&waiting)
+		return err == nil && waiting
+	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, tx.Commit(ctx))
+
+	r := <-done
+	require.NoError(t, r.err)
+	got, err := c.Read(ctx, r.cred.ID)
+	require.NoError(t, err, "the credential Put returned exists")
+	require.True(t, got.Value == value, "and holds the value Put set")
+	lcRequireOneCredential(t, db, c.Namespace(), "acme/hubspot")
+}
+
 // TestLifecycleGet reads metadata by id: in the client's namespace only,
 // without the value, without an access-log row, and for a Vault secret
 // created without the library (default namespace).

@@ -498,3 +498,54 @@ func splitStatements(sql string) []string {
 }
 
 var dollarTagRE = regexp.MustCompile(`^\$([A-Za-z_][A-Za-z0-9_]*)?\$`)
+
+// TestAccessLogIndexMigrationResumes applies migration 11 again after the
+// two ways an operator may have prepared its index by hand: a CREATE INDEX
+// CONCURRENTLY that was interrupted (an invalid index of the new name) and
+// one that finished, followed by dropping the old index. Both end with the
+// new index valid and the old one gone, and a list of the namespace still
+// reports last retrievals.
+func TestAccessLogIndexMigrationResumes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := vaulttest.NewDatabase(t)
+	if db.AdminURL == "" {
+		t.Skip("needs the superuser to mark an index invalid")
+	}
+	admin := connect(t, db.AdminURL)
+	s := pgx.Identifier{db.Schema}.Sanitize()
+	c, err := vault.New(db.Pool, vault.WithSchema(db.Schema), quiet())
+	require.NoError(t, err)
+	indexes := func() map[string]bool {
+		t.Helper()
+		rows, err := admin.Query(ctx, `SELECT x.relname, i.indisvalid FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+			WHERE i.indrelid = $1::regclass AND x.relname LIKE 'vault_access_log_secret_id%'`, db.Schema+".vault_access_log")
+		require.NoError(t, err)
+		got := map[string]bool{}
+		for rows.Next() {
+			var name string
+			var valid bool
+			require.NoError(t, rows.Scan(&name, &valid))
+			got[name] = valid
+		}
+		require.NoError(t, rows.Err())
+		return got
+	}
+	want := map[string]bool{"vault_access_log_secret_id_accessed_at_op_idx": true}
+	require.Equal(t, want, indexes())
+
+	again := func(prepare string) {
+		t.Helper()
+		_, err := admin.Exec(ctx, "DELETE FROM "+s+".credvault_migrations WHERE version = 11")
+		require.NoError(t, err)
+		_, err = admin.Exec(ctx, prepare)
+		require.NoError(t, err)
+		require.NoError(t, c.Migrate(ctx))
+		require.Equal(t, want, indexes())
+	}
+	// Interrupted: the old index back, the new one invalid.
+	again("CREATE INDEX vault_access_log_secret_id_accessed_at_idx ON " + s + ".vault_access_log (secret_id, accessed_at DESC); " +
+		"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '" + db.Schema + ".vault_access_log_secret_id_accessed_at_op_idx'::regclass")
+	// Finished by hand, old index already dropped.
+	again("SELECT 1")
+}

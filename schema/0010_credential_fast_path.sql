@@ -201,9 +201,15 @@ BEGIN
                  INTO id, namespace, name, description, version, expires_at, created_at, updated_at, last_retrieved_at;
             IF FOUND THEN
                 PERFORM vault.update_secret(v_id, p_secret, NULL, p_description);
-                INSERT INTO @schema@.vault_access_log (secret_id, op) VALUES (v_id, 'put');
-                RETURN NEXT;
-                RETURN;
+                -- vault.update_secret raises nothing when the Vault row was
+                -- deleted meanwhile (not through these functions): then
+                -- nothing was set, and the credential is created again.
+                PERFORM FROM vault.secrets AS s WHERE s.id OPERATOR(pg_catalog.=) v_id;
+                IF FOUND THEN
+                    INSERT INTO @schema@.vault_access_log (secret_id, op) VALUES (v_id, 'put');
+                    RETURN NEXT;
+                    RETURN;
+                END IF;
             END IF;
             -- The Vault secret was deleted without these functions: forget
             -- it and create the credential again.

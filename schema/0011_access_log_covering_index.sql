@@ -16,8 +16,22 @@
 -- quiet time, or build the index beforehand with
 --   CREATE INDEX CONCURRENTLY vault_access_log_secret_id_accessed_at_op_idx
 --       ON <schema>.vault_access_log (secret_id, accessed_at DESC) INCLUDE (op);
--- which this migration then keeps.
+-- which this migration then keeps if it is valid. An index of that name
+-- left invalid by an interrupted CREATE INDEX CONCURRENTLY is dropped and
+-- built again; the old index may already have been dropped by hand.
 
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_index AS i
+                 JOIN pg_catalog.pg_class AS x ON x.oid OPERATOR(pg_catalog.=) i.indexrelid
+                 JOIN pg_catalog.pg_type AS t ON t.typrelid OPERATOR(pg_catalog.=) i.indrelid
+                WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.pg_typeof(NULL::@schema@.vault_access_log)
+                  AND x.relname OPERATOR(pg_catalog.=) 'vault_access_log_secret_id_accessed_at_op_idx'
+                  AND NOT i.indisvalid) THEN
+        DROP INDEX @schema@.vault_access_log_secret_id_accessed_at_op_idx;
+    END IF;
+END
+$$;
 CREATE INDEX IF NOT EXISTS vault_access_log_secret_id_accessed_at_op_idx
     ON @schema@.vault_access_log (secret_id, accessed_at DESC) INCLUDE (op);
-DROP INDEX @schema@.vault_access_log_secret_id_accessed_at_idx;
+DROP INDEX IF EXISTS @schema@.vault_access_log_secret_id_accessed_at_idx;
