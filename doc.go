@@ -1,13 +1,16 @@
 // Package vault keeps third-party integration credentials (API keys, OAuth
 // client secrets, tokens) in Supabase Vault instead of plain columns.
 //
-// A [Client] gives Go services four calls, [Client.Store], [Client.Retrieve],
-// [Client.Rotate] and [Client.Delete], each backed by a SECURITY DEFINER SQL
-// function that only service_role may execute, plus [Client.List] and
-// [Client.AccessLog], which read metadata and never a value. Every
-// successful retrieval is recorded in an append-only access log in the
-// database, and every call, including denied and failed ones, is reported
-// to a [log/slog] logger. Your tables keep only the id that Store returns.
+// A [Client] gives Go services [Client.Store], [Client.Retrieve],
+// [Client.Rotate] and [Client.Delete], and around them a secret store's
+// lifecycle (see Lifecycle below: namespaces, exact names with
+// [Client.Put], versions with check-and-set, exactly-once OAuth refresh,
+// rollback, a recovery window, batch retrieval, export and import), each
+// backed by a SECURITY DEFINER SQL function that only service_role may
+// execute. Every operation, read or write, appends a row to an append-only
+// access log in the database, and every call, including denied and failed
+// ones, is reported to a [log/slog] logger. Your tables keep only the id a
+// credential has in Vault.
 //
 // # Setup
 //
@@ -112,8 +115,10 @@
 // expiry, timestamps) and offers the rest of a secret store's lifecycle:
 //
 //   - [WithNamespace] scopes a client to one namespace, typically an
-//     organization: another namespace's credential is, to every call, an
-//     unknown id. Clients without it use the default namespace "".
+//     organization: another namespace's credential is, to every call on a
+//     credential, an unknown id. Clients without it use the default
+//     namespace "". [Client.AccessLog], an owner's call, reads every
+//     namespace's rows.
 //   - [Client.Put] creates or updates the one credential with an exact name
 //     in the namespace (at most one, even under concurrent Puts and
 //     retries), [Client.Lookup] finds it by name and [Client.Get] by id

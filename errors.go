@@ -285,9 +285,11 @@ var kinds = [...]kind{
 	{
 		err: ErrPermissionDenied, outcome: "permission_denied", level: slog.LevelWarn,
 		codes: []string{pgerrcode.InsufficientPrivilege, class(pgerrcode.InvalidAuthorizationSpecification)},
-		hint: "the credential functions are executable by service_role only: connect as a member of it " +
-			"(postgres on Supabase) and run the calls as service_role (WithRole); the access log is readable only by " +
-			"the role that ran Migrate; a class 28 SQLSTATE means the server refused the login itself",
+		hint: "the role the call ran as may not do this. AccessLog and the other owner's calls (the access log, " +
+			"export, import, orphans, pruning the log) belong to the role that ran Migrate: call them on a client without WithRole. " +
+			"The credential functions are executable by service_role only: connect as a member of it " +
+			"(postgres on Supabase) and run the calls as service_role (WithRole). A class 28 SQLSTATE means the server " +
+			"refused the login itself",
 	},
 	{
 		err: ErrOwnerPrivilege, outcome: "owner_privilege_missing", level: slog.LevelError,

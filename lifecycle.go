@@ -52,10 +52,11 @@ func newLifecycle(schema string) lifecycle {
 // WithNamespace scopes every call of the client to the namespace ns,
 // typically the id of the organization the credentials belong to. Default:
 // "", the default namespace. Credentials are stored and created in ns, and
-// Retrieve, Read, Rotate, Refresh, Rollback, Update, Delete, Lookup and
-// List of a credential of another namespace behave exactly as for an
-// unknown id: [ErrNotFound] (Delete: nothing to do), nothing changed,
-// nothing revealed, no audit row. ns may be at most [MaxNamespaceSize]
+// Retrieve, RetrieveMany, Read, Get, Rotate, Refresh, Rollback, Update,
+// Delete, Restore, Lookup and List of a credential of another namespace
+// behave exactly as for an unknown id: [ErrNotFound] (Delete: nothing to
+// do), nothing changed, nothing revealed, no audit row. [Client.AccessLog]
+// is the owner's and reads the rows of every namespace. ns may be at most [MaxNamespaceSize]
 // bytes of valid UTF-8 without NUL bytes.
 //
 // Namespaces guard against passing one organization's credential id while

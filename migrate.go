@@ -305,7 +305,7 @@ func migrationLockKey(schema string) int64 {
 // migration once, in order, in its own transaction together with the row
 // that records it (version, file name, SHA-256). It is safe to call from
 // many processes at once: each transaction first takes a transaction-scoped
-// advisory lock on the schema (see migrationLockKey), so one applies and
+// advisory lock derived from the module path and the schema, so one applies and
 // the others wait, then find nothing left to do. Run it at startup as the
 // role that should own the functions (on Supabase, postgres). A schema set
 // up from [MigrationSQL] records its migrations the same way, so Migrate
