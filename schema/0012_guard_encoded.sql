@@ -457,7 +457,13 @@ REVOKE ALL ON FUNCTION @schema@.plaintext_guard_trie(text[]) FROM PUBLIC, anon, 
 COMMENT ON FUNCTION @schema@.plaintext_guard_trie(text[]) IS
 'The words p_words (literal strings) as one regular expression in the shape of a trie, which PostgreSQL searches much faster than their flat union; used to build the plaintext guard''s prefilter. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
-CREATE FUNCTION @schema@.plaintext_guard_anchor_trie()
+-- A rule is "long" when its pattern, outside its groups, has a bracket
+-- expression whose minimum count implies a run that the prefilter finds
+-- without the rule's anchor: 20 letters or digits, 24 base64 characters
+-- without a hyphen, or 37 with hyphens (longer than a UUID). Such a rule's
+-- anchor matters only where whitespace or a backslash, which the detector
+-- removes, may split that run.
+CREATE FUNCTION @schema@.plaintext_guard_anchor_trie(p_long boolean)
 RETURNS text
 LANGUAGE sql
 IMMUTABLE
@@ -465,25 +471,47 @@ PARALLEL SAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
--- the literals plaintext_guard_rule_column('anchor_cs') joins: in no
--- case-insensitive rule, and in some rule without the weak flag
-WITH l AS (
-    SELECT a.lit
-      FROM @schema@.plaintext_guard_rules() AS r CROSS JOIN LATERAL pg_catalog.unnest(r.anchors) AS a(lit)
+WITH RECURSIVE top(rule, p, depth) AS (
+    -- each pattern without its groups, removed innermost first
+    SELECT r.rule, r.pattern, 0 FROM @schema@.plaintext_guard_rules() AS r
+    UNION ALL
+    SELECT t.rule, pg_catalog.regexp_replace(t.p, $re$\((?:[^()\\]|\\.)*\)[?*+]?(?:\{[0-9,]*\})?$re$, '', 'g'), t.depth OPERATOR(pg_catalog.+) 1
+      FROM top AS t
+     WHERE pg_catalog.strpos(t.p, '(') OPERATOR(pg_catalog.>) 0 AND t.depth OPERATOR(pg_catalog.<) 8
+), r AS (
+    SELECT DISTINCT ON (t.rule) t.rule,
+           EXISTS (SELECT FROM pg_catalog.regexp_matches(t.p, $re$\[([^]]*)\]\{([0-9]+)$re$, 'g') AS c(m)
+                    WHERE (c.m[1] ~ '^(?:A-Z|a-z|0-9|a-f|A-F)+$' AND c.m[2]::integer OPERATOR(pg_catalog.>=) 20)
+                       OR (c.m[1] ~ '^(?:A-Z|a-z|0-9|a-f|A-F|[+/_])+$' AND c.m[2]::integer OPERATOR(pg_catalog.>=) 24)
+                       OR (c.m[1] ~ '^(?:A-Z|a-z|0-9|a-f|A-F|[+/_-])+$' AND c.m[2]::integer OPERATOR(pg_catalog.>=) 37)) AS long
+      FROM top AS t
+     ORDER BY t.rule, t.depth DESC
+), l AS (
+    -- the literals plaintext_guard_rule_column('anchor_cs') joins (in no
+    -- case-insensitive rule, in some rule without the weak flag), and
+    -- whether every rule they gate needs a run the prefilter finds anyway
+    -- (weak rules are only tried where there is a run of 20)
+    SELECT a.lit, pg_catalog.bool_and(r.long OR pg_catalog.strpos(g.flags, 'w') OPERATOR(pg_catalog.>) 0) AS long
+      FROM @schema@.plaintext_guard_rules() AS g
+     CROSS JOIN LATERAL pg_catalog.unnest(g.anchors) AS a(lit)
+      JOIN r ON r.rule OPERATOR(pg_catalog.=) g.rule
      GROUP BY a.lit
-    HAVING NOT pg_catalog.bool_or(pg_catalog.strpos(r.flags, 'i') OPERATOR(pg_catalog.>) 0)
-       AND NOT pg_catalog.bool_and(pg_catalog.strpos(r.flags, 'w') OPERATOR(pg_catalog.>) 0)
+    HAVING NOT pg_catalog.bool_or(pg_catalog.strpos(g.flags, 'i') OPERATOR(pg_catalog.>) 0)
+       AND NOT pg_catalog.bool_and(pg_catalog.strpos(g.flags, 'w') OPERATOR(pg_catalog.>) 0)
 )
-SELECT @schema@.plaintext_guard_trie(pg_catalog.array_agg(l.lit))
+-- an anchor that contains another one always searched for is left out
+SELECT COALESCE(@schema@.plaintext_guard_trie(pg_catalog.array_agg(l.lit)), '$^')
   FROM l
- WHERE NOT EXISTS (SELECT FROM l AS l2
-                    WHERE l2.lit OPERATOR(pg_catalog.<>) l.lit AND pg_catalog.strpos(l.lit, l2.lit) OPERATOR(pg_catalog.>) 0)
+ WHERE l.long OPERATOR(pg_catalog.=) p_long
+   AND NOT EXISTS (SELECT FROM l AS l2
+                    WHERE l2.lit OPERATOR(pg_catalog.<>) l.lit AND pg_catalog.strpos(l.lit, l2.lit) OPERATOR(pg_catalog.>) 0
+                      AND (NOT l2.long OR p_long))
 $fn$;
 
-REVOKE ALL ON FUNCTION @schema@.plaintext_guard_anchor_trie() FROM PUBLIC, anon, authenticated, service_role;
+REVOKE ALL ON FUNCTION @schema@.plaintext_guard_anchor_trie(boolean) FROM PUBLIC, anon, authenticated, service_role;
 
-COMMENT ON FUNCTION @schema@.plaintext_guard_anchor_trie() IS
-'The case-sensitive anchors of plaintext_guard_rules() that the prefilter looks for (those of rules that need no run of 20 letters or digits) as one regular expression in the shape of a trie. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+COMMENT ON FUNCTION @schema@.plaintext_guard_anchor_trie(boolean) IS
+'The case-sensitive anchors of plaintext_guard_rules() that the prefilter looks for (those of rules that need no run of 20 letters or digits) as one regular expression in the shape of a trie: with p_long false those of rules that may match without a run the prefilter finds anyway, with p_long true the others. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
 -- The prefilter also lets through runs of 24 base64 characters, which may
 -- hold an encoded credential without a run of 20 letters or digits, unless
@@ -499,7 +527,8 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     -- Anchors of every rule, derived from the rule table.
-    pf_cs CONSTANT text := @schema@.plaintext_guard_anchor_trie() || $re$|\\u|\\/$re$;
+    pf_cs CONSTANT text := @schema@.plaintext_guard_anchor_trie(false) || $re$|\\u|\\/$re$;
+    pf_long CONSTANT text := @schema@.plaintext_guard_anchor_trie(true);
     pf_ci CONSTANT text := (@schema@.plaintext_guard_rule_column('anchor_ci'))[1]
         || $re$|"kty"|private[ _]?key|authorization|bearer\s|basic\s|://[^\s/@]*:[^\s/@]*@|(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)[^a-z0-9_.-]{0,3}[=:]$re$;
     pf_run CONSTANT text := '[A-Za-z0-9]{20}';
@@ -521,6 +550,15 @@ BEGIN
             RETURN true;
         END IF;
         IF (pass OPERATOR(pg_catalog.=) 1 AND x ~* pf_ci) OR x ~ pf_cs THEN
+            RETURN true;
+        END IF;
+        -- The other anchors' rules match a run found above, unless
+        -- whitespace or a backslash (which the detector removes) splits it;
+        -- the spaces jsonb prints after a key and between members split none.
+        IF pass OPERATOR(pg_catalog.=) 1
+           AND (pg_catalog.strpos(pg_catalog.replace(pg_catalog.replace(x, '": ', '":'), ', "', ',"'), ' ') OPERATOR(pg_catalog.>) 0
+                OR x ~ '[\t\n\r\v\f\\]')
+           AND x ~ pf_long THEN
             RETURN true;
         END IF;
         x := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
