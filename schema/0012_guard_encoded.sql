@@ -445,7 +445,10 @@ BEGIN
         SELECT pg_catalog.left(w, 1), pg_catalog.array_agg(pg_catalog.substr(w, 2) ORDER BY w)
           FROM pg_catalog.unnest(p_words) AS w GROUP BY 1 ORDER BY 1
     LOOP
-        alts := alts || (pg_catalog.regexp_replace(c, '([^A-Za-z0-9_ ])', '\\\1') || @schema@.plaintext_guard_trie(rest));
+        -- a word alone in its group is written out whole
+        alts := alts || CASE WHEN pg_catalog.cardinality(rest) OPERATOR(pg_catalog.=) 1
+                             THEN pg_catalog.regexp_replace(c || rest[1], '([^A-Za-z0-9_ ])', '\\\1', 'g')
+                             ELSE pg_catalog.regexp_replace(c, '([^A-Za-z0-9_ ])', '\\\1') || @schema@.plaintext_guard_trie(rest) END;
     END LOOP;
     RETURN CASE WHEN pg_catalog.cardinality(alts) OPERATOR(pg_catalog.=) 1 THEN alts[1]
                 ELSE '(?:' || pg_catalog.array_to_string(alts, '|') || ')' END;
@@ -471,9 +474,11 @@ PARALLEL SAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-WITH RECURSIVE top(rule, p, depth) AS (
+WITH RECURSIVE g AS MATERIALIZED (
+    SELECT * FROM @schema@.plaintext_guard_rules()
+), top(rule, p, depth) AS (
     -- each pattern without its groups, removed innermost first
-    SELECT r.rule, r.pattern, 0 FROM @schema@.plaintext_guard_rules() AS r
+    SELECT g.rule, g.pattern, 0 FROM g
     UNION ALL
     SELECT t.rule, pg_catalog.regexp_replace(t.p, $re$\((?:[^()\\]|\\.)*\)[?*+]?(?:\{[0-9,]*\})?$re$, '', 'g'), t.depth OPERATOR(pg_catalog.+) 1
       FROM top AS t
@@ -492,7 +497,7 @@ WITH RECURSIVE top(rule, p, depth) AS (
     -- whether every rule they gate needs a run the prefilter finds anyway
     -- (weak rules are only tried where there is a run of 20)
     SELECT a.lit, pg_catalog.bool_and(r.long OR pg_catalog.strpos(g.flags, 'w') OPERATOR(pg_catalog.>) 0) AS long
-      FROM @schema@.plaintext_guard_rules() AS g
+      FROM g
      CROSS JOIN LATERAL pg_catalog.unnest(g.anchors) AS a(lit)
       JOIN r ON r.rule OPERATOR(pg_catalog.=) g.rule
      GROUP BY a.lit
