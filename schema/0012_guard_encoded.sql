@@ -20,6 +20,15 @@
 --   the structure checks apply).
 -- * plaintext_credential_kind(value): scan, then structure, then the same
 --   two on the decoded text, two levels deep at most.
+-- * plaintext_credential_candidate(value), the prefilter the trigger runs
+--   on the whole row: it also lets through runs of 24 base64 characters
+--   (not UUIDs, which every row holds and no detector flags), and searches
+--   the rules' anchors as tries (plaintext_guard_trie(),
+--   plaintext_guard_anchor_trie()), the anchors of rules whose matches hold
+--   a run it finds anyway only where whitespace may split that run.
+-- * reject_plaintext_credentials(), the trigger function, as 0005 wrote it
+--   but for the look-up of column types, which read all of pg_type on every
+--   row.
 --
 -- The rule table gains the formats of providers integration platforms hold
 -- credentials of; the rows of 0005 are kept as plaintext_guard_rules_0005().
@@ -521,7 +530,8 @@ COMMENT ON FUNCTION @schema@.plaintext_guard_anchor_trie(boolean) IS
 -- The prefilter also lets through runs of 24 base64 characters, which may
 -- hold an encoded credential without a run of 20 letters or digits, unless
 -- they are UUIDs (hex digits and hyphens, which base64url shares): no
--- detector finds anything in a UUID, and most rows hold one.
+-- detector finds anything in a UUID, and most rows hold one ("kty" is
+-- looked for instead: a JWK's "d" may be no longer than a UUID).
 CREATE OR REPLACE FUNCTION @schema@.plaintext_credential_candidate(p_value text)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -575,7 +585,7 @@ END;
 $fn$;
 
 COMMENT ON FUNCTION @schema@.plaintext_credential_candidate(text) IS
-'Cheap prefilter of the plaintext guard: false when the value cannot contain any credential plaintext_credential_kind() detects, as written or encoded. Its anchors come from plaintext_guard_rules(). SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+'Cheap prefilter of the plaintext guard: false when the value cannot contain any credential plaintext_credential_kind() detects, as written or encoded: no run of 20 letters or digits, no run of 24 base64 characters but UUIDs, no context word, and no anchor of plaintext_guard_rules() (those of rules whose matches hold such a run only where whitespace or a backslash may split it), as written or with line breaks removed. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
 -- The guard's detector: the value as written, then its decoded text, two
 -- levels deep at most (base64 inside base64, a form body inside base64).
