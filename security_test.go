@@ -1392,6 +1392,37 @@ func TestGuardFunctions(t *testing.T) {
 		require.Nil(t, kind)
 	})
 
+	// The trigger runs the prefilter on the whole row first: a typical
+	// integration row (UUIDs, short names, a 2 KB configuration) must stop
+	// there, while what only whitespace or hyphens split still gets through.
+	t.Run("prefilter", func(t *testing.T) {
+		t.Parallel()
+		tx := testTx(t)
+		r := guardRand{t}
+		cfg := map[string]any{"api_key_secret_id": r.uuid(), "region": "eu-west-1", "webhook_url": "https://acme.example.com/hooks/sync"}
+		for i := 0; len(guardJSON(t, cfg)) < 2048; i++ {
+			cfg[fmt.Sprintf("field_%d", i)] = map[string]any{"source": "CustomerRef", "target": "customer_id", "enabled": true}
+		}
+		var row string
+		require.NoError(t, tx.QueryRow(ctx, "SELECT pg_catalog.to_json(r)::text FROM (SELECT 1::bigint AS id, $1::uuid AS org_id, 'stripe' AS provider, 'billing' AS name, $2::uuid AS api_key_secret_id, $3::jsonb AS config) AS r",
+			r.uuid(), r.uuid(), guardJSON(t, cfg)).Scan(&row))
+		tok := "gh" + "p_" + r.s(guardAlnum, 36)
+		for _, c := range []struct {
+			name, value string
+			want        bool
+		}{
+			{"typical row", row, false},
+			{"UUID", r.uuid(), false},
+			{"base64url with hyphens", r.s(guardAlnum, 11) + "-" + r.s(guardAlnum, 11) + "-" + r.s(guardAlnum, 10), true},
+			{"token split by a space", tok[:9] + " " + tok[9:24] + " " + tok[24:], true},
+			{"token split by a backslash", tok[:9] + `\` + tok[9:24] + `\` + tok[24:], true},
+		} {
+			var got bool
+			require.NoError(t, tx.QueryRow(ctx, "SELECT "+testSchema(t)+".plaintext_credential_candidate($1)", c.value).Scan(&got))
+			require.Equal(t, c.want, got, c.name)
+		}
+	})
+
 	t.Run("owner only", func(t *testing.T) {
 		t.Parallel()
 		tx := testTx(t)

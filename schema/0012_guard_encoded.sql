@@ -20,6 +20,15 @@
 --   the structure checks apply).
 -- * plaintext_credential_kind(value): scan, then structure, then the same
 --   two on the decoded text, two levels deep at most.
+-- * plaintext_credential_candidate(value), the prefilter the trigger runs
+--   on the whole row: it also lets through runs of 24 base64 characters
+--   (not UUIDs, which every row holds and no detector flags), and searches
+--   the rules' anchors as tries (plaintext_guard_trie(),
+--   plaintext_guard_anchor_trie()), the anchors of rules whose matches hold
+--   a run it finds anyway only where whitespace may split that run.
+-- * reject_plaintext_credentials(), the trigger function, as 0005 wrote it
+--   but for the look-up of column types, which read all of pg_type on every
+--   row.
 --
 -- The rule table gains the formats of providers integration platforms hold
 -- credentials of; the rows of 0005 are kept as plaintext_guard_rules_0005().
@@ -419,8 +428,110 @@ REVOKE ALL ON FUNCTION @schema@.plaintext_guard_structure(text) FROM PUBLIC, ano
 COMMENT ON FUNCTION @schema@.plaintext_guard_structure(text) IS
 'The plaintext guard''s structure checks: a private or symmetric JWK, a Google service-account key file, and values that plaintext_guard_random() finds random under a secret''s name (..._TOKEN, ..._SECRET, ..._API_KEY, ..._PASSWORD, refresh_token, client_secret, private_key, ...) in JSON objects, name/value pairs of settings lists, YAML, .env files and form bodies; names of values that are not secrets (page_token, publishable_key, public_key, token_type, ...) are skipped. At most 32 names of each shape per value. Returns the kind or NULL, never any part of the value. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
+-- The case-sensitive anchors of the rules that need no run of 20 letters
+-- or digits, as one regular expression in the shape of a trie
+-- ("gh(?:o_|p_|...)|gl(?:...)"): PostgreSQL builds the automaton of a
+-- regular expression anew on every search, and a trie gives it a fraction
+-- of the states of a flat union of the same anchors. An anchor that
+-- contains another one is left out (the shorter one finds it).
+CREATE FUNCTION @schema@.plaintext_guard_trie(p_words text[])
+RETURNS text
+LANGUAGE plpgsql
+IMMUTABLE
+PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    alts text[] := ARRAY[]::text[];
+    c text;
+    rest text[];
+BEGIN
+    IF '' OPERATOR(pg_catalog.=) ANY (p_words) THEN
+        RETURN '';  -- a shorter word ends here: it alone decides
+    END IF;
+    FOR c, rest IN
+        SELECT pg_catalog.left(w, 1), pg_catalog.array_agg(pg_catalog.substr(w, 2) ORDER BY w)
+          FROM pg_catalog.unnest(p_words) AS w GROUP BY 1 ORDER BY 1
+    LOOP
+        -- a word alone in its group is written out whole
+        alts := alts || CASE WHEN pg_catalog.cardinality(rest) OPERATOR(pg_catalog.=) 1
+                             THEN pg_catalog.regexp_replace(c || rest[1], '([^A-Za-z0-9_ ])', '\\\1', 'g')
+                             ELSE pg_catalog.regexp_replace(c, '([^A-Za-z0-9_ ])', '\\\1') || @schema@.plaintext_guard_trie(rest) END;
+    END LOOP;
+    RETURN CASE WHEN pg_catalog.cardinality(alts) OPERATOR(pg_catalog.=) 1 THEN alts[1]
+                ELSE '(?:' || pg_catalog.array_to_string(alts, '|') || ')' END;
+END;
+$fn$;
+
+REVOKE ALL ON FUNCTION @schema@.plaintext_guard_trie(text[]) FROM PUBLIC, anon, authenticated, service_role;
+
+COMMENT ON FUNCTION @schema@.plaintext_guard_trie(text[]) IS
+'The words p_words (literal strings) as one regular expression in the shape of a trie, which PostgreSQL searches much faster than their flat union; used to build the plaintext guard''s prefilter. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+
+-- A rule is "long" when its pattern, outside its groups, has a bracket
+-- expression whose minimum count implies a run that the prefilter finds
+-- without the rule's anchor: 20 letters or digits, 24 base64 characters
+-- without a hyphen, or 37 with hyphens (longer than a UUID). Such a rule's
+-- anchor matters only where whitespace or a backslash, which the detector
+-- removes, may split that run.
+CREATE FUNCTION @schema@.plaintext_guard_anchor_trie(p_long boolean)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+WITH RECURSIVE g AS MATERIALIZED (
+    SELECT * FROM @schema@.plaintext_guard_rules()
+), top(rule, p, depth) AS (
+    -- each pattern without its groups, removed innermost first
+    SELECT g.rule, g.pattern, 0 FROM g
+    UNION ALL
+    SELECT t.rule, pg_catalog.regexp_replace(t.p, $re$\((?:[^()\\]|\\.)*\)[?*+]?(?:\{[0-9,]*\})?$re$, '', 'g'), t.depth OPERATOR(pg_catalog.+) 1
+      FROM top AS t
+     WHERE pg_catalog.strpos(t.p, '(') OPERATOR(pg_catalog.>) 0 AND t.depth OPERATOR(pg_catalog.<) 8
+), r AS (
+    SELECT DISTINCT ON (t.rule) t.rule,
+           EXISTS (SELECT FROM pg_catalog.regexp_matches(t.p, $re$\[([^]]*)\]\{([0-9]+)$re$, 'g') AS c(m)
+                    WHERE (c.m[1] ~ '^(?:A-Z|a-z|0-9|a-f|A-F)+$' AND c.m[2]::integer OPERATOR(pg_catalog.>=) 20)
+                       OR (c.m[1] ~ '^(?:A-Z|a-z|0-9|a-f|A-F|[+/_])+$' AND c.m[2]::integer OPERATOR(pg_catalog.>=) 24)
+                       OR (c.m[1] ~ '^(?:A-Z|a-z|0-9|a-f|A-F|[+/_-])+$' AND c.m[2]::integer OPERATOR(pg_catalog.>=) 37)) AS long
+      FROM top AS t
+     ORDER BY t.rule, t.depth DESC
+), l AS (
+    -- the literals plaintext_guard_rule_column('anchor_cs') joins (in no
+    -- case-insensitive rule, in some rule without the weak flag), and
+    -- whether every rule they gate needs a run the prefilter finds anyway
+    -- (weak rules are only tried where there is a run of 20)
+    SELECT a.lit, pg_catalog.bool_and(r.long OR pg_catalog.strpos(g.flags, 'w') OPERATOR(pg_catalog.>) 0) AS long
+      FROM g
+     CROSS JOIN LATERAL pg_catalog.unnest(g.anchors) AS a(lit)
+      JOIN r ON r.rule OPERATOR(pg_catalog.=) g.rule
+     GROUP BY a.lit
+    HAVING NOT pg_catalog.bool_or(pg_catalog.strpos(g.flags, 'i') OPERATOR(pg_catalog.>) 0)
+       AND NOT pg_catalog.bool_and(pg_catalog.strpos(g.flags, 'w') OPERATOR(pg_catalog.>) 0)
+)
+-- an anchor that contains another one always searched for is left out
+SELECT COALESCE(@schema@.plaintext_guard_trie(pg_catalog.array_agg(l.lit)), '$^')
+  FROM l
+ WHERE l.long OPERATOR(pg_catalog.=) p_long
+   AND NOT EXISTS (SELECT FROM l AS l2
+                    WHERE l2.lit OPERATOR(pg_catalog.<>) l.lit AND pg_catalog.strpos(l.lit, l2.lit) OPERATOR(pg_catalog.>) 0
+                      AND (NOT l2.long OR p_long))
+$fn$;
+
+REVOKE ALL ON FUNCTION @schema@.plaintext_guard_anchor_trie(boolean) FROM PUBLIC, anon, authenticated, service_role;
+
+COMMENT ON FUNCTION @schema@.plaintext_guard_anchor_trie(boolean) IS
+'The case-sensitive anchors of plaintext_guard_rules() that the prefilter looks for (those of rules that need no run of 20 letters or digits) as one regular expression in the shape of a trie: with p_long false those of rules that may match without a run the prefilter finds anyway, with p_long true the others. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+
 -- The prefilter also lets through runs of 24 base64 characters, which may
--- hold an encoded credential without a run of 20 letters or digits.
+-- hold an encoded credential without a run of 20 letters or digits, unless
+-- they are UUIDs (hex digits and hyphens, which base64url shares): no
+-- detector finds anything in a UUID, and most rows hold one ("kty" is
+-- looked for instead: a JWK's "d" may be no longer than a UUID).
 CREATE OR REPLACE FUNCTION @schema@.plaintext_credential_candidate(p_value text)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -431,28 +542,50 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     -- Anchors of every rule, derived from the rule table.
-    pf_cs CONSTANT text := (@schema@.plaintext_guard_rule_column('anchor_cs'))[1] || $re$|\\u|\\/$re$;
+    pf_cs CONSTANT text := @schema@.plaintext_guard_anchor_trie(false) || $re$|\\u|\\/$re$;
+    pf_long CONSTANT text := @schema@.plaintext_guard_anchor_trie(true);
     pf_ci CONSTANT text := (@schema@.plaintext_guard_rule_column('anchor_ci'))[1]
-        || $re$|private[ _]?key|authorization|bearer\s|basic\s|://[^\s/@]*:[^\s/@]*@|(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)[^a-z0-9_.-]{0,3}[=:]$re$;
+        || $re$|"kty"|private[ _]?key|authorization|bearer\s|basic\s|://[^\s/@]*:[^\s/@]*@|(?:key|secret|token|pass(?:word|wd|phrase)?|pwd|credentials?|auth)[^a-z0-9_.-]{0,3}[=:]$re$;
     pf_run CONSTANT text := '[A-Za-z0-9]{20}';
     pf_b64 CONSTANT text := '[A-Za-z0-9+/_-]{24}';
+    uuid_re CONSTANT text := '(?<![A-Za-z0-9+/_-])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![A-Za-z0-9+/_-])';
     x text;
 BEGIN
     -- A value none of these matches, as-is or with line breaks (raw or
     -- JSON-escaped) removed, is not a credential. They are kept apart
     -- because PostgreSQL runs small regular expressions much faster than
-    -- their union.
-    IF p_value ~ pf_run OR p_value ~* pf_ci OR p_value ~ pf_cs OR p_value ~ pf_b64 THEN
-        RETURN true;
-    END IF;
-    x := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
-             p_value, pg_catalog.chr(9), ''), pg_catalog.chr(10), ''), pg_catalog.chr(13), ''), '\n', ''), '\r', ''), '\t', '');
-    RETURN x <> p_value AND (x ~ pf_run OR x ~ pf_cs OR x ~ pf_b64);
+    -- their union; the cheapest go first.
+    x := p_value;
+    FOR pass IN 1..2 LOOP
+        IF x ~ pf_run THEN
+            RETURN true;
+        END IF;
+        IF x ~ pf_b64 AND (pg_catalog.strpos(x, '-') OPERATOR(pg_catalog.=) 0
+                           OR pg_catalog.regexp_replace(x, uuid_re, ' ', 'g') ~ pf_b64) THEN
+            RETURN true;
+        END IF;
+        IF (pass OPERATOR(pg_catalog.=) 1 AND x ~* pf_ci) OR x ~ pf_cs THEN
+            RETURN true;
+        END IF;
+        -- The other anchors' rules match a run found above, unless
+        -- whitespace or a backslash (which the detector removes) splits it;
+        -- the spaces jsonb prints after a key and between members split none.
+        IF pass OPERATOR(pg_catalog.=) 1
+           AND (pg_catalog.strpos(pg_catalog.replace(pg_catalog.replace(x, '": ', '":'), ', "', ',"'), ' ') OPERATOR(pg_catalog.>) 0
+                OR x ~ '[\t\n\r\v\f\\]')
+           AND x ~ pf_long THEN
+            RETURN true;
+        END IF;
+        x := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+                 p_value, pg_catalog.chr(9), ''), pg_catalog.chr(10), ''), pg_catalog.chr(13), ''), '\n', ''), '\r', ''), '\t', '');
+        EXIT WHEN x OPERATOR(pg_catalog.=) p_value;
+    END LOOP;
+    RETURN false;
 END;
 $fn$;
 
 COMMENT ON FUNCTION @schema@.plaintext_credential_candidate(text) IS
-'Cheap prefilter of the plaintext guard: false when the value cannot contain any credential plaintext_credential_kind() detects, as written or encoded. Its anchors come from plaintext_guard_rules(). SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+'Cheap prefilter of the plaintext guard: false when the value cannot contain any credential plaintext_credential_kind() detects, as written or encoded: no run of 20 letters or digits, no run of 24 base64 characters but UUIDs, no context word, and no anchor of plaintext_guard_rules() (those of rules whose matches hold such a run only where whitespace or a backslash may split it), as written or with line breaks removed. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
 -- The guard's detector: the value as written, then its decoded text, two
 -- levels deep at most (base64 inside base64, a form body inside base64).
@@ -501,3 +634,143 @@ REVOKE ALL ON FUNCTION @schema@.plaintext_credential_kind(text) FROM PUBLIC, ano
 
 COMMENT ON FUNCTION @schema@.plaintext_credential_kind(text) IS
 'Returns a short label of the kind of plaintext credential (API key, token, password, private key, credential URL, private JWK, ...) that the value appears to contain, or NULL; never any part of the value. Runs plaintext_credential_scan() on the value as written and plaintext_guard_structure() on its first 16384 characters, then both on the text plaintext_guard_decode() finds encoded in those characters (base64, percent-encoding; 8192 bytes at most per level), and on the text encoded in that, two levels at most; a credential found in decoded text is labelled "encoded <kind>". SECURITY DEFINER with a pinned search_path, executable by the owner only; used by reject_plaintext_credentials().';
+
+-- The guard's trigger function, as 0005 wrote it but for the look-up of
+-- the columns' types, which read all of pg_type on every row.
+CREATE OR REPLACE FUNCTION @schema@.reject_plaintext_credentials()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    -- Column names that give their value assignment context.
+    name_re CONSTANT text := $re$(?:api[_.-]?key|apikey|api[_.-]?secret|api[_.-]?token|access[_.-]?key|secret[_.-]?key|private[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|app[_.-]?key|secret|token|password|passwd|pwd|passphrase|credentials?)$$re$;
+    guard_name CONSTANT name := 'credvault_reject_plaintext';
+    event_bit integer;
+    checked boolean;
+    new_row json;
+    old_row json;
+    all_builtin boolean;
+    names text;
+    cols text;
+    q text;
+    col text;
+    val text;
+    kind text;
+BEGIN
+    IF TG_WHEN = 'AFTER' THEN
+        -- The BEFORE trigger has checked the row unless it is disabled, or
+        -- something changed the row after it: another BEFORE ROW trigger
+        -- for this event whose name sorts after the guard's (triggers fire
+        -- in name order), or a stored generated column (computed after the
+        -- BEFORE triggers).
+        event_bit := CASE TG_OP WHEN 'INSERT' THEN 4 ELSE 16 END;
+        SELECT COALESCE(pg_catalog.bool_or(tr.tgname OPERATOR(pg_catalog.=) guard_name
+                                           AND tr.tgenabled OPERATOR(pg_catalog.=) ANY (ARRAY['O', 'A']::"char"[])), false)
+               AND NOT COALESCE(pg_catalog.bool_or(tr.tgname OPERATOR(pg_catalog.>) guard_name
+                                                   AND tr.tgenabled OPERATOR(pg_catalog.<>) 'D'), false)
+               AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                                WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0
+                                  AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) 's')
+          INTO checked
+          FROM pg_catalog.pg_trigger AS tr
+         WHERE tr.tgrelid OPERATOR(pg_catalog.=) TG_RELID
+           AND (tr.tgtype::integer OPERATOR(pg_catalog.&) 67) OPERATOR(pg_catalog.=) 3  -- ROW and BEFORE, not INSTEAD
+           AND (tr.tgtype::integer OPERATOR(pg_catalog.&) event_bit) OPERATOR(pg_catalog.<>) 0;
+        IF checked THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+
+    -- to_json() applies a cast to json that the owner of a column's type may
+    -- have created, and this function runs with its owner's rights. Only
+    -- rows whose columns all have built-in types (which only a superuser can
+    -- give casts; domains, at any depth, count as their base type) go
+    -- through it. Other rows are read through each column type's output
+    -- function (format('%s')), which only a superuser can define: extension
+    -- types such as citext and hstore, enums, composites and arrays of
+    -- domains are checked as the text PostgreSQL prints for them.
+    -- Most tables have only built-in types and no domain: one cheap look.
+    -- (The type of each column is looked up by its oid: a join lets the
+    -- planner read all of pg_type on every row.)
+    SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+                          AND (a.atttypid OPERATOR(pg_catalog.>=) 16384::oid
+                               OR (SELECT ty.typtype FROM pg_catalog.pg_type AS ty
+                                    WHERE ty.oid OPERATOR(pg_catalog.=) a.atttypid) OPERATOR(pg_catalog.=) 'd'))
+      INTO all_builtin;
+    IF NOT all_builtin THEN
+        SELECT pg_catalog.bool_and(bt.base OPERATOR(pg_catalog.<) 16384),
+               pg_catalog.string_agg(pg_catalog.quote_literal(a.attname), ', ' ORDER BY a.attnum),
+               pg_catalog.string_agg(pg_catalog.format('pg_catalog.format(%L, r.%I)', '%s', a.attname), ', ' ORDER BY a.attnum)
+          INTO all_builtin, names, cols
+          FROM pg_catalog.pg_attribute AS a
+          JOIN pg_catalog.pg_type AS ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
+         CROSS JOIN LATERAL (
+               SELECT CASE WHEN ty.typtype OPERATOR(pg_catalog.<>) 'd' THEN ty.oid ELSE (
+                          WITH RECURSIVE d(oid, typtype, typbasetype, depth) AS (
+                              SELECT ty.oid, ty.typtype, ty.typbasetype, 0
+                              UNION ALL
+                              SELECT t2.oid, t2.typtype, t2.typbasetype, d.depth OPERATOR(pg_catalog.+) 1
+                                FROM d JOIN pg_catalog.pg_type AS t2 ON t2.oid OPERATOR(pg_catalog.=) d.typbasetype
+                               WHERE d.typtype OPERATOR(pg_catalog.=) 'd' AND d.depth OPERATOR(pg_catalog.<) 64)
+                          SELECT d.oid FROM d WHERE d.typtype OPERATOR(pg_catalog.<>) 'd' LIMIT 1) END::bigint AS base) AS bt
+         WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+        IF names IS NULL THEN
+            RETURN NEW; -- no columns
+        END IF;
+    END IF;
+    IF all_builtin THEN
+        new_row := pg_catalog.to_json(NEW);
+        IF TG_OP = 'UPDATE' THEN
+            old_row := pg_catalog.to_json(OLD);
+        END IF;
+    ELSE
+        q := 'SELECT pg_catalog.json_object(ARRAY[' || names || ']::text[], ARRAY[' || cols || ']::text[]) FROM (SELECT ($1).*) AS r';
+        EXECUTE q INTO new_row USING NEW;
+        IF TG_OP = 'UPDATE' THEN
+            EXECUTE q INTO old_row USING OLD;
+        END IF;
+    END IF;
+
+    -- The prefilter on the whole row (as JSON, so column names give
+    -- context) before any per-column work. A long row goes straight to the
+    -- per-column check, which does its own (bounded) filtering.
+    IF pg_catalog.octet_length(new_row::text) <= 8192 AND NOT @schema@.plaintext_credential_candidate(new_row::text) THEN
+        RETURN NEW;
+    END IF;
+
+    FOR col, val IN
+        SELECT n.key, n.value
+          FROM pg_catalog.json_each_text(new_row) AS n
+          LEFT JOIN pg_catalog.json_each_text(old_row) AS o ON o.key OPERATOR(pg_catalog.=) n.key
+         WHERE n.value IS NOT NULL
+           AND (old_row IS NULL OR n.value IS DISTINCT FROM o.value)
+    LOOP
+        IF col ~* name_re THEN
+            kind := @schema@.plaintext_credential_kind(col || '=' || val);
+        ELSIF pg_catalog.length(val) < 8 OR val ~ '^[0-9a-fA-F-]+$' THEN
+            -- numbers, ids and hashes without a credential-like name match no detector
+            CONTINUE;
+        ELSE
+            kind := @schema@.plaintext_credential_kind(val);
+        END IF;
+        IF kind IS NOT NULL THEN
+            RAISE EXCEPTION USING
+                ERRCODE = 'VA001',
+                MESSAGE = pg_catalog.format('plaintext credential rejected: column %I of %I.%I holds what looks like a plaintext credential (%s)',
+                                            col, TG_TABLE_SCHEMA, TG_TABLE_NAME, kind),
+                -- dollar-quoted: the schema's quoted name may hold a quote
+                HINT = $hint$keep only a Vault secret id here: store the value with the Go client (Client.Store or Client.Put) or with the SQL function @schema@.store_credential(), and save the id it returns$hint$;
+        END IF;
+    END LOOP;
+
+    RETURN NEW;
+END;
+$fn$;
+
+REVOKE ALL ON FUNCTION @schema@.reject_plaintext_credentials() FROM PUBLIC, anon, authenticated, service_role;
+
+COMMENT ON FUNCTION @schema@.reject_plaintext_credentials() IS
+'Trigger function of the plaintext guard. BEFORE INSERT OR UPDATE FOR EACH ROW it raises SQLSTATE VA001 when a column of the new row (on UPDATE: a changed column) looks like a plaintext credential, including string leaves of json/jsonb values, JSON documents stored as text and columns of any type (read through their output function, never a cast of the table owner). AFTER INSERT OR UPDATE FOR EACH ROW it checks the stored row again when a later BEFORE trigger or a stored generated column may have changed it. The error names the column and the kind of credential, never the value. SECURITY DEFINER with a pinned search_path, executable by the owner only; attach it with guard_plaintext_credentials().';
