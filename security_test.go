@@ -1375,6 +1375,9 @@ func TestGuardFunctions(t *testing.T) {
 			{"x = " + "sk_" + "live_" + r.s(guardAlnum, 24), "Stripe secret key"},
 			{"api_key=" + r.s(guardAlnum, 32), "api_key assignment"},
 			{"postgres://u:" + r.password() + "@h/db", "URL with embedded password"},
+			// a secret after 40 entries of a settings list is still read
+			{"[" + strings.Repeat(`{"name":"SOME_TOKEN","value":"see-the-runbook-entry"},`, 40) +
+				`{"name":"STRIPE_WEBHOOK_TOKEN","value":"` + r.s(guardAlnum, 12) + "7" + r.s(guardAlnum, 11) + `"}]`, "token assignment"},
 			{"", ""},
 			{r.uuid(), ""},
 		} {
@@ -2522,6 +2525,8 @@ func TestGuardBoundedWork(t *testing.T) {
 		guardCost{name: "dense form bodies", chunk: "grant_type=refresh_token&refresh_token=" + r.s(guardLower, 12) + "%2B%2F&client_secret=" + r.s(guardLower, 10) + "%3D&"}.fill(size),
 		guardCost{name: "dense percent escapes", chunk: "%41%4" + r.s("0123456789ABCDEF", 1) + "%5" + r.s("0123456789ABCDEF", 1) + "x"}.fill(size),
 		guardCost{name: "dense secret-named JSON keys", chunk: `"PARTNER_API_TOKEN": "` + r.s(guardLower, 15) + `", `}.fill(size),
+		guardCost{name: "name/value pairs without braces", chunk: `"key":"a_secret","value":"` + r.s(guardLower, 18) + `",`}.fill(size),
+		guardCost{name: "value/name pairs without braces", chunk: `"value":"see-the-team-wiki-` + r.s(guardLower, 4) + `","env":"DB_PASSWORD",`}.fill(size),
 		guardCost{name: "dense name/value pairs in jsonb", col: "j", typ: "jsonb",
 			head: `[`, chunk: guardJSON(t, map[string]any{"name": "X_TOKEN", "value": r.s(guardLower, 15)}) + ",", tail: `{}]`}.fill(size),
 	)

@@ -253,9 +253,11 @@ DECLARE
 BEGIN
     LOOP
         w := pg_catalog.left(y, win);
-        m := pg_catalog.regexp_match(w, p_re, p_flags);
+        -- the whole match as capture 1: the next search starts after it
+        m := pg_catalog.regexp_match(w, '(' || p_re || ')', p_flags);
         IF m IS NOT NULL THEN
-            rest := pg_catalog.substr(y, pg_catalog.strpos(w, m[1]) + pg_catalog.length(m[1]));
+            rest := pg_catalog.substr(y, pg_catalog.strpos(w, m[1]) + GREATEST(pg_catalog.length(m[1]), 1));
+            m := m[2:];
             RETURN;
         END IF;
         EXIT WHEN w IS NULL OR pg_catalog.length(w) < win;
@@ -267,7 +269,7 @@ $fn$;
 REVOKE ALL ON FUNCTION @schema@.plaintext_guard_match(text, text, text) FROM PUBLIC, anon, authenticated, service_role;
 
 COMMENT ON FUNCTION @schema@.plaintext_guard_match(text, text, text) IS
-'The plaintext guard''s search for the next match: the captures of the first match of p_re (with regexp flags p_flags) in p_text and the text after its first capture, or NULLs, searched in windows of 16384 characters overlapping by 512, so that a loop over the matches of a long value costs one pass over it. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+'The plaintext guard''s search for the next match: the captures of the first match of p_re (with regexp flags p_flags) in p_text and the text after that match, or NULLs, searched in windows of 16384 characters overlapping by 512, so that a loop over the matches of a long value costs one pass over it. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
 -- The decoded text of a value's plausibly encoded parts, or NULL:
 -- * base64, standard or URL-safe, padded or not, wrapped in lines (raw or
@@ -343,6 +345,30 @@ REVOKE ALL ON FUNCTION @schema@.plaintext_guard_decode(text, integer) FROM PUBLI
 COMMENT ON FUNCTION @schema@.plaintext_guard_decode(text, integer) IS
 'The plaintext guard''s decoder: the text of a value''s plausibly encoded parts, or NULL. Base64 (standard or URL-safe, padded or not, wrapped in lines, raw or JSON-escaped) is decoded where at least 24 characters decode to ASCII, up to the first group that does not; percent-encoding (form bodies, query strings) is decoded for its first 32 distinct escapes of printable characters. At most 16 base64 runs and p_budget bytes of decoded text. Never raises for any input. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
+-- The kind named for a secret's name in an assignment or a name/value pair.
+CREATE FUNCTION @schema@.plaintext_guard_assignment_kind(p_name text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT CASE
+        WHEN p_name OPERATOR(pg_catalog.~) 'client[_.-]?secret$' THEN 'client_secret assignment'
+        WHEN p_name OPERATOR(pg_catalog.~) 'private[_.-]?key$' THEN 'private key assignment'
+        WHEN p_name OPERATOR(pg_catalog.~) '(?:pass(?:word|wd|phrase))$' THEN 'password assignment'
+        WHEN p_name OPERATOR(pg_catalog.~) 'secret$' THEN 'secret assignment'
+        WHEN p_name OPERATOR(pg_catalog.~) 'token$' THEN 'token assignment'
+        ELSE 'api_key assignment'
+    END
+$fn$;
+
+REVOKE ALL ON FUNCTION @schema@.plaintext_guard_assignment_kind(text) FROM PUBLIC, anon, authenticated, service_role;
+
+COMMENT ON FUNCTION @schema@.plaintext_guard_assignment_kind(text) IS
+'The kind the plaintext guard names for a random-looking value under the secret''s name p_name (lower case): client_secret, private key, password, secret, token or api_key assignment. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+
 -- Structure: what a value's shape says is a secret.
 CREATE FUNCTION @schema@.plaintext_guard_structure(p_value text)
 RETURNS text
@@ -353,21 +379,28 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    pair_budget CONSTANT integer := 32;     -- names and values examined per value and shape
+    check_budget CONSTANT integer := 64;    -- secret-named values tested for randomness per value
+    too_costly CONSTANT text := 'value the guard cannot check within its limits';
     -- a secret's name (ending in one of the words), a separator and a value
     -- (unbounded repetitions: PostgreSQL matches them faster than bounded ones)
     words CONSTANT text := $re$(?:token|secret|api[_.-]?key|apikey|access[_.-]?key|private[_.-]?key|signing[_.-]?key|password|passwd|passphrase|credentials?)$re$;
     assign_re CONSTANT text := $re$([a-z0-9_.-]*$re$ || words || $re$)["']?\s*(?:=|:)\s*["']?([^\s"'`,;&<>{}()\[\]\\|]{16,})$re$;
-    -- a name/value pair of a settings list: {"name": "PARTNER_API_TOKEN", "value": "..."}, in either order
-    pair_re CONSTANT text := $re$"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]*$re$ || words || $re$)"[^{}]*?"value"\s*:\s*"([^"\\]{16,})"$re$;
-    pair_rev_re CONSTANT text := $re$"value"\s*:\s*"([^"\\]{16,})"[^{}]*?"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]*$re$ || words || $re$)"$re$;
+    -- a name/value pair of a settings list: {"name": "PARTNER_API_TOKEN", "value": "..."}, in either
+    -- order, read around each "value" key: its value, and a secret's name in the same object before it
+    -- (the last one) or after it
+    value_re CONSTANT text := $re$^"value"\s*:\s*"([^"\\]{16,})"$re$;
+    name_before_re CONSTANT text := $re$"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]*$re$ || words || $re$)"[^{}]*$$re$;
+    name_after_re CONSTANT text := $re$^"value"\s*:\s*"[^"\\]*"[^{}]*?"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]*$re$ || words || $re$)"$re$;
+    side CONSTANT integer := 256;           -- characters read before a "value" key, and twice that after
     -- names whose values are not secrets
     public_re CONSTANT text := $re$(?:page|sync|next|prev|continuation|cursor|delta|resume|change|state|csrf|xsrf|verify|verification|idempotency|device|push|registration|fcm|apns|public|publishable|pub|primary|partition|sort|foreign|cache|row|object|ssh|host)[_.-]?(?:token|key)$|token[_.-]?type$$re$;
     x text;
     m text[];
     nm text;
-    re text;
+    v text;
     y text;
+    p integer;
+    checks integer := 0;
 BEGIN
     IF p_value IS NULL OR pg_catalog.length(p_value) < 16 THEN
         RETURN NULL;
@@ -392,33 +425,52 @@ BEGIN
         RETURN 'Google service account key';
     END IF;
 
-    -- name/value pairs of settings lists, then assignments of JSON objects,
-    -- YAML, .env files and form bodies
-    -- One match at a time, each search starting after the previous match
-    -- (regexp_matches() would find every match of a long value first).
-    FOR i IN 1..3 LOOP
-        re := CASE i WHEN 1 THEN pair_re WHEN 2 THEN pair_rev_re ELSE assign_re END;
-        CONTINUE WHEN (i < 3 AND pg_catalog.strpos(x, '"value"') = 0)
-                   OR (i = 3 AND x !~* (words || $re$["']?\s*[=:]$re$));
-        y := x;
-        FOR k IN 1..pair_budget LOOP
-            SELECT nm.m, nm.rest INTO m, y FROM @schema@.plaintext_guard_match(y, re, 'i') AS nm;
-            EXIT WHEN m IS NULL;
-            IF i = 2 THEN
-                m := ARRAY[m[2], m[1]];
+    -- name/value pairs of settings lists: each "value" key with the
+    -- characters around it, so that a pair costs the same wherever it is
+    -- and however long the value is
+    y := x;
+    LOOP
+        p := pg_catalog.strpos(y, '"value"');
+        EXIT WHEN p = 0;
+        v := (pg_catalog.regexp_match(pg_catalog.substr(y, p, 2 * side), value_re))[1];
+        IF v IS NOT NULL THEN
+            nm := (pg_catalog.regexp_match(pg_catalog.substr(y, GREATEST(1, p - side), LEAST(p - 1, side)), name_before_re, 'i'))[1];
+            IF nm IS NULL THEN
+                nm := (pg_catalog.regexp_match(pg_catalog.substr(y, p, 2 * side), name_after_re, 'i'))[1];
             END IF;
-            nm := pg_catalog.lower(m[1]);
-            CONTINUE WHEN nm ~ public_re OR NOT @schema@.plaintext_guard_random(pg_catalog.rtrim(pg_catalog.left(m[2], 256), '.:'));
-            RETURN CASE
-                WHEN nm ~ 'client[_.-]?secret$' THEN 'client_secret assignment'
-                WHEN nm ~ 'private[_.-]?key$' THEN 'private key assignment'
-                WHEN nm ~ '(?:pass(?:word|wd|phrase))$' THEN 'password assignment'
-                WHEN nm ~ 'secret$' THEN 'secret assignment'
-                WHEN nm ~ 'token$' THEN 'token assignment'
-                ELSE 'api_key assignment'
-            END;
-        END LOOP;
+            nm := pg_catalog.lower(nm);
+            IF nm IS NOT NULL AND nm !~ public_re THEN
+                checks := checks + 1;
+                IF checks > check_budget THEN
+                    RETURN too_costly;
+                END IF;
+                IF @schema@.plaintext_guard_random(pg_catalog.rtrim(pg_catalog.left(v, 256), '.:')) THEN
+                    RETURN @schema@.plaintext_guard_assignment_kind(nm);
+                END IF;
+            END IF;
+        END IF;
+        y := pg_catalog.substr(y, p + 7);
     END LOOP;
+
+    -- assignments of JSON objects, YAML, .env files and form bodies, one
+    -- match at a time, each search starting after the previous match
+    -- (regexp_matches() would find every match of a long value first)
+    IF x ~* (words || $re$["']?\s*[=:]$re$) THEN
+        y := x;
+        LOOP
+            SELECT nm.m, nm.rest INTO m, y FROM @schema@.plaintext_guard_match(y, assign_re, 'i') AS nm;
+            EXIT WHEN m IS NULL;
+            nm := pg_catalog.lower(m[1]);
+            CONTINUE WHEN nm ~ public_re;
+            checks := checks + 1;
+            IF checks > check_budget THEN
+                RETURN too_costly;
+            END IF;
+            IF @schema@.plaintext_guard_random(pg_catalog.rtrim(pg_catalog.left(m[2], 256), '.:')) THEN
+                RETURN @schema@.plaintext_guard_assignment_kind(nm);
+            END IF;
+        END LOOP;
+    END IF;
     RETURN NULL;
 END;
 $fn$;
@@ -426,7 +478,7 @@ $fn$;
 REVOKE ALL ON FUNCTION @schema@.plaintext_guard_structure(text) FROM PUBLIC, anon, authenticated, service_role;
 
 COMMENT ON FUNCTION @schema@.plaintext_guard_structure(text) IS
-'The plaintext guard''s structure checks: a private or symmetric JWK, a Google service-account key file, and values that plaintext_guard_random() finds random under a secret''s name (..._TOKEN, ..._SECRET, ..._API_KEY, ..._PASSWORD, refresh_token, client_secret, private_key, ...) in JSON objects, name/value pairs of settings lists, YAML, .env files and form bodies; names of values that are not secrets (page_token, publishable_key, public_key, token_type, ...) are skipped. At most 32 names of each shape per value. Returns the kind or NULL, never any part of the value. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+'The plaintext guard''s structure checks: a private or symmetric JWK, a Google service-account key file, and values that plaintext_guard_random() finds random under a secret''s name (..._TOKEN, ..._SECRET, ..._API_KEY, ..._PASSWORD, refresh_token, client_secret, private_key, ...) in JSON objects, name/value pairs of settings lists, YAML, .env files and form bodies; names of values that are not secrets (page_token, publishable_key, public_key, token_type, ...) are skipped. Name/value pairs are read around each "value" key (256 characters before it, 512 from it); at most 64 secret-named values are tested per value, beyond which the value is reported as one the guard cannot check within its limits. Returns the kind or NULL, never any part of the value. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
 -- The case-sensitive anchors of the rules that need no run of 20 letters
 -- or digits, as one regular expression in the shape of a trie
