@@ -1378,6 +1378,7 @@ func TestGuardFunctions(t *testing.T) {
 			// a secret after 40 entries of a settings list is still read
 			{"[" + strings.Repeat(`{"name":"SOME_TOKEN","value":"see-the-runbook-entry"},`, 40) +
 				`{"name":"STRIPE_WEBHOOK_TOKEN","value":"` + r.s(guardAlnum, 12) + "7" + r.s(guardAlnum, 11) + `"}]`, "token assignment"},
+			{"te" + "st_shouldReturnUserWhenIdIsValid1()", ""}, // a test's name, not a Mollie key
 			{"", ""},
 			{r.uuid(), ""},
 		} {
@@ -2216,7 +2217,10 @@ func guardFormats(r guardRand) []guardFormat {
 		{rule: 64, label: "Duffel access token", name: "live token", prefix: "duffel" + "_live_", body: guardURL, n: 43},
 		{rule: 65, label: "Braintree access token", name: "production token", prefix: "access_token$" + "production$", body: guardHex, n: 16,
 			make: func() string { return "access_token$" + "production$" + r.s(guardLower+guardDigits, 16) + "$" + hx(32) }},
-		{rule: 66, label: "Mollie API key", name: "live key", prefix: "li" + "ve_", body: guardAlnum, n: 30},
+		{rule: 66, label: "Mollie API key", name: "live key", prefix: "li" + "ve_", body: guardAlnum, n: 30,
+			make: func() string { // two digits at least, as the rule requires
+				return "li" + "ve_" + r.s(guardAlnum, 14) + r.s(guardDigits, 1) + r.s(guardAlnum, 14) + r.s(guardDigits, 1)
+			}},
 		{rule: 67, label: "HashiCorp Vault token", name: "service token", prefix: "hv" + "s.", body: guardURL, n: 95},
 		{rule: 67, label: "HashiCorp Vault token", name: "batch token", prefix: "hv" + "b.", body: guardURL, n: 120},
 		{rule: 68, label: "Terraform Cloud token", name: "user token", prefix: ".atlas" + "v1.", body: guardAlnum, n: 67,
