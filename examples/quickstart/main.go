@@ -1,8 +1,8 @@
 // Command quickstart walks through a credential's whole life with package
 // vault: it starts a throwaway PostgreSQL with Supabase's roles, installs
 // the Vault compatibility layer and the credential functions, then stores,
-// retrieves, rotates, audits, lists and deletes a credential, and stops the
-// server.
+// retrieves, rotates, audits, lists and deletes a credential, puts and
+// refreshes one for an organization by name, and stops the server.
 //
 //	go run ./examples/quickstart
 //
@@ -167,6 +167,39 @@ func run(ctx context.Context, w io.Writer) (err error) {
 		return fmt.Errorf("retrieve after delete: want ErrNotFound, got %v", err)
 	}
 	say("Retrieved it again: errors.Is(err, vault.ErrNotFound) = true (%v).", err)
+
+	// The same, per organization and by a stable name: a client scoped to
+	// one namespace (cheap: New does no I/O), Put to create or update the
+	// one credential of that name, Refresh to renew an OAuth token exactly
+	// once however many workers ask at the same moment.
+	org42, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithRole("service_role"),
+		vault.WithNamespace("org_42"), quiet)
+	if err != nil {
+		return err
+	}
+	cred, err := org42.Put(ctx, "acme/hubspot", randomSecret(), "HubSpot refresh token")
+	if err != nil {
+		return err
+	}
+	say(`Put "acme/hubspot" for org_42: id %s, version %d.`, cred.ID, cred.Version)
+	renewed, err := org42.Refresh(ctx, cred.ID, func(ctx context.Context, current vault.Secret) (string, error) {
+		// Here a service exchanges current.Value with the provider.
+		return randomSecret(), nil
+	})
+	if err != nil {
+		return err
+	}
+	say("Refreshed it: version %d; its value prints as %v.", renewed.Version, renewed)
+
+	org43, err := vault.New(pool, vault.WithSchema("credentials"), vault.WithRole("service_role"),
+		vault.WithNamespace("org_43"), quiet)
+	if err != nil {
+		return err
+	}
+	if _, err := org43.Read(ctx, cred.ID); !errors.Is(err, vault.ErrNotFound) {
+		return fmt.Errorf("read from another namespace: want ErrNotFound, got %v", err)
+	}
+	say("Read it as org_43: not found, exactly as an unknown id.")
 	return nil
 }
 

@@ -44,6 +44,9 @@ func TestQuickstartRuns(t *testing.T) {
 		`Listed credentials named "acme/...": 1`,
 		"Deleted it.",
 		"errors.Is(err, vault.ErrNotFound) = true",
+		`Put "acme/hubspot" for org_42: id `,
+		"Refreshed it: version 2",
+		"Read it as org_43: not found",
 		"Stopped the server",
 	} {
 		require.Contains(t, out, want)
@@ -53,5 +56,5 @@ func TestQuickstartRuns(t *testing.T) {
 	// The secrets ("qb_" and 48 hex digits) are never printed.
 	require.NotContains(t, out, "qb_")
 	require.False(t, regexp.MustCompile(`[0-9a-f]{16,}`).MatchString(out), "a long hex run was printed")
-	require.Len(t, regexp.MustCompile(`(?m)^ *\d+\. `).FindAllString(out, -1), 11, "numbered steps")
+	require.Len(t, regexp.MustCompile(`(?m)^ *\d+\. `).FindAllString(out, -1), 14, "numbered steps")
 }
