@@ -1379,6 +1379,11 @@ func TestGuardFunctions(t *testing.T) {
 			{"[" + strings.Repeat(`{"name":"SOME_TOKEN","value":"see-the-runbook-entry"},`, 40) +
 				`{"name":"STRIPE_WEBHOOK_TOKEN","value":"` + r.s(guardAlnum, 12) + "7" + r.s(guardAlnum, 11) + `"}]`, "token assignment"},
 			{"te" + "st_shouldReturnUserWhenIdIsValid1()", ""}, // a test's name, not a Mollie key
+			// encoded text past the decoder's 16 runs is not left unread
+			{strings.Repeat(base64.StdEncoding.EncodeToString([]byte("the quick brown fox jumps over the lazy dog"))+" ", 16) +
+				base64.StdEncoding.EncodeToString([]byte("api_key="+r.s(guardAlnum, 31)+"7")), "value the guard cannot check within its limits"},
+			{strings.Repeat(base64.StdEncoding.EncodeToString([]byte("the quick brown fox jumps over the lazy dog"))+" ", 15) +
+				base64.StdEncoding.EncodeToString([]byte("api_key="+r.s(guardAlnum, 31)+"7")), "encoded api_key assignment"},
 			{"", ""},
 			{r.uuid(), ""},
 		} {

@@ -283,8 +283,7 @@ COMMENT ON FUNCTION @schema@.plaintext_guard_match(text, text, text) IS
 -- * percent-encoding (form bodies, query strings): the first 32 distinct
 --   %XX escapes of printable characters.
 -- At most 16 base64 runs and p_budget bytes of decoded text per call.
-CREATE FUNCTION @schema@.plaintext_guard_decode(p_value text, p_budget integer)
-RETURNS text
+CREATE FUNCTION @schema@.plaintext_guard_decode(p_value text, p_budget integer, OUT decoded text, OUT spent boolean)
 LANGUAGE plpgsql
 IMMUTABLE
 PARALLEL SAFE
@@ -305,18 +304,22 @@ DECLARE
     m text[];
     k integer;
 BEGIN
+    spent := false;
     IF p_value IS NULL OR p_budget <= 0 THEN
-        RETURN NULL;
+        RETURN;
     END IF;
     -- line breaks, raw or JSON-escaped, and JSON-escaped slashes go
     y := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
              p_value, pg_catalog.chr(10), ''), pg_catalog.chr(13), ''), '\n', ''), '\r', ''), '\/', '/');
     -- one run at a time, each search starting after the previous run
     x := y;
-    FOR k IN 1..run_limit LOOP
-        EXIT WHEN left_bytes <= 0;
+    FOR k IN 1..run_limit + 1 LOOP
         SELECT nm.m, nm.rest INTO m, x FROM @schema@.plaintext_guard_match(x, b64_re, '') AS nm;
         EXIT WHEN m IS NULL;
+        IF k > run_limit OR left_bytes <= 0 THEN
+            spent := true;  -- a run is left that the budgets do not cover
+            EXIT;
+        END IF;
         c := m[1];
         c := pg_catalog.translate(pg_catalog.left(c, (left_bytes + 2) / 3 * 4), '-_', '+/');
         IF pg_catalog.length(c) % 4 = 1 THEN
@@ -331,21 +334,25 @@ BEGIN
     END LOOP;
     IF y ~ '%[2-7][0-9A-Fa-f]' AND left_bytes > 0 THEN
         c := pg_catalog.left(y, left_bytes);
-        FOR k IN 1..escape_budget LOOP
+        FOR k IN 1..escape_budget + 1 LOOP
             m := pg_catalog.regexp_match(c, '%([2-7][0-9A-Fa-f])');
             EXIT WHEN m IS NULL;
+            IF k > escape_budget THEN
+                spent := true;
+                EXIT;
+            END IF;
             c := pg_catalog.replace(c, '%' || m[1], pg_catalog.chr(pg_catalog.get_byte(pg_catalog.decode(m[1], 'hex'), 0)));
         END LOOP;
         out := out || c;
     END IF;
-    RETURN NULLIF(out, '');
+    decoded := NULLIF(out, '');
 END;
 $fn$;
 
-REVOKE ALL ON FUNCTION @schema@.plaintext_guard_decode(text, integer) FROM PUBLIC, anon, authenticated, service_role;
+REVOKE ALL ON FUNCTION @schema@.plaintext_guard_decode(text, integer, OUT text, OUT boolean) FROM PUBLIC, anon, authenticated, service_role;
 
-COMMENT ON FUNCTION @schema@.plaintext_guard_decode(text, integer) IS
-'The plaintext guard''s decoder: the text of a value''s plausibly encoded parts, or NULL. Base64 (standard or URL-safe, padded or not, wrapped in lines, raw or JSON-escaped) is decoded where at least 24 characters decode to ASCII, up to the first group that does not; percent-encoding (form bodies, query strings) is decoded for its first 32 distinct escapes of printable characters. At most 16 base64 runs and p_budget bytes of decoded text. Never raises for any input. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+COMMENT ON FUNCTION @schema@.plaintext_guard_decode(text, integer, OUT text, OUT boolean) IS
+'The plaintext guard''s decoder: the text of a value''s plausibly encoded parts, or NULL. Base64 (standard or URL-safe, padded or not, wrapped in lines, raw or JSON-escaped) is decoded where at least 24 characters decode to ASCII, up to the first group that does not; percent-encoding (form bodies, query strings) is decoded for its first 32 distinct escapes of printable characters. At most 16 base64 runs and p_budget bytes of decoded text; spent is true when a run or an escape is left beyond these budgets, and the guard then rejects the value as one it cannot check within its limits. Never raises for any input. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
 -- The kind named for a secret's name in an assignment or a name/value pair.
 CREATE FUNCTION @schema@.plaintext_guard_assignment_kind(p_name text)
@@ -659,6 +666,7 @@ DECLARE
     too_costly CONSTANT text := 'value the guard cannot check within its limits';
     x text;
     kind text;
+    spent boolean;
 BEGIN
     IF p_value IS NULL OR pg_catalog.length(p_value) < 8 THEN
         RETURN NULL;
@@ -673,12 +681,18 @@ BEGIN
     kind := COALESCE(kind, @schema@.plaintext_guard_structure(x));
     FOR level IN 1..levels LOOP
         EXIT WHEN kind IS NOT NULL;
-        x := @schema@.plaintext_guard_decode(x, decode_budget);
-        EXIT WHEN x IS NULL;
-        kind := COALESCE(@schema@.plaintext_credential_scan(x), @schema@.plaintext_guard_structure(x));
-        IF kind IS NOT NULL AND kind <> too_costly THEN
-            kind := 'encoded ' || kind;
+        SELECT d.decoded, d.spent INTO x, spent FROM @schema@.plaintext_guard_decode(x, decode_budget) AS d;
+        IF x IS NOT NULL THEN
+            kind := COALESCE(@schema@.plaintext_credential_scan(x), @schema@.plaintext_guard_structure(x));
+            IF kind IS NOT NULL AND kind <> too_costly THEN
+                kind := 'encoded ' || kind;
+            END IF;
         END IF;
+        -- encoded text beyond the decoder's budgets is not left unread
+        IF kind IS NULL AND spent THEN
+            kind := too_costly;
+        END IF;
+        EXIT WHEN x IS NULL;
     END LOOP;
     RETURN kind;
 END;
