@@ -1232,48 +1232,53 @@ func TestPutRetryAfterLostCall(t *testing.T) {
 	}
 }
 
-// TestPutWhileVaultRowDeleted deletes a credential's Vault row directly,
-// as the dashboard would, while a Put of its name waits to set the value:
-// vault.update_secret then changes nothing and raises nothing. The Put
-// creates the credential again instead of reporting a value it did not set.
-func TestPutWhileVaultRowDeleted(t *testing.T) {
+// TestWriteWhileVaultRowDeleted deletes a credential's Vault row directly,
+// as the dashboard would, while a Put of its name or a Rotate waits to set
+// the value: vault.update_secret then changes nothing and raises nothing.
+// The Put creates the credential again, and the Rotate reports ErrNotFound,
+// instead of either reporting a value it did not set.
+func TestWriteWhileVaultRowDeleted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := vaulttest.NewDatabase(t)
 	c, _ := setup(t, on(lcPool(t, db, 4), db.Schema), namespace(lcNamespace(t, "org")))
+	// whileDeleted runs call while another transaction deletes id's Vault
+	// row, and commits the delete once the call waits for its row lock.
+	whileDeleted := func(id uuid.UUID, fn string, call func() error) error {
+		t.Helper()
+		tx, err := db.Pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback(ctx) }()
+		_, err = tx.Exec(ctx, "DELETE FROM vault.secrets WHERE id = $1", id)
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- call() }()
+		require.Eventually(t, func() bool {
+			var waiting bool
+			err := db.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%'||$1||'%')", fn).Scan(&waiting)
+			return err == nil && waiting
+		}, 10*time.Second, 10*time.Millisecond)
+		require.NoError(t, tx.Commit(ctx))
+		return <-done
+	}
+
 	first, err := c.Put(ctx, "acme/hubspot", newSecret(), "")
 	require.NoError(t, err)
-
-	tx, err := db.Pool.Begin(ctx)
-	require.NoError(t, err)
-	defer func() { _ = tx.Rollback(ctx) }()
-	_, err = tx.Exec(ctx, "DELETE FROM vault.secrets WHERE id = $1", first.ID)
-	require.NoError(t, err)
-
 	value := newSecret()
-	type result struct {
-		cred vault.Credential
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		cred, err := c.Put(ctx, "acme/hubspot", value, "")
-		done <- result{cred, err}
-	}()
-	// The Put waits for the deleting transaction's row lock in update_secret.
-	require.Eventually(t, func() bool {
-		var waiting bool
-		err := db.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%credential_put%')").Scan(&waiting)
-		return err == nil && waiting
-	}, 10*time.Second, 10*time.Millisecond)
-	require.NoError(t, tx.Commit(ctx))
-
-	r := <-done
-	require.NoError(t, r.err)
-	got, err := c.Read(ctx, r.cred.ID)
+	var cred vault.Credential
+	require.NoError(t, whileDeleted(first.ID, "credential_put", func() (err error) {
+		cred, err = c.Put(ctx, "acme/hubspot", value, "")
+		return err
+	}))
+	got, err := c.Read(ctx, cred.ID)
 	require.NoError(t, err, "the credential Put returned exists")
 	require.True(t, got.Value == value, "and holds the value Put set")
 	lcRequireOneCredential(t, db, c.Namespace(), "acme/hubspot")
+
+	err = whileDeleted(cred.ID, "credential_rotate", func() error {
+		return c.Rotate(ctx, cred.ID, newSecret(), vault.IfVersion(cred.Version))
+	})
+	require.ErrorIs(t, err, vault.ErrNotFound, "a rotation of a credential deleted meanwhile")
 }
 
 // TestLifecycleGet reads metadata by id: in the client's namespace only,

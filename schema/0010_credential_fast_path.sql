@@ -11,6 +11,12 @@
 -- vault.update_secret, in the same transaction, as import_credential does:
 -- only ciphertext is ever written.
 --
+-- A Vault row deleted outside these functions while a write waits to set
+-- its value makes vault.update_secret change nothing, silently: put then
+-- creates the credential again (as 0007's version did), and rotate and
+-- refresh_finish (0006's versions, repeated at the end of this file with
+-- the check added) raise P0002 instead of reporting a value they did not set.
+--
 -- Inlining. 0007 replaced put, lookup, retrieve, read, update, delete, list,
 -- retrieve_credential and delete_credential to ignore credentials in their
 -- recovery window, through the helpers of 0004 (the namespace check, the
@@ -608,5 +614,135 @@ BEGIN
     IF v_known OR FOUND THEN
         INSERT INTO @schema@.vault_access_log (secret_id, op) VALUES (p_secret_id, 'delete');
     END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @schema@.credential_rotate(p_namespace text, p_secret_id uuid, p_new_secret text, p_if_version bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_version bigint;
+BEGIN
+    IF p_namespace IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'credential_rotate: p_namespace must not be null';
+    END IF;
+    IF pg_catalog.octet_length(p_namespace) OPERATOR(pg_catalog.>) 256 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'credential_rotate: p_namespace is longer than 256 bytes';
+    END IF;
+    IF p_secret_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'credential_rotate: p_secret_id must not be null';
+    END IF;
+    IF p_new_secret IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'credential_rotate: p_new_secret must not be null';
+    END IF;
+    IF pg_catalog.octet_length(p_new_secret) OPERATOR(pg_catalog.>) 65536 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'credential_rotate: p_new_secret is longer than 65536 bytes';
+    END IF;
+    -- Lock the bookkeeping row (waiting for a write or refresh in progress);
+    -- a credential not recorded yet takes the general path.
+    SELECT c.version INTO v_version
+      FROM @schema@.vault_credentials AS c
+     WHERE c.id OPERATOR(pg_catalog.=) p_secret_id AND c.namespace OPERATOR(pg_catalog.=) p_namespace
+       AND c.deleted_at IS NULL -- the column comes with the recovery migration
+       FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        v_version := (@schema@._credential_lock(p_namespace, p_secret_id)).version;
+    END IF;
+    IF p_if_version IS NOT NULL AND v_version OPERATOR(pg_catalog.<>) p_if_version THEN
+        RAISE EXCEPTION USING ERRCODE = 'VA003', MESSAGE = 'credential_rotate: the credential is at another version than expected';
+    END IF;
+    -- This statement sees what committed before the lock was granted: the
+    -- ciphertext it keeps as the previous value is the current one.
+    UPDATE @schema@.vault_credentials AS c
+       SET version = c.version OPERATOR(pg_catalog.+) 1,
+           updated_at = pg_catalog.now(),
+           previous_secret = s.secret,
+           previous_nonce = s.nonce
+      FROM vault.secrets AS s
+     WHERE c.id OPERATOR(pg_catalog.=) p_secret_id AND s.id OPERATOR(pg_catalog.=) p_secret_id
+    RETURNING c.version INTO v_version;
+    IF NOT FOUND THEN
+        -- The Vault secret was deleted without these functions.
+        RAISE EXCEPTION USING ERRCODE = 'P0002', MESSAGE = 'credential_rotate: credential not found';
+    END IF;
+    PERFORM vault.update_secret(p_secret_id, p_new_secret);
+    -- vault.update_secret raises nothing when the Vault row was deleted
+    -- meanwhile (not through these functions): then nothing was set.
+    PERFORM FROM vault.secrets AS s WHERE s.id OPERATOR(pg_catalog.=) p_secret_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002', MESSAGE = 'credential_rotate: credential not found';
+    END IF;
+    INSERT INTO @schema@.vault_access_log (secret_id, op) VALUES (p_secret_id, 'rotate');
+    RETURN v_version;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @schema@.credential_refresh_finish(p_namespace text, p_secret_id uuid, p_version bigint, p_new_secret text)
+RETURNS TABLE (id uuid, namespace text, name text, description text, version bigint, expires_at timestamptz,
+               created_at timestamptz, updated_at timestamptz, last_retrieved_at timestamptz)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_version bigint;
+BEGIN
+    IF p_namespace IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'credential_refresh_finish: p_namespace must not be null';
+    END IF;
+    IF pg_catalog.octet_length(p_namespace) OPERATOR(pg_catalog.>) 256 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'credential_refresh_finish: p_namespace is longer than 256 bytes';
+    END IF;
+    IF p_secret_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'credential_refresh_finish: p_secret_id must not be null';
+    END IF;
+    IF p_version IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'credential_refresh_finish: p_version must not be null';
+    END IF;
+    IF p_new_secret IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'credential_refresh_finish: p_new_secret must not be null';
+    END IF;
+    IF pg_catalog.octet_length(p_new_secret) OPERATOR(pg_catalog.>) 65536 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'credential_refresh_finish: p_new_secret is longer than 65536 bytes';
+    END IF;
+    SELECT c.version INTO v_version
+      FROM @schema@.vault_credentials AS c
+     WHERE c.id OPERATOR(pg_catalog.=) p_secret_id AND c.namespace OPERATOR(pg_catalog.=) p_namespace
+       AND c.deleted_at IS NULL -- the column comes with the recovery migration
+       FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        v_version := (@schema@._credential_lock(p_namespace, p_secret_id)).version;
+    END IF;
+    IF v_version OPERATOR(pg_catalog.<>) p_version THEN
+        RAISE EXCEPTION USING ERRCODE = 'VA003', MESSAGE = 'credential_refresh_finish: the credential is at another version than expected';
+    END IF;
+    UPDATE @schema@.vault_credentials AS c
+       SET version = c.version OPERATOR(pg_catalog.+) 1,
+           updated_at = pg_catalog.now(),
+           previous_secret = s.secret,
+           previous_nonce = s.nonce
+      FROM vault.secrets AS s
+     WHERE c.id OPERATOR(pg_catalog.=) p_secret_id AND s.id OPERATOR(pg_catalog.=) p_secret_id
+    RETURNING c.id, c.namespace::text, c.name::text, c.description, c.version, c.expires_at,
+              c.created_at, c.updated_at, NULL::timestamptz
+         INTO id, namespace, name, description, version, expires_at, created_at, updated_at, last_retrieved_at;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002', MESSAGE = 'credential_refresh_finish: credential not found';
+    END IF;
+    PERFORM vault.update_secret(p_secret_id, p_new_secret);
+    -- vault.update_secret raises nothing when the Vault row was deleted
+    -- meanwhile (not through these functions): then nothing was set.
+    PERFORM FROM vault.secrets AS s WHERE s.id OPERATOR(pg_catalog.=) p_secret_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0002', MESSAGE = 'credential_refresh_finish: credential not found';
+    END IF;
+    INSERT INTO @schema@.vault_access_log (secret_id, op) VALUES (p_secret_id, 'refresh');
+    RETURN NEXT;
 END;
 $$;
