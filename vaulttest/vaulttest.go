@@ -107,6 +107,14 @@ func NewDatabase(t testing.TB) *Database {
 			t.Errorf("vaulttest: drop test database: %v", err)
 		}
 	})
+	// Which Vault the test runs against, in the test's log (go test -v).
+	var version *string
+	vaultName := "the compatibility layer"
+	if err := db.Pool.QueryRow(context.Background(),
+		"SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'supabase_vault'").Scan(&version); err == nil && version != nil {
+		vaultName = "supabase_vault " + *version
+	}
+	t.Logf("vaulttest: database %s, schema %s, Vault: %s", db.Name, db.Schema, vaultName)
 	return newDatabase(db)
 }
 
