@@ -1255,7 +1255,7 @@ func TestWriteWhileVaultRowDeleted(t *testing.T) {
 		go func() { done <- call() }()
 		require.Eventually(t, func() bool {
 			var waiting bool
-			err := db.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%'||$1||'%')", fn).Scan(&waiting)
+			err := db.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%'||$1||'%')", fn).Scan(&waiting)
 			return err == nil && waiting
 		}, 10*time.Second, 10*time.Millisecond)
 		require.NoError(t, tx.Commit(ctx))
