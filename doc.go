@@ -88,7 +88,7 @@
 // credential's id or name, outcome, duration, schema, role and SQLSTATE;
 // values are never logged. A successful call is logged at DEBUG; a failed
 // one at INFO when the caller caused it and handles it (not found, invalid
-// argument, in use), at WARN when it is security-relevant or transient
+// argument, in use, an error of the caller's own Refresh function), at WARN when it is security-relevant or transient
 // (permission denied, connection, timeout, conflict), and at ERROR when an
 // operator must fix something (decryption, not migrated, read-only,
 // unsupported, server). The README's kinds table gives each kind's level.

@@ -414,6 +414,21 @@ var kinds = [...]kind{
 // unclassified is what the log records for an error of no kind.
 var unclassified = kind{outcome: "error", level: slog.LevelError}
 
+// callerFailed is what the log records for an error that a function of the
+// caller's returned (the refresh function given to Refresh): the caller made
+// it and handles it.
+var callerFailed = kind{outcome: "caller_function_failed", level: slog.LevelInfo}
+
+// callerError wraps an error returned by a function of the caller's, which
+// errors.Is and errors.As still reach.
+type callerError struct {
+	what string // which function, as the message names it
+	err  error
+}
+
+func (e *callerError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *callerError) Unwrap() error { return e.err }
+
 // kindOfSentinel returns the row of a sentinel, or nil.
 func kindOfSentinel(err error) *kind {
 	for i := range kinds {

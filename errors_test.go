@@ -440,6 +440,9 @@ func TestCallsAreLoggedByKind(t *testing.T) {
 	require.ErrorIs(t, err, vault.ErrPermissionDenied)
 	_, err = missing.Retrieve(ctx, id)
 	require.ErrorIs(t, err, vault.ErrNotMigrated)
+	errProvider := errors.New("provider: invalid_grant")
+	_, err = c.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) { return "", errProvider })
+	require.ErrorIs(t, err, errProvider)
 
 	want := []map[string]any{
 		{"level": "DEBUG", "op": "store", "secret_id": id.String(), "outcome": "ok"},
@@ -449,6 +452,8 @@ func TestCallsAreLoggedByKind(t *testing.T) {
 		{"level": "INFO", "op": "store", "outcome": "invalid_argument"},
 		{"level": "WARN", "op": "access_log", "secret_id": id.String(), "outcome": "permission_denied", "sqlstate": "42501"},
 		{"level": "ERROR", "op": "retrieve", "secret_id": id.String(), "outcome": "not_migrated"},
+		// the caller's own refresh function failed: the caller handles it
+		{"level": "INFO", "op": "refresh", "secret_id": id.String(), "outcome": "caller_function_failed"},
 	}
 	records := secRecords(t, logs)
 	require.Len(t, records, len(want), "one record per call")

@@ -720,7 +720,7 @@ func (c *Client) refreshOnce(ctx context.Context, id uuid.UUID, fn func(context.
 
 	next, err := fn(ctx, current)
 	if err != nil {
-		return Secret{}, fmt.Errorf("refresh function: %w", err)
+		return Secret{}, &callerError{what: "refresh function", err: err}
 	}
 	if err := validateText("secret returned by the refresh function", next, 0, MaxSecretSize); err != nil {
 		return Secret{}, err

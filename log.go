@@ -25,6 +25,9 @@ func (c *Client) logCall(ctx context.Context, op string, id uuid.UUID, name stri
 		k := kindOfSentinel(err.Kind)
 		if k == nil {
 			k = &unclassified
+			if errors.As(err, new(*callerError)) {
+				k = &callerFailed
+			}
 		}
 		level, outcome = k.level, k.outcome
 	}
