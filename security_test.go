@@ -1379,10 +1379,10 @@ func TestGuardFunctions(t *testing.T) {
 			{"[" + strings.Repeat(`{"name":"SOME_TOKEN","value":"see-the-runbook-entry"},`, 40) +
 				`{"name":"STRIPE_WEBHOOK_TOKEN","value":"` + r.s(guardAlnum, 12) + "7" + r.s(guardAlnum, 11) + `"}]`, "token assignment"},
 			{"te" + "st_shouldReturnUserWhenIdIsValid1()", ""}, // a test's name, not a Mollie key
-			// encoded text past the decoder's 16 runs is not left unread
-			{strings.Repeat(base64.StdEncoding.EncodeToString([]byte("the quick brown fox jumps over the lazy dog"))+" ", 16) +
+			// encoded text past the decoder's 64 runs is not left unread
+			{strings.Repeat(base64.StdEncoding.EncodeToString([]byte("the quick brown fox jumps over the lazy dog"))+" ", 64) +
 				base64.StdEncoding.EncodeToString([]byte("api_key="+r.s(guardAlnum, 31)+"7")), "value the guard cannot check within its limits"},
-			{strings.Repeat(base64.StdEncoding.EncodeToString([]byte("the quick brown fox jumps over the lazy dog"))+" ", 15) +
+			{strings.Repeat(base64.StdEncoding.EncodeToString([]byte("the quick brown fox jumps over the lazy dog"))+" ", 16) +
 				base64.StdEncoding.EncodeToString([]byte("api_key="+r.s(guardAlnum, 31)+"7")), "encoded api_key assignment"},
 			{"", ""},
 			{r.uuid(), ""},
@@ -1399,6 +1399,38 @@ func TestGuardFunctions(t *testing.T) {
 		var kind *string
 		require.NoError(t, tx.QueryRow(ctx, "SELECT "+testSchema(t)+".plaintext_credential_kind(NULL)").Scan(&kind))
 		require.Nil(t, kind)
+
+		// Name/value pairs however long the value or far the name, and
+		// ordinary documents that must not be "too costly".
+		tok := func(n int) string { return r.s(guardAlnum, n-1) + "7" }
+		prose := strings.Repeat("rotate it monthly ", 30)
+		var cursors, ids, env []string
+		for i := range 70 {
+			cursors = append(cursors, fmt.Sprintf(`{"cursor":%q,"node":{"id":%d}}`, base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("arrayconnection:%d", i))), i))
+			ids = append(ids, fmt.Sprintf(`"partner%d_api_key":%q`, i, r.uuid()))
+			env = append(env, fmt.Sprintf("SERVICE%d_API_TOKEN=replace-with-your-api-token", i))
+		}
+		for _, c := range []struct {
+			name, value string
+			found       bool
+		}{
+			{"long value", `[{"name":"SESSION_TOKEN","value":"` + tok(600) + `"}]`, true},
+			{"name far before", `{"name":"PARTNER_API_TOKEN","description":"` + prose + `","value":"` + tok(32) + `"}`, true},
+			{"long value, name after", `{"value":"` + tok(520) + `","name":"SESSION_TOKEN"}`, true},
+			{"name far after", `{"value":"` + tok(32) + `","description":"` + prose + `","name":"SESSION_TOKEN"}`, true},
+			{"public name first", `{"name":"page_token","key":"REAL_TOKEN","value":"` + tok(32) + `"}`, true},
+			{"70 base64 cursors", `{"edges":[` + strings.Join(cursors, ",") + `]}`, false},
+			{"70 Vault ids under secret names", "{" + strings.Join(ids, ",") + "}", false},
+			{"70 placeholders", strings.Join(env, "\n"), false},
+		} {
+			var kind *string
+			require.NoError(t, tx.QueryRow(ctx, "SELECT "+testSchema(t)+".plaintext_credential_kind($1)", c.value).Scan(&kind))
+			if c.found {
+				require.NotNil(t, kind, c.name)
+			} else {
+				require.Nil(t, kind, c.name)
+			}
+		}
 	})
 
 	// The trigger runs the prefilter on the whole row first: a typical
@@ -2534,6 +2566,7 @@ func TestGuardBoundedWork(t *testing.T) {
 		guardCost{name: "dense form bodies", chunk: "grant_type=refresh_token&refresh_token=" + r.s(guardLower, 12) + "%2B%2F&client_secret=" + r.s(guardLower, 10) + "%3D&"}.fill(size),
 		guardCost{name: "dense percent escapes", chunk: "%41%4" + r.s("0123456789ABCDEF", 1) + "%5" + r.s("0123456789ABCDEF", 1) + "x"}.fill(size),
 		guardCost{name: "dense secret-named JSON keys", chunk: `"PARTNER_API_TOKEN": "` + r.s(guardLower, 15) + `", `}.fill(size),
+		guardCost{name: "value keys", chunk: `"value":"` + r.s(guardLower, 20) + `",`}.fill(size),
 		guardCost{name: "name/value pairs without braces", chunk: `"key":"a_secret","value":"` + r.s(guardLower, 18) + `",`}.fill(size),
 		guardCost{name: "value/name pairs without braces", chunk: `"value":"see-the-team-wiki-` + r.s(guardLower, 4) + `","env":"DB_PASSWORD",`}.fill(size),
 		guardCost{name: "dense name/value pairs in jsonb", col: "j", typ: "jsonb",

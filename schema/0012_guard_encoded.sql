@@ -282,7 +282,8 @@ COMMENT ON FUNCTION @schema@.plaintext_guard_match(text, text, text) IS
 --   to the first group that does not;
 -- * percent-encoding (form bodies, query strings): the first 32 distinct
 --   %XX escapes of printable characters.
--- At most 16 base64 runs and p_budget bytes of decoded text per call.
+-- At most 64 base64 runs and p_budget bytes of decoded text per call; spent
+-- says that encoded text was left beyond them.
 CREATE FUNCTION @schema@.plaintext_guard_decode(p_value text, p_budget integer, OUT decoded text, OUT spent boolean)
 LANGUAGE plpgsql
 IMMUTABLE
@@ -291,8 +292,9 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    run_limit CONSTANT integer := 16;
+    run_limit CONSTANT integer := 64;
     escape_budget CONSTANT integer := 32;
+    escape_text CONSTANT integer := 8192;   -- characters of a form body decoded
     -- a group of four characters that decodes to three ASCII bytes, six
     -- such groups at least, and a final partial group
     b64_re CONSTANT text := $re$(?:^|[^A-Za-z0-9+/_-])((?:[A-Za-f][A-HQ-Xg-nw-z0-3][AEIMQUYcgkosw048BFJNRVZdhlptx159][A-Za-z0-9+/_-]){6,}(?:[A-Za-f][A-HQ-Xg-nw-z0-3][AEIMQUYcgkosw048BFJNRVZdhlptx159]?)?)$re$;
@@ -321,6 +323,9 @@ BEGIN
             EXIT;
         END IF;
         c := m[1];
+        IF pg_catalog.length(c) > (left_bytes + 2) / 3 * 4 THEN
+            spent := true;  -- the run is longer than what is left to decode
+        END IF;
         c := pg_catalog.translate(pg_catalog.left(c, (left_bytes + 2) / 3 * 4), '-_', '+/');
         IF pg_catalog.length(c) % 4 = 1 THEN
             c := pg_catalog.left(c, pg_catalog.length(c) - 1);
@@ -333,7 +338,7 @@ BEGIN
         left_bytes := left_bytes - pg_catalog.octet_length(c);
     END LOOP;
     IF y ~ '%[2-7][0-9A-Fa-f]' AND left_bytes > 0 THEN
-        c := pg_catalog.left(y, left_bytes);
+        c := pg_catalog.left(y, LEAST(left_bytes, escape_text));
         FOR k IN 1..escape_budget + 1 LOOP
             m := pg_catalog.regexp_match(c, '%([2-7][0-9A-Fa-f])');
             EXIT WHEN m IS NULL;
@@ -352,7 +357,7 @@ $fn$;
 REVOKE ALL ON FUNCTION @schema@.plaintext_guard_decode(text, integer, OUT text, OUT boolean) FROM PUBLIC, anon, authenticated, service_role;
 
 COMMENT ON FUNCTION @schema@.plaintext_guard_decode(text, integer, OUT text, OUT boolean) IS
-'The plaintext guard''s decoder: the text of a value''s plausibly encoded parts, or NULL. Base64 (standard or URL-safe, padded or not, wrapped in lines, raw or JSON-escaped) is decoded where at least 24 characters decode to ASCII, up to the first group that does not; percent-encoding (form bodies, query strings) is decoded for its first 32 distinct escapes of printable characters. At most 16 base64 runs and p_budget bytes of decoded text; spent is true when a run or an escape is left beyond these budgets, and the guard then rejects the value as one it cannot check within its limits. Never raises for any input. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+'The plaintext guard''s decoder: the text of a value''s plausibly encoded parts, or NULL. Base64 (standard or URL-safe, padded or not, wrapped in lines, raw or JSON-escaped) is decoded where at least 24 characters decode to ASCII, up to the first group that does not; percent-encoding (form bodies, query strings) is decoded for its first 32 distinct escapes of printable characters. At most 64 base64 runs and p_budget bytes of decoded text; spent is true when a run or an escape is left beyond these budgets, and the guard then rejects the value as one it cannot check within its limits. Never raises for any input. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
 -- The kind named for a secret's name in an assignment or a name/value pair.
 CREATE FUNCTION @schema@.plaintext_guard_assignment_kind(p_name text)
@@ -395,12 +400,15 @@ DECLARE
     words CONSTANT text := $re$(?:token|secret|api[_.-]?key|apikey|access[_.-]?key|private[_.-]?key|signing[_.-]?key|password|passwd|passphrase|credentials?)$re$;
     assign_re CONSTANT text := $re$([a-z0-9_.-]*$re$ || words || $re$)["']?\s*(?:=|:)\s*["']?([^\s"'`,;&<>{}()\[\]\\|]{16,})$re$;
     -- a name/value pair of a settings list: {"name": "PARTNER_API_TOKEN", "value": "..."}, in either
-    -- order, read around each "value" key: its value, and a secret's name in the same object before it
-    -- (the last one) or after it
-    value_re CONSTANT text := $re$^"value"\s*:\s*"([^"\\]{16,})"$re$;
-    name_before_re CONSTANT text := $re$"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]*$re$ || words || $re$)"[^{}]*$$re$;
-    name_after_re CONSTANT text := $re$^"value"\s*:\s*"[^"\\]*"[^{}]*?"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]*$re$ || words || $re$)"$re$;
-    side CONSTANT integer := 256;           -- characters read before a "value" key, and twice that after
+    -- order, read from each "value" key: the value's first characters, and a secret's name in the same
+    -- object, before the key (back to the object's brace) or after the value's closing quote
+    value_re CONSTANT text := $re$^\s*:\s*"([^"\\]{16,255})$re$;  -- what follows a "value" key
+    name_re CONSTANT text := $re$"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]*$re$ || words || $re$)"$re$;
+    name_after_re CONSTANT text := $re$^[^{}]*?"(?:name|key|variable|env|var)"\s*:\s*"([a-z0-9_.-]*$re$ || words || $re$)"$re$;
+    side CONSTANT integer := 1024;          -- characters searched for the name, before the key and after the value
+    -- values no test would find random, skipped before the budget counts them: UUIDs (the ids
+    -- this library stores) and words joined by hyphens or underscores (placeholders)
+    skip_re CONSTANT text := '^(?:[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}|[a-z]+(?:[-_][a-z]+){2,})$';
     -- names whose values are not secrets
     public_re CONSTANT text := $re$(?:page|sync|next|prev|continuation|cursor|delta|resume|change|state|csrf|xsrf|verify|verification|idempotency|device|push|registration|fcm|apns|public|publishable|pub|primary|partition|sort|foreign|cache|row|object|ssh|host)[_.-]?(?:token|key)$|token[_.-]?type$$re$;
     x text;
@@ -408,7 +416,10 @@ DECLARE
     nm text;
     v text;
     y text;
-    p integer;
+    w text;
+    a text;
+    prev text;
+    q integer;
     checks integer := 0;
 BEGIN
     IF p_value IS NULL OR pg_catalog.length(p_value) < 16 THEN
@@ -434,31 +445,47 @@ BEGIN
         RETURN 'Google service account key';
     END IF;
 
-    -- name/value pairs of settings lists: each "value" key with the
-    -- characters around it, so that a pair costs the same wherever it is
-    -- and however long the value is
-    y := x;
-    LOOP
-        p := pg_catalog.strpos(y, '"value"');
-        EXIT WHEN p = 0;
-        v := (pg_catalog.regexp_match(pg_catalog.substr(y, p, 2 * side), value_re))[1];
-        IF v IS NOT NULL THEN
-            nm := (pg_catalog.regexp_match(pg_catalog.substr(y, GREATEST(1, p - side), LEAST(p - 1, side)), name_before_re, 'i'))[1];
-            IF nm IS NULL THEN
-                nm := (pg_catalog.regexp_match(pg_catalog.substr(y, p, 2 * side), name_after_re, 'i'))[1];
-            END IF;
-            nm := pg_catalog.lower(nm);
-            IF nm IS NOT NULL AND nm !~ public_re THEN
-                checks := checks + 1;
-                IF checks > check_budget THEN
-                    RETURN too_costly;
+    -- name/value pairs of settings lists, from each "value" key: the text
+    -- is split at the keys once, and each key is read with the pieces before
+    -- and after it, so that the whole costs one pass over the text
+    prev := NULL;
+    FOREACH a IN ARRAY pg_catalog.string_to_array(x, '"value"') LOOP
+        IF prev IS NOT NULL THEN
+            v := (pg_catalog.regexp_match(pg_catalog.left(a, 300), value_re))[1];
+            -- (a random value holds a run of 8 letters or digits)
+            IF v IS NOT NULL AND v ~ '[A-Za-z0-9]{8}' AND v !~ skip_re THEN
+                -- a secret's name before the key, in the same object
+                w := pg_catalog.right(prev, side);
+                q := pg_catalog.strpos(pg_catalog.reverse(w), '{');
+                IF q > 0 THEN
+                    w := pg_catalog.right(w, q - 1);
                 END IF;
-                IF @schema@.plaintext_guard_random(pg_catalog.rtrim(pg_catalog.left(v, 256), '.:')) THEN
-                    RETURN @schema@.plaintext_guard_assignment_kind(nm);
+                nm := NULL;
+                IF w ~* words THEN  -- one expression before a query per name
+                    FOR m IN SELECT pg_catalog.regexp_matches(w, name_re, 'gi') LOOP
+                        nm := pg_catalog.lower(m[1]);
+                        EXIT WHEN nm !~ public_re;
+                        nm := NULL;
+                    END LOOP;
+                END IF;
+                IF nm IS NULL THEN
+                    -- or after the value's closing quote
+                    q := pg_catalog.strpos(a, '"');
+                    q := q + 1 + pg_catalog.strpos(pg_catalog.substr(a, q + 1), '"');
+                    nm := pg_catalog.lower((pg_catalog.regexp_match(pg_catalog.substr(a, q, side), name_after_re, 'i'))[1]);
+                END IF;
+                IF nm IS NOT NULL AND nm !~ public_re THEN
+                    checks := checks + 1;
+                    IF checks > check_budget THEN
+                        RETURN too_costly;
+                    END IF;
+                    IF @schema@.plaintext_guard_random(pg_catalog.rtrim(v, '.:')) THEN
+                        RETURN @schema@.plaintext_guard_assignment_kind(nm);
+                    END IF;
                 END IF;
             END IF;
         END IF;
-        y := pg_catalog.substr(y, p + 7);
+        prev := a;
     END LOOP;
 
     -- assignments of JSON objects, YAML, .env files and form bodies, one
@@ -470,7 +497,7 @@ BEGIN
             SELECT nm.m, nm.rest INTO m, y FROM @schema@.plaintext_guard_match(y, assign_re, 'i') AS nm;
             EXIT WHEN m IS NULL;
             nm := pg_catalog.lower(m[1]);
-            CONTINUE WHEN nm ~ public_re;
+            CONTINUE WHEN nm ~ public_re OR m[2] ~ skip_re;
             checks := checks + 1;
             IF checks > check_budget THEN
                 RETURN too_costly;
@@ -487,7 +514,7 @@ $fn$;
 REVOKE ALL ON FUNCTION @schema@.plaintext_guard_structure(text) FROM PUBLIC, anon, authenticated, service_role;
 
 COMMENT ON FUNCTION @schema@.plaintext_guard_structure(text) IS
-'The plaintext guard''s structure checks: a private or symmetric JWK, a Google service-account key file, and values that plaintext_guard_random() finds random under a secret''s name (..._TOKEN, ..._SECRET, ..._API_KEY, ..._PASSWORD, refresh_token, client_secret, private_key, ...) in JSON objects, name/value pairs of settings lists, YAML, .env files and form bodies; names of values that are not secrets (page_token, publishable_key, public_key, token_type, ...) are skipped. Name/value pairs are read around each "value" key (256 characters before it, 512 from it); at most 64 secret-named values are tested per value, beyond which the value is reported as one the guard cannot check within its limits. Returns the kind or NULL, never any part of the value. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
+'The plaintext guard''s structure checks: a private or symmetric JWK, a Google service-account key file, and values that plaintext_guard_random() finds random under a secret''s name (..._TOKEN, ..._SECRET, ..._API_KEY, ..._PASSWORD, refresh_token, client_secret, private_key, ...) in JSON objects, name/value pairs of settings lists, YAML, .env files and form bodies; names of values that are not secrets (page_token, publishable_key, public_key, token_type, ...) are skipped. Name/value pairs are read from each "value" key: the first 256 characters of the value, and a name up to 1024 characters before the key (back to the brace of the object) or after the value; UUIDs and words joined by hyphens are not tested; at most 64 secret-named values are tested per value, beyond which the value is reported as one the guard cannot check within its limits. Returns the kind or NULL, never any part of the value. SECURITY DEFINER with a pinned search_path, executable by the owner only.';
 
 -- The case-sensitive anchors of the rules that need no run of 20 letters
 -- or digits, as one regular expression in the shape of a trie
@@ -660,7 +687,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     win CONSTANT integer := 16384;          -- bytes; longer values skip the prefilter, as in the scan
-    decode_budget CONSTANT integer := 8192;  -- bytes of decoded text per level
+    decode_budget CONSTANT integer := 12288; -- bytes of decoded text per level: all that a head of base64 holds
     levels CONSTANT integer := 2;
     head CONSTANT integer := 16384;         -- characters read for structure and encodings
     too_costly CONSTANT text := 'value the guard cannot check within its limits';
@@ -701,7 +728,7 @@ $fn$;
 REVOKE ALL ON FUNCTION @schema@.plaintext_credential_kind(text) FROM PUBLIC, anon, authenticated, service_role;
 
 COMMENT ON FUNCTION @schema@.plaintext_credential_kind(text) IS
-'Returns a short label of the kind of plaintext credential (API key, token, password, private key, credential URL, private JWK, ...) that the value appears to contain, or NULL; never any part of the value. Runs plaintext_credential_scan() on the value as written and plaintext_guard_structure() on its first 16384 characters, then both on the text plaintext_guard_decode() finds encoded in those characters (base64, percent-encoding; 8192 bytes at most per level), and on the text encoded in that, two levels at most; a credential found in decoded text is labelled "encoded <kind>". SECURITY DEFINER with a pinned search_path, executable by the owner only; used by reject_plaintext_credentials().';
+'Returns a short label of the kind of plaintext credential (API key, token, password, private key, credential URL, private JWK, ...) that the value appears to contain, or NULL; never any part of the value. Runs plaintext_credential_scan() on the value as written and plaintext_guard_structure() on its first 16384 characters, then both on the text plaintext_guard_decode() finds encoded in those characters (base64, percent-encoding; 12288 bytes at most per level), and on the text encoded in that, two levels at most; a credential found in decoded text is labelled "encoded <kind>". SECURITY DEFINER with a pinned search_path, executable by the owner only; used by reject_plaintext_credentials().';
 
 -- The guard's trigger function, as 0005 wrote it but for the look-up of
 -- the columns' types, which read all of pg_type on every row.
