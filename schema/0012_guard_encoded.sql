@@ -447,9 +447,10 @@ BEGIN
 
     -- name/value pairs of settings lists, from each "value" key: the text
     -- is split at the keys once, and each key is read with the pieces before
-    -- and after it, so that the whole costs one pass over the text
+    -- and after it, so that the whole costs one pass over the text (and
+    -- none when no secret's name is there)
     prev := NULL;
-    FOREACH a IN ARRAY pg_catalog.string_to_array(x, '"value"') LOOP
+    FOREACH a IN ARRAY CASE WHEN x ~* name_re THEN pg_catalog.string_to_array(x, '"value"') ELSE ARRAY[]::text[] END LOOP
         IF prev IS NOT NULL THEN
             v := (pg_catalog.regexp_match(pg_catalog.left(a, 300), value_re))[1];
             -- (a random value holds a run of 8 letters or digits)
