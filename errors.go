@@ -502,8 +502,8 @@ func kindOfCode(code string) *kind {
 //	if errors.Is(vault.KindOf(err), vault.ErrPlaintextCredential) { ... }
 func KindOf(err error) error {
 	var e *Error
-	if errors.As(err, &e) && e.Kind != nil {
-		return e.Kind
+	if errors.As(err, &e) {
+		return e.Kind // classified when the call failed
 	}
 	k := classify(err)
 	if k == nil || !(k.anyStatement || errors.Is(err, k.err)) {
@@ -558,6 +558,12 @@ func isConnectionFailure(err error) bool {
 // classify finds. Context errors stay reachable through Err.
 func newError(op string, id uuid.UUID, name string, err error) *Error {
 	e := &Error{Op: op, ID: id, Name: name, Err: err}
+	// An error of the caller's own function says nothing about the database:
+	// an I/O error of its HTTP call is not ErrConnection, a nested call's
+	// ErrNotFound not this credential's. Only a context error keeps its kind.
+	if errors.As(err, new(*callerError)) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return e
+	}
 	if k := classify(err); k != nil {
 		e.Kind = k.err
 	}

@@ -443,6 +443,11 @@ func TestCallsAreLoggedByKind(t *testing.T) {
 	errProvider := errors.New("provider: invalid_grant")
 	_, err = c.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) { return "", errProvider })
 	require.ErrorIs(t, err, errProvider)
+	// a truncated HTTP body is the caller's, not a lost database connection
+	_, err = c.Refresh(ctx, id, func(context.Context, vault.Secret) (string, error) { return "", io.ErrUnexpectedEOF })
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.Nil(t, vault.KindOf(err))
+	require.False(t, vault.IsRetryable(err))
 
 	want := []map[string]any{
 		{"level": "DEBUG", "op": "store", "secret_id": id.String(), "outcome": "ok"},
@@ -453,6 +458,7 @@ func TestCallsAreLoggedByKind(t *testing.T) {
 		{"level": "WARN", "op": "access_log", "secret_id": id.String(), "outcome": "permission_denied", "sqlstate": "42501"},
 		{"level": "ERROR", "op": "retrieve", "secret_id": id.String(), "outcome": "not_migrated"},
 		// the caller's own refresh function failed: the caller handles it
+		{"level": "INFO", "op": "refresh", "secret_id": id.String(), "outcome": "caller_function_failed"},
 		{"level": "INFO", "op": "refresh", "secret_id": id.String(), "outcome": "caller_function_failed"},
 	}
 	records := secRecords(t, logs)
