@@ -16,9 +16,12 @@
 -- quiet time, or build the index beforehand with
 --   CREATE INDEX CONCURRENTLY vault_access_log_secret_id_accessed_at_op_idx
 --       ON <schema>.vault_access_log (secret_id, accessed_at DESC) INCLUDE (op);
--- which this migration then keeps if it is valid. An index of that name
--- left invalid by an interrupted CREATE INDEX CONCURRENTLY is dropped and
--- built again; the old index may already have been dropped by hand.
+-- which this migration then keeps if it is valid; let such a build finish
+-- before migrating (while it runs its index counts as invalid, and the
+-- migration would wait for it and then build the index again). An index of
+-- that name left invalid by an interrupted CREATE INDEX CONCURRENTLY is
+-- dropped and built again; the old index may already have been dropped by
+-- hand. An existing relation of that name is kept whatever its definition.
 
 DO $$
 BEGIN
