@@ -15,7 +15,7 @@
 --   private JWKs, Google service-account keys.
 -- * plaintext_guard_decode(value): the text of the plausible base64
 --   (standard or URL-safe, padded or not, line-wrapped) and percent-encoded
---   parts of a value, at most 8 KiB per level.
+--   parts of a value, at most 12 KiB per level.
 -- * plaintext_guard_random(value): whether a value looks random (the test
 --   the structure checks apply).
 -- * plaintext_credential_kind(value): scan, then structure, then the same
